@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify'
+import type { DatabaseConnection } from './db/connect.js'
+import type { Config } from './lib/config.js'
+import { loadOpenApiDocument } from './lib/openapi-document.js'
+import cookie from './plugins/external/cookie.js'
+import jwt, { jwtOptions } from './plugins/external/jwt.js'
+import swagger, { swaggerOptions } from './plugins/external/swagger.js'
+import swaggerUi, { swaggerUiOptions } from './plugins/external/swagger-ui.js'
+import auth from './plugins/auth.js'
+import configPlugin from './plugins/config.js'
+import db from './plugins/db.js'
+import errors from './plugins/errors.js'
+import inputNormalisation from './plugins/input-normalisation.js'
+import requestId from './plugins/request-id.js'
+import customersApi from './routes/api/customers/index.js'
+import operationsRoutes from './routes/operations.js'
+
+export interface AppOptions {
+  config: Config
+  /** Tests hand in their own database connection; the server opens one from the config. */
+  database?: DatabaseConnection
+}
+
+/** The root plugin: third-party wrappers, then our plugins, then routes. */
+export default async function app(fastify: FastifyInstance, options: AppOptions): Promise<void> {
+  const { config } = options
+  const document = loadOpenApiDocument()
+
+  await fastify.register(cookie)
+  await fastify.register(jwt, jwtOptions(config))
+  await fastify.register(swagger, swaggerOptions(document))
+  await fastify.register(swaggerUi, swaggerUiOptions)
+
+  await fastify.register(configPlugin, { config })
+  await fastify.register(requestId)
+  await fastify.register(errors)
+  await fastify.register(inputNormalisation)
+  await fastify.register(db, { connection: options.database })
+  await fastify.register(auth)
+
+  await fastify.register(operationsRoutes, { document })
+  await fastify.register(customersApi, { prefix: '/api/customers/:businessId' })
+}

@@ -1,0 +1,38 @@
+import { mkdirSync } from 'node:fs'
+import { PGlite } from '@electric-sql/pglite'
+import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin'
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
+import { Kysely, PostgresDialect } from 'kysely'
+import { PGliteDialect } from 'kysely-pglite-dialect'
+import pg from 'pg'
+import type { Database } from './database.js'
+
+export type DatabaseTarget =
+  | { kind: 'postgres'; url: string; poolMax: number }
+  /** `path` is a folder, or `memory://` for a throw-away database. */
+  | { kind: 'embedded'; path: string }
+
+export interface DatabaseConnection {
+  db: Kysely<Database>
+  target: DatabaseTarget
+  /** The pg pool, for pool metrics; absent on embedded PostgreSQL. */
+  pool?: pg.Pool
+}
+
+export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseConnection> {
+  if (target.kind === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: target.url,
+      max: target.poolMax,
+      connectionTimeoutMillis: 3000,
+      idleTimeoutMillis: 30000,
+      // A terminated backend must not crash the process; the next checkout reconnects.
+      allowExitOnIdle: false,
+    })
+    pool.on('error', () => {})
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), target, pool }
+  }
+  if (!target.path.startsWith('memory://')) mkdirSync(target.path, { recursive: true })
+  const pglite = await PGlite.create(target.path, { extensions: { pg_trgm, btree_gin } })
+  return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), target }
+}

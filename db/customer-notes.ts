@@ -1,0 +1,51 @@
+import type { Selectable } from 'kysely'
+import type { CustomerNotesTable, NoteType } from './database.js'
+import type { Executor } from './executor.js'
+
+export type NoteRow = Selectable<CustomerNotesTable>
+
+/** Adds a note if the customer belongs to the business; undefined when it does not. */
+export async function insertNote(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  note: { note_type?: NoteType; content: string; created_by: number },
+): Promise<NoteRow | undefined> {
+  return db
+    .insertInto('customer_notes')
+    .columns(['business_id', 'customer_id', 'note_type', 'content', 'created_by'])
+    .expression((eb) =>
+      eb
+        .selectFrom('customers')
+        .select((select) => [
+          'customers.business_id',
+          'customers.id',
+          select.val(note.note_type ?? 'personal').as('note_type'),
+          select.val(note.content).as('content'),
+          select.val(note.created_by).as('created_by'),
+        ])
+        .where('customers.business_id', '=', businessId)
+        .where('customers.id', '=', customerId),
+    )
+    .returningAll()
+    .executeTakeFirst()
+}
+
+/** Newest first; notes written in the same instant keep their insertion order, newest first. */
+export async function listNotes(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  page: { limit: number; offset: number },
+): Promise<NoteRow[]> {
+  return db
+    .selectFrom('customer_notes')
+    .selectAll()
+    .where('business_id', '=', businessId)
+    .where('customer_id', '=', customerId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(page.limit)
+    .offset(page.offset)
+    .execute()
+}

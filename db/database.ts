@@ -1,0 +1,87 @@
+import type { ColumnType, Generated } from 'kysely'
+
+/** bigint ids: `pg` returns int8 as a string, PGlite as a number; map with Number(). */
+type BigId = ColumnType<string | number, number | string | bigint, never>
+type GeneratedId = Generated<string | number>
+/** numeric columns come back as decimal strings and are never turned into floats. */
+type Numeric = ColumnType<string, string | number | undefined, string | number>
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>
+
+export type CustomerType = 'walk_in' | 'regular' | 'vip' | 'wholesale'
+export type NoteType = 'personal' | 'preference' | 'issue' | 'feedback'
+export type PaymentMethod = 'cash' | 'mpesa' | 'credit'
+export type RepeatFrequency = 'new' | 'one_time' | 'occasional' | 'regular' | 'frequent'
+
+export interface BusinessesTable {
+  id: BigId
+  country: Generated<string>
+  created_at: Generated<Date>
+}
+
+export interface CustomersTable {
+  id: GeneratedId
+  business_id: BigId
+  name: string
+  phone: string | null
+  email: string | null
+  address: string | null
+  customer_type: Generated<CustomerType>
+  is_active: Generated<boolean>
+  prefer_sms: Generated<boolean>
+  prefer_email: Generated<boolean>
+  prefer_call: Generated<boolean>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface CustomerNotesTable {
+  id: GeneratedId
+  business_id: BigId
+  customer_id: BigId
+  note_type: Generated<NoteType>
+  content: string
+  created_by: BigId
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface CustomerPreferencesTable {
+  id: GeneratedId
+  business_id: BigId
+  customer_id: BigId
+  favorite_products: ColumnType<(string | number)[], number[] | undefined, number[]>
+  preferred_payment: PaymentMethod | null
+  average_spend: Numeric
+  best_contact_time: string | null
+  do_not_contact: Generated<boolean>
+  can_receive_offers: Generated<boolean>
+  can_receive_loyalty: Generated<boolean>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface CustomerPurchaseHistoryTable {
+  id: GeneratedId
+  business_id: BigId
+  customer_id: BigId
+  total_purchases: Generated<number>
+  total_spent: Numeric
+  total_items_bought: Numeric
+  avg_transaction_value: Numeric
+  first_purchase_date: Date | null
+  last_purchase_date: Date | null
+  is_repeat_customer: Generated<boolean>
+  repeat_frequency: Generated<RepeatFrequency>
+  customer_lifetime_value: Numeric
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface Database {
+  businesses: BusinessesTable
+  customers: CustomersTable
+  customer_notes: CustomerNotesTable
+  customer_preferences: CustomerPreferencesTable
+  customer_purchase_history: CustomerPurchaseHistoryTable
+}

@@ -1,0 +1,43 @@
+export interface ErrorDetail {
+  path: string
+  message: string
+}
+
+/** An error whose status, title and detail are safe to show to the client as they are. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly title: string,
+    readonly detail?: string,
+    readonly details?: ErrorDetail[],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail ?? title)
+    this.name = 'HttpError'
+  }
+}
+
+export const validationFailed = (details: ErrorDetail[]): HttpError =>
+  new HttpError(400, 'Validation failed', undefined, details)
+
+export const customerNotFound = (): HttpError => new HttpError(404, 'Customer not found')
+
+export const authenticationRequired = (): HttpError => new HttpError(401, 'Authentication required')
+
+export const authenticationFailed = (): HttpError =>
+  new HttpError(401, 'Authentication failed', 'Invalid or expired token')
+
+export const accessDenied = (): HttpError => new HttpError(403, 'Access denied')
+
+export const RETRY_AFTER_SECONDS = 5
+
+export const databaseUnavailable = (): HttpError =>
+  new HttpError(
+    503,
+    'Service unavailable',
+    'The database is unreachable; retry shortly',
+    undefined,
+    {
+      'retry-after': String(RETRY_AFTER_SECONDS),
+    },
+  )

@@ -1,0 +1,87 @@
+import type { Customer } from '../generated/schemas/Customer.js'
+import type { Note } from '../generated/schemas/Note.js'
+import type { Preferences } from '../generated/schemas/Preferences.js'
+import type { PurchaseHistory } from '../generated/schemas/PurchaseHistory.js'
+import type { CustomerRow } from '../db/customers.js'
+import type { NoteRow } from '../db/customer-notes.js'
+import type { PreferencesRow } from '../db/customer-preferences.js'
+import type { PurchaseHistoryRow } from '../db/customer-purchase-history.js'
+
+const DAY_MS = 24 * 60 * 60 * 1000
+
+const iso = (value: Date | string): string => new Date(value).toISOString()
+const isoOrNull = (value: Date | string | null): string | null => (value ? iso(value) : null)
+
+export function toCustomer(row: CustomerRow): Customer {
+  return {
+    id: Number(row.id),
+    business_id: Number(row.business_id),
+    name: row.name,
+    phone: row.phone,
+    email: row.email,
+    address: row.address,
+    customer_type: row.customer_type,
+    is_active: row.is_active,
+    prefer_sms: row.prefer_sms,
+    prefer_email: row.prefer_email,
+    prefer_call: row.prefer_call,
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+  }
+}
+
+export function toNote(row: NoteRow): Note {
+  return {
+    id: Number(row.id),
+    customer_id: Number(row.customer_id),
+    business_id: Number(row.business_id),
+    note_type: row.note_type,
+    content: row.content,
+    created_by: Number(row.created_by),
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+  }
+}
+
+export function toPreferences(row: PreferencesRow): Preferences {
+  return {
+    id: Number(row.id),
+    customer_id: Number(row.customer_id),
+    business_id: Number(row.business_id),
+    favorite_products: row.favorite_products.map(Number),
+    preferred_payment: row.preferred_payment,
+    average_spend: row.average_spend,
+    best_contact_time: row.best_contact_time,
+    do_not_contact: row.do_not_contact,
+    can_receive_offers: row.can_receive_offers,
+    can_receive_loyalty: row.can_receive_loyalty,
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+  }
+}
+
+/** Whole days since the last purchase, computed at read so it never goes stale. */
+export function daysSince(last: Date | string | null, now = new Date()): number | null {
+  if (!last) return null
+  return Math.max(0, Math.floor((now.getTime() - new Date(last).getTime()) / DAY_MS))
+}
+
+export function toPurchaseHistory(row: PurchaseHistoryRow, now = new Date()): PurchaseHistory {
+  return {
+    id: Number(row.id),
+    customer_id: Number(row.customer_id),
+    business_id: Number(row.business_id),
+    total_purchases: Number(row.total_purchases),
+    total_spent: row.total_spent,
+    total_items_bought: row.total_items_bought,
+    avg_transaction_value: row.avg_transaction_value,
+    first_purchase_date: isoOrNull(row.first_purchase_date),
+    last_purchase_date: isoOrNull(row.last_purchase_date),
+    days_since_last_purchase: daysSince(row.last_purchase_date, now),
+    is_repeat_customer: row.is_repeat_customer,
+    repeat_frequency: row.repeat_frequency,
+    customer_lifetime_value: row.customer_lifetime_value,
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+  }
+}

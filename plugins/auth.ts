@@ -1,0 +1,81 @@
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { ensureBusiness } from '../db/businesses.js'
+import { accessDenied, authenticationFailed, authenticationRequired } from '../lib/http-errors.js'
+
+export interface AuthenticatedUser {
+  id: number
+  businesses: number[]
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    user: AuthenticatedUser
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** onRequest hook: 401 unless a valid token is presented; sets `request.user`. */
+    authenticate: (request: FastifyRequest) => Promise<void>
+    /** onRequest hook: 403 unless the token grants the `businessId` in the path. */
+    authorizeBusiness: (request: FastifyRequest) => Promise<void>
+  }
+}
+
+const MAX_ID = Number.MAX_SAFE_INTEGER
+
+function positiveId(value: unknown): number | undefined {
+  const number = typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : value
+  return typeof number === 'number' && Number.isInteger(number) && number > 0 && number <= MAX_ID
+    ? number
+    : undefined
+}
+
+/** The claims we rely on, checked: `sub` an id, `businesses` an array of ids. */
+function userFromClaims(claims: unknown): AuthenticatedUser | undefined {
+  if (typeof claims !== 'object' || claims === null) return undefined
+  const { sub, businesses } = claims as { sub?: unknown; businesses?: unknown }
+  const id = positiveId(sub)
+  if (id === undefined || !Array.isArray(businesses)) return undefined
+  const ids = businesses.map(positiveId)
+  if (ids.some((business) => business === undefined)) return undefined
+  return { id, businesses: ids as number[] }
+}
+
+function presentsToken(request: FastifyRequest): boolean {
+  const header = request.headers.authorization
+  return (typeof header === 'string' && /^Bearer\s+\S/i.test(header)) || !!request.cookies.token
+}
+
+export default fp(
+  async function authPlugin(app) {
+    const knownBusinesses = new Set<number>()
+
+    app.decorate('authenticate', async function authenticate(request: FastifyRequest) {
+      if (!presentsToken(request)) throw authenticationRequired()
+      let claims: unknown
+      try {
+        claims = await request.jwtVerify()
+      } catch {
+        throw authenticationFailed()
+      }
+      const user = userFromClaims(claims)
+      if (!user) throw authenticationFailed()
+      request.user = user
+    })
+
+    app.decorate('authorizeBusiness', async function authorizeBusiness(request: FastifyRequest) {
+      const raw = (request.params as { businessId?: string }).businessId
+      const businessId = positiveId(raw)
+      // A malformed id is left to schema validation, which answers 400 naming the parameter.
+      if (businessId === undefined) return
+      if (!request.user.businesses.includes(businessId)) throw accessDenied()
+      if (!knownBusinesses.has(businessId)) {
+        await ensureBusiness(app.db, businessId)
+        knownBusinesses.add(businessId)
+      }
+    })
+  },
+  { name: 'auth', dependencies: ['db', '@fastify/jwt', '@fastify/cookie'] },
+)

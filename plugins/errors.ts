@@ -1,0 +1,82 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { isDatabaseUnavailable } from '../lib/database-errors.js'
+import {
+  databaseUnavailable,
+  HttpError,
+  validationFailed,
+  type ErrorDetail,
+} from '../lib/http-errors.js'
+import { validationDetails } from '../lib/validation-details.js'
+import { BODY_LIMIT_BYTES } from '../server-options.js'
+
+/** Fastify's own request errors, as the contract names them. */
+function fromFastifyError(error: FastifyError): HttpError | undefined {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new HttpError(415, 'Unsupported media type', 'Send the body as application/json')
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HttpError(
+        413,
+        'Payload too large',
+        `The request body is larger than ${BODY_LIMIT_BYTES} bytes`,
+      )
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return validationFailed([{ path: 'body', message: 'must not be empty' }])
+    case 'FST_ERR_CTP_INVALID_JSON':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return validationFailed([{ path: 'body', message: 'is not valid JSON' }])
+  }
+  if (error instanceof SyntaxError && error.statusCode === 400) {
+    // JSON.parse failures and prototype-poisoning refusals from the body parser.
+    return validationFailed([{ path: 'body', message: 'is not valid JSON' }])
+  }
+  if (error.validation) {
+    const details: ErrorDetail[] = validationDetails(
+      error.validation,
+      error.validationContext ?? 'body',
+    )
+    return validationFailed(details)
+  }
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+    return new HttpError(error.statusCode, error.statusCode === 404 ? 'Not found' : 'Bad request')
+  }
+  return undefined
+}
+
+function send(reply: FastifyReply, request: FastifyRequest, problem: HttpError): FastifyReply {
+  return reply
+    .code(problem.statusCode)
+    .headers(problem.headers)
+    .send({
+      error: problem.title,
+      ...(problem.detail ? { message: problem.detail } : {}),
+      ...(problem.details ? { details: problem.details } : {}),
+      request_id: request.id,
+    })
+}
+
+/** Every error leaves in the contract's shape; 5xx bodies never carry internal text. */
+export default fp(
+  async function errorsPlugin(app) {
+    app.setErrorHandler(function handleError(error: FastifyError, request, reply) {
+      const known =
+        error instanceof HttpError
+          ? error
+          : isDatabaseUnavailable(error)
+            ? databaseUnavailable()
+            : fromFastifyError(error)
+      if (known) {
+        if (known.statusCode >= 500) request.log.warn({ err: error }, known.title)
+        return send(reply, request, known)
+      }
+      request.log.error({ err: error }, 'unhandled error')
+      return send(reply, request, new HttpError(500, 'Internal server error'))
+    })
+
+    app.setNotFoundHandler(function handleNotFound(request, reply) {
+      return send(reply, request, new HttpError(404, 'Not found'))
+    })
+  },
+  { name: 'errors' },
+)

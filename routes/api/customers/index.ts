@@ -1,0 +1,18 @@
+import type { FastifyPluginAsync } from 'fastify'
+import customerRoutes from './customers.js'
+import noteRoutes from './notes.js'
+import preferenceRoutes from './preferences.js'
+
+/**
+ * Everything under /api/customers/{businessId}: a valid token is required (401) and must grant
+ * the business (403) before any route of this folder runs.
+ */
+const customersApi: FastifyPluginAsync = async (app) => {
+  app.addHook('onRequest', app.authenticate)
+  app.addHook('onRequest', app.authorizeBusiness)
+  await app.register(customerRoutes)
+  await app.register(noteRoutes)
+  await app.register(preferenceRoutes)
+}
+
+export default customersApi

@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createSigner } from 'fast-jwt'
+import Fastify, {
+  type FastifyInstance,
+  type InjectOptions,
+  type LightMyRequestResponse,
+} from 'fastify'
+import pg from 'pg'
+import type { Test } from 'tap'
+import app from '../app.js'
+import { connectDatabase, type DatabaseConnection } from '../db/connect.js'
+import { migrateToLatest } from '../db/migrate.js'
+import type { Config } from '../lib/config.js'
+import { serverOptions } from '../server-options.js'
+import { ContractValidator } from './contract.js'
+import { loadChoice, withDatabase } from './setup/test-database.js'
+
+/** A secret made for this test process; no secret is written in the code. */
+export const TEST_JWT_SECRET = randomBytes(32).toString('base64url')
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return {
+    env: 'test',
+    port: 0,
+    host: '127.0.0.1',
+    dataDir: mkdtempSync(join(tmpdir(), 'payme-test-')),
+    dbPoolMax: 5,
+    jwt: { kind: 'secret', secret: TEST_JWT_SECRET, source: 'env' },
+    logLevel: 'silent',
+    ...overrides,
+  }
+}
+
+export interface TokenClaims {
+  sub?: number | string
+  businesses?: unknown
+  [claim: string]: unknown
+}
+
+/** An HS256 token signed with the test secret, valid for an hour unless the claims say otherwise. */
+export function tokenFor(claims: TokenClaims, secret = TEST_JWT_SECRET): string {
+  const sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 3600_000 })
+  return sign({ sub: 1, ...claims })
+}
+
+export const bearer = (token: string): Record<string, string> => ({
+  authorization: `Bearer ${token}`,
+})
+
+/** Headers for a user who may act for the given businesses. */
+export function authFor(...businesses: number[]): Record<string, string> {
+  return bearer(tokenFor({ sub: 1, businesses }))
+}
+
+let fileDatabase: Promise<DatabaseConnection> | undefined
+let fileDatabaseName: string | undefined
+
+/** This test file's own database: a clone of the migrated template, or an in-memory PGlite. */
+export function testDatabase(): Promise<DatabaseConnection> {
+  fileDatabase ??= (async () => {
+    const choice = loadChoice()
+    if (choice.kind === 'embedded') {
+      const connection = await connectDatabase({ kind: 'embedded', path: 'memory://' })
+      await migrateToLatest(connection.db)
+      return connection
+    }
+    fileDatabaseName = `payme_test_${process.pid}_${randomBytes(4).toString('hex')}`
+    const admin = new pg.Client({ connectionString: choice.adminUrl })
+    await admin.connect()
+    try {
+      await admin.query(`create database ${fileDatabaseName} template ${choice.template}`)
+    } finally {
+      await admin.end()
+    }
+    return connectDatabase({
+      kind: 'postgres',
+      url: withDatabase(choice.adminUrl, fileDatabaseName),
+      poolMax: 10,
+    })
+  })()
+  return fileDatabase
+}
+
+/** Another connection to this file's database (a second app instance, a killer of backends). */
+export async function secondConnection(poolMax = 10): Promise<DatabaseConnection> {
+  const choice = loadChoice()
+  if (choice.kind !== 'postgres' || !fileDatabaseName) throw new Error('needs PostgreSQL')
+  return connectDatabase({
+    kind: 'postgres',
+    url: withDatabase(choice.adminUrl, fileDatabaseName),
+    poolMax,
+  })
+}
+
+export const onPostgres = (): boolean => loadChoice().kind === 'postgres'
+
+async function dropFileDatabase(): Promise<void> {
+  if (!fileDatabase) return
+  const connection = await fileDatabase
+  await connection.db.destroy()
+  const choice = loadChoice()
+  if (choice.kind === 'postgres' && fileDatabaseName) {
+    const admin = new pg.Client({ connectionString: choice.adminUrl })
+    await admin.connect()
+    await admin.query(`drop database if exists ${fileDatabaseName} with (force)`)
+    await admin.end()
+  }
+}
+
+const contract = new ContractValidator()
+
+export interface TestServer {
+  app: FastifyInstance
+  /** app.inject, plus checks that the response has a request id and matches the contract. */
+  inject: (options: InjectOptions) => Promise<LightMyRequestResponse>
+  database: DatabaseConnection
+}
+
+let teardownRegistered = false
+
+/** Builds the app on this file's database, torn down with the test. */
+export async function build(
+  t: Test,
+  options: { config?: Partial<Config>; database?: DatabaseConnection } = {},
+): Promise<TestServer> {
+  const database = options.database ?? (await testDatabase())
+  const fastify = Fastify(serverOptions({ logLevel: options.config?.logLevel ?? 'silent' }))
+  const routes = new Map<string, string | undefined>()
+  void fastify.register(app, { config: testConfig(options.config), database })
+  fastify.addHook('onRequest', async (request) => {
+    routes.set(request.id, request.routeOptions.url)
+  })
+  await fastify.ready()
+  t.teardown(() => fastify.close())
+  if (!teardownRegistered) {
+    teardownRegistered = true
+    const root = (await import('tap')).default
+    root.teardown(dropFileDatabase)
+  }
+
+  async function inject(injectOptions: InjectOptions): Promise<LightMyRequestResponse> {
+    const response = await fastify.inject(injectOptions)
+    const requestId = response.headers['x-request-id']
+    if (typeof requestId !== 'string' || requestId === '') {
+      t.fail(`${injectOptions.method ?? 'GET'} ${injectOptions.url}: no x-request-id header`)
+      return response
+    }
+    const routeUrl = routes.get(requestId)
+    routes.delete(requestId)
+    const isJson = String(response.headers['content-type'] ?? '').startsWith('application/json')
+    if (routeUrl && isJson && !routeUrl.startsWith('/docs')) {
+      const problems = contract.check(
+        response.raw.req.method ?? 'GET',
+        routeUrl,
+        response.statusCode,
+        response.json(),
+      )
+      if (problems.length > 0)
+        t.fail(`response does not match the contract: ${problems.join('; ')}`)
+    }
+    return response
+  }
+
+  return { app: fastify, inject, database }
+}

@@ -1,0 +1,38 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+/**
+ * Which database the suite runs on, decided once by test/setup/before.ts and read by every
+ * test file: PostgreSQL (TEST_DATABASE_URL, or a testcontainers PostgreSQL where Docker
+ * answers), else embedded PGlite.
+ */
+export type TestDatabaseChoice =
+  | { kind: 'postgres'; adminUrl: string; template: string; source: string; containerId?: string }
+  | { kind: 'embedded'; source: string }
+
+const STATE_DIR = fileURLToPath(new URL('../../.tap/', import.meta.url))
+const STATE_FILE = `${STATE_DIR}test-database.json`
+
+export const TEMPLATE_DATABASE = 'payme_test_template'
+
+export function saveChoice(choice: TestDatabaseChoice): void {
+  mkdirSync(STATE_DIR, { recursive: true })
+  writeFileSync(STATE_FILE, JSON.stringify(choice))
+}
+
+export function loadChoice(): TestDatabaseChoice {
+  if (existsSync(STATE_FILE))
+    return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as TestDatabaseChoice
+  // A test file run on its own (node --import tsx test/x.test.ts) without the before step.
+  if (process.env.TEST_DATABASE_URL) {
+    throw new Error('Run the suite with `npm test` so that the template database is prepared')
+  }
+  return { kind: 'embedded', source: 'PGlite (no TEST_DATABASE_URL)' }
+}
+
+/** The same server, another database name. */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  return parsed.toString()
+}
