@@ -11,9 +11,11 @@ import configPlugin from './plugins/config.js'
 import db from './plugins/db.js'
 import errors from './plugins/errors.js'
 import inputNormalisation from './plugins/input-normalisation.js'
+import purchaseHistory from './plugins/purchase-history.js'
 import requestId from './plugins/request-id.js'
 import customersApi from './routes/api/customers/index.js'
 import operationsRoutes from './routes/operations.js'
+import salesWebhookRoutes from './routes/webhooks/sales.js'
 
 export interface AppOptions {
   config: Config
@@ -37,7 +39,9 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   await fastify.register(inputNormalisation)
   await fastify.register(db, { connection: options.database })
   await fastify.register(auth)
+  await fastify.register(purchaseHistory)
 
   await fastify.register(operationsRoutes, { document })
+  await fastify.register(salesWebhookRoutes)
   await fastify.register(customersApi, { prefix: '/api/customers/:businessId' })
 }

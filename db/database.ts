@@ -78,10 +78,37 @@ export interface CustomerPurchaseHistoryTable {
   updated_at: UpdatedAt
 }
 
+export type SaleEventType = 'sale.completed' | 'sale.refunded' | 'sale.voided'
+
+export interface CustomerSalesTable {
+  business_id: BigId
+  sale_id: string
+  customer_id: BigId
+  total_amount: ColumnType<string | null, string | null | undefined, string | null>
+  items_count: ColumnType<string | null, string | null | undefined, string | null>
+  payment_method: PaymentMethod | null
+  completed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  refunded_amount: Numeric
+  voided: Generated<boolean>
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface SalesEventsTable {
+  business_id: BigId
+  event_id: string
+  event_type: SaleEventType
+  sale_id: string
+  outcome: string
+  received_at: Generated<Date>
+}
+
 export interface Database {
   businesses: BusinessesTable
   customers: CustomersTable
   customer_notes: CustomerNotesTable
   customer_preferences: CustomerPreferencesTable
   customer_purchase_history: CustomerPurchaseHistoryTable
+  customer_sales: CustomerSalesTable
+  sales_events: SalesEventsTable
 }

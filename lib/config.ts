@@ -35,6 +35,12 @@ export const EnvironmentSchema = Type.Object({
   ),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1, description: 'Required `iss`, if set' })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'Required `aud`, if set' })),
+  SALES_WEBHOOK_SECRET: Type.Optional(
+    Type.String({
+      pattern: '^[^,]{16,}(,[^,]{16,})*$',
+      description: 'Comma-separated secrets (16+ characters each) for the sales webhook signature',
+    }),
+  ),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) =>
       Type.Literal(level),
@@ -60,6 +66,8 @@ export interface Config {
   jwt: JwtKey
   jwtIssuer?: string
   jwtAudience?: string
+  /** Secrets that may sign sales webhooks; more than one during a rotation. */
+  salesWebhookSecrets: string[]
   logLevel: string
 }
 
@@ -116,6 +124,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     jwt: jwtKeyOf(environment),
     jwtIssuer: environment.JWT_ISSUER,
     jwtAudience: environment.JWT_AUDIENCE,
+    salesWebhookSecrets: (environment.SALES_WEBHOOK_SECRET ?? '')
+      .split(',')
+      .map((secret) => secret.trim())
+      .filter((secret) => secret !== ''),
     logLevel: environment.LOG_LEVEL,
   }
 }

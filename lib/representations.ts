@@ -1,11 +1,22 @@
 import type { Customer } from '../generated/schemas/Customer.js'
+import type { CustomerAnalytics } from '../generated/schemas/CustomerAnalytics.js'
+import type { CustomerMetrics } from '../generated/schemas/CustomerMetrics.js'
+import type { RepeatCustomer } from '../generated/schemas/RepeatCustomer.js'
+import type { Sale } from '../generated/schemas/Sale.js'
 import type { Note } from '../generated/schemas/Note.js'
 import type { Preferences } from '../generated/schemas/Preferences.js'
 import type { PurchaseHistory } from '../generated/schemas/PurchaseHistory.js'
 import type { CustomerRow } from '../db/customers.js'
 import type { NoteRow } from '../db/customer-notes.js'
 import type { PreferencesRow } from '../db/customer-preferences.js'
-import type { PurchaseHistoryRow } from '../db/customer-purchase-history.js'
+import type {
+  customerAnalytics,
+  MetricsRow,
+  PurchaseHistoryRow,
+  RepeatCustomerRow,
+} from '../db/customer-purchase-history.js'
+import type { SaleRow } from '../db/customer-sales.js'
+import { isZero } from './money.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
@@ -83,5 +94,89 @@ export function toPurchaseHistory(row: PurchaseHistoryRow, now = new Date()): Pu
     customer_lifetime_value: row.customer_lifetime_value,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
+  }
+}
+
+export function toMetrics(row: MetricsRow, now = new Date()): CustomerMetrics {
+  return {
+    customer_id: Number(row.customer_id),
+    name: row.name,
+    customer_type: row.customer_type,
+    created_at: iso(row.created_at),
+    total_purchases: Number(row.total_purchases),
+    total_spent: row.total_spent,
+    avg_transaction_value: row.avg_transaction_value,
+    total_items_bought: row.total_items_bought,
+    first_purchase_date: isoOrNull(row.first_purchase_date),
+    last_purchase_date: isoOrNull(row.last_purchase_date),
+    days_since_last_purchase: daysSince(row.last_purchase_date, now),
+    is_repeat_customer: row.is_repeat_customer,
+    repeat_frequency: row.repeat_frequency,
+    loyalty_tier: row.repeat_frequency,
+    customer_lifetime_value: row.customer_lifetime_value,
+    preferred_payment: row.preferred_payment,
+    favorite_products: row.favorite_products.map(Number),
+    can_receive_offers: row.can_receive_offers,
+    can_receive_loyalty: row.can_receive_loyalty,
+    do_not_contact: row.do_not_contact,
+    phone: row.phone,
+    email: row.email,
+    prefer_sms: row.prefer_sms,
+    prefer_email: row.prefer_email,
+    prefer_call: row.prefer_call,
+  }
+}
+
+/** A completed sale as history shows it; `voided` wins over `refunded`. */
+export function toSale(row: SaleRow): Sale {
+  if (row.total_amount === null || row.completed_at === null) {
+    throw new Error(`sale ${row.sale_id} has no completion and cannot be shown`)
+  }
+  const status = row.voided ? 'voided' : isZero(row.refunded_amount) ? 'completed' : 'refunded'
+  return {
+    sale_id: row.sale_id,
+    total_amount: row.total_amount,
+    refunded_amount: row.refunded_amount,
+    items_count: row.items_count ?? '0.000',
+    payment_method: row.payment_method,
+    status,
+    completed_at: iso(row.completed_at),
+  }
+}
+
+export function toRepeatCustomer(row: RepeatCustomerRow): RepeatCustomer {
+  return {
+    ...toCustomer(row),
+    total_purchases: Number(row.total_purchases),
+    total_spent: row.total_spent,
+    avg_transaction_value: row.avg_transaction_value,
+    last_purchase_date: isoOrNull(row.last_purchase_date),
+    repeat_frequency: row.repeat_frequency,
+    customer_lifetime_value: row.customer_lifetime_value,
+  }
+}
+
+type AnalyticsRow = Awaited<ReturnType<typeof customerAnalytics>>
+
+/** Percent with two decimals, computed on integers so 1 of 3 is exactly 33.33. */
+const percent = (part: number, whole: number): number =>
+  whole === 0 ? 0 : Math.round((part * 10000) / whole) / 100
+
+export function toAnalytics(row: AnalyticsRow): CustomerAnalytics {
+  const active = Number(row.active_customers)
+  const repeat = Number(row.repeat_customers)
+  return {
+    total_customers: Number(row.total_customers),
+    active_customers: active,
+    repeat_customers: repeat,
+    repeat_customer_rate: percent(repeat, active),
+    average_lifetime_value: String(row.average_lifetime_value),
+    frequency_distribution: {
+      new: Number(row.new),
+      one_time: Number(row.one_time),
+      occasional: Number(row.occasional),
+      regular: Number(row.regular),
+      frequent: Number(row.frequent),
+    },
   }
 }

@@ -33,15 +33,19 @@ function resolve<T>(document: OpenApiDocument, value: unknown): T {
   return resolve<T>(document, target)
 }
 
+/** Node hands headers over in lower case, whatever case the document names them in. */
+const nameOf = (parameter: Parameter): string =>
+  parameter.in === 'header' ? parameter.name.toLowerCase() : parameter.name
+
 function objectOf(parameters: Parameter[], closed: boolean): JsonSchema | undefined {
   if (parameters.length === 0) return undefined
   const properties: Record<string, JsonSchema> = {}
   for (const parameter of parameters) {
-    properties[parameter.name] = parameter.description
+    properties[nameOf(parameter)] = parameter.description
       ? { ...parameter.schema, description: parameter.description }
       : parameter.schema
   }
-  const required = parameters.filter((parameter) => parameter.required).map((p) => p.name)
+  const required = parameters.filter((parameter) => parameter.required).map(nameOf)
   return {
     type: 'object',
     ...(closed ? { additionalProperties: false } : {}),

@@ -21,6 +21,8 @@ import { loadChoice, withDatabase } from './setup/test-database.js'
 /** A secret made for this test process; no secret is written in the code. */
 export const TEST_JWT_SECRET = randomBytes(32).toString('base64url')
 
+export const TEST_WEBHOOK_SECRET = randomBytes(24).toString('base64url')
+
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return {
     env: 'test',
@@ -29,6 +31,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     dataDir: mkdtempSync(join(tmpdir(), 'payme-test-')),
     dbPoolMax: 5,
     jwt: { kind: 'secret', secret: TEST_JWT_SECRET, source: 'env' },
+    salesWebhookSecrets: [TEST_WEBHOOK_SECRET],
     logLevel: 'silent',
     ...overrides,
   }

@@ -14,7 +14,7 @@ export const Customer = Type.Object(
       examples: ['+254712345678'],
     }),
     email: Type.Union([Type.String(), Type.Null()], { examples: ['wanjiru@example.co.ke'] }),
-    address: Type.Union([Type.String(), Type.Null()], { examples: ['Moi Avenue', 'Nairobi'] }),
+    address: Type.Union([Type.String(), Type.Null()], { examples: ['Moi Avenue, Nairobi'] }),
     customer_type: CustomerType,
     is_active: Type.Boolean(),
     prefer_sms: Type.Boolean(),

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import customerRoutes from './customers.js'
 import noteRoutes from './notes.js'
 import preferenceRoutes from './preferences.js'
+import purchaseRoutes from './purchases.js'
 
 /**
  * Everything under /api/customers/{businessId}: a valid token is required (401) and must grant
@@ -13,6 +14,7 @@ const customersApi: FastifyPluginAsync = async (app) => {
   await app.register(customerRoutes)
   await app.register(noteRoutes)
   await app.register(preferenceRoutes)
+  await app.register(purchaseRoutes)
 }
 
 export default customersApi

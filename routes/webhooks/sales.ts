@@ -1,0 +1,45 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { receiveSaleEvent } from '../../generated/operations/receiveSaleEvent.js'
+import { HttpError } from '../../lib/http-errors.js'
+import { parseSignatureHeader, verifySignature } from '../../lib/webhook-signature.js'
+
+const SIGNATURE_HEADER = 'payme-signature'
+
+const invalidSignature = (): HttpError =>
+  new HttpError(401, 'Invalid signature', 'PayMe-Signature is missing, wrong or stale')
+
+/**
+ * The sales feed. The signature is checked over the raw bytes before the body is parsed, so an
+ * unsigned request is a 401 whatever it carries, and nothing is stored.
+ */
+const salesWebhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const secrets = app.config.salesWebhookSecrets
+  if (secrets.length === 0) {
+    app.log.warn('SALES_WEBHOOK_SECRET is not set: every sales webhook will be refused (401)')
+  }
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+
+  app.addHook('onRequest', async function requireSignatureHeader(request) {
+    const header = request.headers[SIGNATURE_HEADER]
+    if (typeof header !== 'string' || !parseSignatureHeader(header)) throw invalidSignature()
+  })
+
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'buffer' },
+    function verifiedJson(request, rawBody, done) {
+      const header = request.headers[SIGNATURE_HEADER]
+      if (!verifySignature(typeof header === 'string' ? header : undefined, rawBody, secrets)) {
+        done(invalidSignature(), undefined)
+        return
+      }
+      parseJson(request, rawBody.toString('utf8'), done)
+    },
+  )
+
+  app.post('/webhooks/sales', { schema: receiveSaleEvent }, async function receive(request) {
+    return app.recordSaleEvent(request.body)
+  })
+}
+
+export default salesWebhookRoutes
