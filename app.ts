@@ -27,6 +27,8 @@ export interface AppOptions {
 export default async function app(fastify: FastifyInstance, options: AppOptions): Promise<void> {
   const { config } = options
   const document = loadOpenApiDocument()
+  // Bodies are JSON only: anything else, plain text included, is a 415.
+  fastify.removeContentTypeParser('text/plain')
 
   await fastify.register(cookie)
   await fastify.register(jwt, jwtOptions(config))

@@ -29,7 +29,11 @@ export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseC
       // A terminated backend must not crash the process; the next checkout reconnects.
       allowExitOnIdle: false,
     })
+    // A backend that dies (restart, failover, pg_terminate_backend) makes its client emit
+    // 'error', idle or checked out; unhandled, that would end the process. The query in
+    // flight fails on its own and pg-pool drops the broken client when it is released.
     pool.on('error', () => {})
+    pool.on('connect', (client) => client.on('error', () => {}))
     return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), target, pool }
   }
   if (!target.path.startsWith('memory://')) mkdirSync(target.path, { recursive: true })

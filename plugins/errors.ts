@@ -24,6 +24,7 @@ function fromFastifyError(error: FastifyError): HttpError | undefined {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return validationFailed([{ path: 'body', message: 'must not be empty' }])
     case 'FST_ERR_CTP_INVALID_JSON':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return validationFailed([{ path: 'body', message: 'is not valid JSON' }])
   }
