@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { LightMyRequestResponse } from 'fastify'
 import {
   sql,
   type KyselyPlugin,
@@ -114,8 +113,7 @@ t.test(
     async function deliver(): Promise<void> {
       for (let event = queue.shift(); event; event = queue.shift()) {
         for (let attempt = 1; ; attempt += 1) {
-          let response: LightMyRequestResponse
-          response = await inject(signedEvent(event))
+          const response = await inject(signedEvent(event))
           if (response.statusCode === 200) {
             seen.ok += 1
             break
