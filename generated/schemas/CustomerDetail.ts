@@ -25,7 +25,7 @@ export const CustomerDetail = Type.Object(
     prefer_call: Type.Boolean(),
     created_at: Timestamp,
     updated_at: Timestamp,
-    notes: Type.Array(Note),
+    notes: Type.Array(Note, { description: 'The 100 newest notes, newest first.', maxItems: 100 }),
     preferences: Preferences,
     history: PurchaseHistory,
   },

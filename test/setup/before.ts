@@ -30,10 +30,28 @@ async function startContainer(): Promise<{ url: string; id: string }> {
   return { url: container.getConnectionUri(), id: container.getId() }
 }
 
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 async function buildTemplate(adminUrl: string): Promise<void> {
   const admin = new pg.Client({ connectionString: adminUrl })
   await admin.connect()
   try {
+    // Databases left by test processes that died before their teardown.
+    const { rows } = await admin.query<{ datname: string }>(
+      "select datname from pg_database where datname ~ '^payme_test_[0-9]+_[0-9a-f]+$'",
+    )
+    for (const { datname } of rows) {
+      if (!isAlive(Number(datname.split('_')[2]))) {
+        await admin.query(`drop database if exists ${datname} with (force)`)
+      }
+    }
     await admin.query(`drop database if exists ${TEMPLATE_DATABASE} with (force)`)
     await admin.query(`create database ${TEMPLATE_DATABASE}`)
   } finally {
