@@ -19,19 +19,6 @@ export async function insertDefaultPreferences(
     .execute()
 }
 
-export async function findPreferences(
-  db: Executor,
-  businessId: number,
-  customerId: number,
-): Promise<PreferencesRow | undefined> {
-  return db
-    .selectFrom('customer_preferences')
-    .selectAll()
-    .where('business_id', '=', businessId)
-    .where('customer_id', '=', customerId)
-    .executeTakeFirst()
-}
-
 export async function updatePreferences(
   db: Executor,
   businessId: number,

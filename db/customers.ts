@@ -1,4 +1,5 @@
 import { sql, type Insertable, type Selectable, type Updateable } from 'kysely'
+import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres'
 import type { CustomersTable, CustomerType } from './database.js'
 import type { Executor } from './executor.js'
 
@@ -16,19 +17,6 @@ export async function insertCustomer(
     .values({ ...customer, business_id: businessId })
     .returningAll()
     .executeTakeFirstOrThrow()
-}
-
-export async function findCustomer(
-  db: Executor,
-  businessId: number,
-  customerId: number,
-): Promise<CustomerRow | undefined> {
-  return db
-    .selectFrom('customers')
-    .selectAll()
-    .where('business_id', '=', businessId)
-    .where('id', '=', customerId)
-    .executeTakeFirst()
 }
 
 export async function customerExists(
@@ -85,34 +73,50 @@ export interface ListCustomersQuery {
   sortOrder: 'asc' | 'desc'
   isActive: boolean
   customerType?: CustomerType
+  /** Keyset paging: rows strictly after this sort key and id, in the list's order. */
+  after?: { key: string; id: number }
 }
 
+const SORT_KEYS = {
+  created_at: {
+    expression: sql`created_at`,
+    cast: sql`::timestamptz`,
+    asText: sql<string>`created_at::text`,
+  },
+  name: { expression: sql`lower(name)`, cast: sql``, asText: sql<string>`lower(name)` },
+  id: { expression: sql`id`, cast: sql`::bigint`, asText: sql<string>`id::text` },
+} as const
+
+/**
+ * A page of customers in (sort key, id) order, each with its sort key as text for the next
+ * cursor. Every ordering has an index that starts (business_id, is_active, key, id).
+ */
 export async function listCustomers(
   db: Executor,
   businessId: number,
   query: ListCustomersQuery,
-): Promise<{ rows: CustomerRow[]; total: number }> {
-  let filtered = db
+): Promise<(CustomerRow & { sort_key: string })[]> {
+  const sort = SORT_KEYS[query.sortBy]
+  const direction = query.sortOrder === 'asc' ? sql`asc` : sql`desc`
+  let rows = db
     .selectFrom('customers')
+    .selectAll()
+    .select(sort.asText.as('sort_key'))
     .where('business_id', '=', businessId)
     .where('is_active', '=', query.isActive)
-  if (query.customerType) filtered = filtered.where('customer_type', '=', query.customerType)
-
-  const sortKey = query.sortBy === 'name' ? sql`lower(name)` : sql.ref(query.sortBy)
-  const direction = query.sortOrder === 'asc' ? sql`asc` : sql`desc`
-  const [rows, count] = await Promise.all([
-    filtered
-      .selectAll()
-      .orderBy(sql`${sortKey} ${direction}`)
-      .orderBy(sql`id ${direction}`)
-      .limit(query.limit)
-      .offset(query.offset)
-      .execute(),
-    filtered
-      .select((eb) => eb.fn.countAll<string | number>().as('total'))
-      .executeTakeFirstOrThrow(),
-  ])
-  return { rows, total: Number(count.total) }
+  if (query.customerType) rows = rows.where('customer_type', '=', query.customerType)
+  if (query.after) {
+    const comparison = query.sortOrder === 'asc' ? sql`>` : sql`<`
+    rows = rows.where(
+      sql<boolean>`(${sort.expression}, id) ${comparison} (${query.after.key}${sort.cast}, ${query.after.id}::bigint)`,
+    )
+  }
+  return rows
+    .orderBy(sql`${sort.expression} ${direction}`)
+    .orderBy(sql`id ${direction}`)
+    .limit(query.limit)
+    .offset(query.offset)
+    .execute()
 }
 
 export interface SearchCustomersQuery {
@@ -167,4 +171,76 @@ export async function searchCustomers(
     .orderBy('id')
     .limit(query.limit)
     .execute()
+}
+
+/**
+ * The customer with its newest notes, preferences and history, in one round trip. Inside the
+ * JSON, numerics are cast to text so money never passes through a float.
+ */
+export async function findCustomerDetail(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  notesLimit: number,
+) {
+  return db
+    .selectFrom('customers as c')
+    .selectAll('c')
+    .select((eb) => [
+      jsonArrayFrom(
+        eb
+          .selectFrom('customer_notes as n')
+          .selectAll('n')
+          .whereRef('n.business_id', '=', 'c.business_id')
+          .whereRef('n.customer_id', '=', 'c.id')
+          .orderBy('n.created_at', 'desc')
+          .orderBy('n.id', 'desc')
+          .limit(notesLimit),
+      ).as('notes'),
+      jsonObjectFrom(
+        eb
+          .selectFrom('customer_preferences as p')
+          .select([
+            'p.id',
+            'p.business_id',
+            'p.customer_id',
+            'p.favorite_products',
+            'p.preferred_payment',
+            sql<string>`p.average_spend::text`.as('average_spend'),
+            'p.best_contact_time',
+            'p.do_not_contact',
+            'p.can_receive_offers',
+            'p.can_receive_loyalty',
+            'p.created_at',
+            'p.updated_at',
+          ])
+          .whereRef('p.business_id', '=', 'c.business_id')
+          .whereRef('p.customer_id', '=', 'c.id'),
+      ).as('preferences'),
+      jsonObjectFrom(
+        eb
+          .selectFrom('customer_purchase_history as h')
+          .select([
+            'h.id',
+            'h.business_id',
+            'h.customer_id',
+            'h.total_purchases',
+            sql<string>`h.total_spent::text`.as('total_spent'),
+            sql<string>`h.total_items_bought::text`.as('total_items_bought'),
+            sql<string>`h.avg_transaction_value::text`.as('avg_transaction_value'),
+            'h.first_purchase_date',
+            'h.last_purchase_date',
+            'h.is_repeat_customer',
+            'h.repeat_frequency',
+            sql<string>`h.customer_lifetime_value::text`.as('customer_lifetime_value'),
+            'h.created_at',
+            'h.updated_at',
+          ])
+          .whereRef('h.business_id', '=', 'c.business_id')
+          .whereRef('h.customer_id', '=', 'c.id'),
+      ).as('history'),
+    ])
+    .where('c.business_id', '=', businessId)
+    .where('c.id', '=', customerId)
+    .executeTakeFirst()
 }

@@ -103,12 +103,20 @@ export interface SalesEventsTable {
   received_at: Generated<Date>
 }
 
+export interface CustomerCountsTable {
+  business_id: BigId
+  customer_type: CustomerType
+  is_active: boolean
+  count: ColumnType<string | number, never, never>
+}
+
 export interface Database {
   businesses: BusinessesTable
   customers: CustomersTable
   customer_notes: CustomerNotesTable
   customer_preferences: CustomerPreferencesTable
   customer_purchase_history: CustomerPurchaseHistoryTable
+  customer_counts: CustomerCountsTable
   customer_sales: CustomerSalesTable
   sales_events: SalesEventsTable
 }

@@ -20,6 +20,15 @@ import { isZero } from './money.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
+/** A row as a column read gives it (Date) or as JSON aggregation gives it (ISO text). */
+type Loose<Row> = {
+  [Key in keyof Row]: Row[Key] extends Date
+    ? Date | string
+    : Row[Key] extends Date | null
+      ? Date | string | null
+      : Row[Key]
+}
+
 const iso = (value: Date | string): string => new Date(value).toISOString()
 const isoOrNull = (value: Date | string | null): string | null => (value ? iso(value) : null)
 
@@ -41,7 +50,7 @@ export function toCustomer(row: CustomerRow): Customer {
   }
 }
 
-export function toNote(row: NoteRow): Note {
+export function toNote(row: Loose<NoteRow>): Note {
   return {
     id: Number(row.id),
     customer_id: Number(row.customer_id),
@@ -54,7 +63,7 @@ export function toNote(row: NoteRow): Note {
   }
 }
 
-export function toPreferences(row: PreferencesRow): Preferences {
+export function toPreferences(row: Loose<PreferencesRow>): Preferences {
   return {
     id: Number(row.id),
     customer_id: Number(row.customer_id),
@@ -77,7 +86,10 @@ export function daysSince(last: Date | string | null, now = new Date()): number 
   return Math.max(0, Math.floor((now.getTime() - new Date(last).getTime()) / DAY_MS))
 }
 
-export function toPurchaseHistory(row: PurchaseHistoryRow, now = new Date()): PurchaseHistory {
+export function toPurchaseHistory(
+  row: Loose<PurchaseHistoryRow>,
+  now = new Date(),
+): PurchaseHistory {
   return {
     id: Number(row.id),
     customer_id: Number(row.customer_id),

@@ -1,8 +1,9 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { validationFailed, type ErrorDetail } from '../lib/http-errors.js'
 
 type JsonObject = Record<string, unknown>
-type PropertySchemas = Record<string, { minLength?: number } | undefined>
+type PropertySchemas = Record<string, { minLength?: number; type?: unknown } | undefined>
 
 const isObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -31,17 +32,39 @@ function normaliseQuery(query: JsonObject): void {
   }
 }
 
-function bodyProperties(request: FastifyRequest): PropertySchemas {
-  const schema = request.routeOptions.schema?.body as { properties?: PropertySchemas } | undefined
+const DECIMAL_INTEGER = /^-?\d+$/
+
+/**
+ * Path and query integers must be written in plain decimal: Ajv's coercion would otherwise
+ * read `0x5`, `+5`, `5.0` or `5e0` as 5.
+ */
+function nonDecimalIntegers(values: unknown, properties: PropertySchemas): ErrorDetail[] {
+  if (!isObject(values)) return []
+  return Object.entries(values)
+    .filter(([key, value]) => properties[key]?.type === 'integer' && typeof value === 'string')
+    .filter(([, value]) => !DECIMAL_INTEGER.test(value as string))
+    .map(([key]) => ({ path: key, message: 'must be an integer written in decimal digits' }))
+}
+
+type Part = 'body' | 'querystring' | 'params'
+
+function propertiesOf(request: FastifyRequest, part: Part): PropertySchemas {
+  const schema = request.routeOptions.schema?.[part] as { properties?: PropertySchemas } | undefined
   return schema?.properties ?? {}
 }
 
 export default fp(
   async function inputNormalisationPlugin(app) {
     app.addHook('preValidation', async function normaliseInput(request) {
-      if (isObject(request.body))
-        request.body = normaliseBody(request.body, bodyProperties(request))
+      if (isObject(request.body)) {
+        request.body = normaliseBody(request.body, propertiesOf(request, 'body'))
+      }
       if (isObject(request.query)) normaliseQuery(request.query)
+      const details = [
+        ...nonDecimalIntegers(request.params, propertiesOf(request, 'params')),
+        ...nonDecimalIntegers(request.query, propertiesOf(request, 'querystring')),
+      ]
+      if (details.length > 0) throw validationFailed(details)
     })
   },
   { name: 'input-normalisation' },

@@ -135,13 +135,27 @@ async function applyEvent(
   }
 }
 
+/** numeric_value_out_of_range: a customer's totals would not fit numeric(12, 2). */
+const NUMERIC_OVERFLOW = '22003'
+
 export function createSaleEventRecorder(db: Kysely<Database>) {
+  async function applyInTransaction<T>(work: (trx: Transaction<Database>) => Promise<T>) {
+    try {
+      return await db.transaction().execute(work)
+    } catch (error) {
+      if ((error as { code?: unknown }).code === NUMERIC_OVERFLOW) {
+        throw unprocessable("The customer's totals would exceed 9,999,999,999.99")
+      }
+      throw error
+    }
+  }
+
   return async function recordSaleEvent(event: SaleEvent): Promise<SaleEventOutcome> {
     validateSaleEvent(event)
     const { business_id: businessId, customer_id: customerId } = event.data
     if (customerId === null) return { status: 'ignored', event_id: event.id }
 
-    const status = await db.transaction().execute(async (trx): Promise<SaleEventStatus> => {
+    const status = await applyInTransaction(async (trx): Promise<SaleEventStatus> => {
       if (!(await lockPurchaseHistory(trx, businessId, customerId))) {
         throw unprocessable(`Customer ${customerId} does not exist in business ${businessId}`)
       }

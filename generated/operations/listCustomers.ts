@@ -42,6 +42,14 @@ export const listCustomers = {
           description: '`true` lists active customers, `false` lists soft-deleted ones.',
         }),
       ),
+      after: Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 500,
+          pattern: '^[A-Za-z0-9_-]+$',
+          description: 'The `next_after` cursor of the previous page (keyset paging).',
+        }),
+      ),
     },
     { additionalProperties: false },
   ),

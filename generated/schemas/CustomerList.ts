@@ -11,6 +11,9 @@ export const CustomerList = Type.Object(
     }),
     limit: Type.Integer(),
     offset: Type.Integer(),
+    next_after: Type.Union([Type.String(), Type.Null()], {
+      description: 'Pass as `after` for the next page; `null` on the last page.',
+    }),
   },
   { additionalProperties: false },
 )

@@ -1,13 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { listNotes } from '../../../db/customer-notes.js'
-import { findPreferences, insertDefaultPreferences } from '../../../db/customer-preferences.js'
-import {
-  findPurchaseHistory,
-  insertEmptyPurchaseHistory,
-} from '../../../db/customer-purchase-history.js'
+import { insertDefaultPreferences } from '../../../db/customer-preferences.js'
+import { insertEmptyPurchaseHistory } from '../../../db/customer-purchase-history.js'
 import {
   deactivateCustomer,
-  findCustomer,
+  findCustomerDetail,
   insertCustomer,
   listCustomers as listCustomerRows,
   searchCustomers as searchCustomerRows,
@@ -20,7 +16,9 @@ import { getCustomer } from '../../../generated/operations/getCustomer.js'
 import { listCustomers } from '../../../generated/operations/listCustomers.js'
 import { searchCustomers } from '../../../generated/operations/searchCustomers.js'
 import { updateCustomer } from '../../../generated/operations/updateCustomer.js'
-import { customerNotFound } from '../../../lib/http-errors.js'
+import { customerNotFound, validationFailed } from '../../../lib/http-errors.js'
+import { decodeCursor, encodeCursor } from '../../../lib/list-cursor.js'
+import { countCustomers } from '../../../db/customer-counts.js'
 import { phoneSearchDigits, toE164 } from '../../../lib/phone.js'
 import {
   toCustomer,
@@ -54,15 +52,33 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const query = request.query
     const limit = query.limit ?? 20
     const offset = query.offset ?? 0
-    const { rows, total } = await listCustomerRows(app.db, businessId, {
-      limit,
-      offset,
+    const scope = {
       sortBy: query.sort_by ?? 'created_at',
       sortOrder: query.sort_order ?? 'desc',
       isActive: query.is_active ?? true,
-      customerType: query.filter_type,
-    })
-    return { customers: rows.map(toCustomer), total, limit, offset }
+      customerType: query.filter_type ?? null,
+    }
+    if (query.after !== undefined && offset > 0) {
+      throw validationFailed([{ path: 'offset', message: 'cannot be used with after' }])
+    }
+    const after = query.after === undefined ? undefined : decodeCursor(query.after, scope)
+    const [rows, total] = await Promise.all([
+      listCustomerRows(app.db, businessId, {
+        ...scope,
+        customerType: query.filter_type,
+        limit: limit + 1,
+        offset,
+        after,
+      }),
+      countCustomers(app.db, businessId, scope.isActive, query.filter_type),
+    ])
+    const page = rows.slice(0, limit)
+    const last = page.at(-1)
+    const next_after =
+      rows.length > limit && last
+        ? encodeCursor({ ...scope, key: last.sort_key, id: Number(last.id) })
+        : null
+    return { customers: page.map(toCustomer), total, limit, offset, next_after }
   })
 
   app.get('/search', { schema: searchCustomers }, async function search(request) {
@@ -80,13 +96,9 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/:customerId', { schema: getCustomer }, async function get(request) {
     const { businessId, customerId } = request.params
-    const [customer, preferences, history, notes] = await Promise.all([
-      findCustomer(app.db, businessId, customerId),
-      findPreferences(app.db, businessId, customerId),
-      findPurchaseHistory(app.db, businessId, customerId),
-      listNotes(app.db, businessId, customerId, { limit: EMBEDDED_NOTES_LIMIT, offset: 0 }),
-    ])
-    if (!customer || !preferences || !history) throw customerNotFound()
+    const row = await findCustomerDetail(app.db, businessId, customerId, EMBEDDED_NOTES_LIMIT)
+    if (!row || !row.preferences || !row.history) throw customerNotFound()
+    const { notes, preferences, history, ...customer } = row
     return {
       customer: {
         ...toCustomer(customer),

@@ -83,7 +83,7 @@ t.test('defaults: shape, limit 20, offset 0, newest first, active only', async (
   const res = await list(inject, businessId)
   t.equal(res.statusCode, 200, 'status')
   const body = res.json<CustomerList>()
-  t.same(Object.keys(body).sort(), ['customers', 'limit', 'offset', 'total'], 'shape')
+  t.same(Object.keys(body).sort(), ['customers', 'limit', 'next_after', 'offset', 'total'], 'shape')
   t.equal(body.limit, 20, 'limit defaults to 20')
   t.equal(body.offset, 0, 'offset defaults to 0')
   t.equal(body.total, 22, 'total counts the active customers only')
@@ -106,7 +106,11 @@ t.test('an unused business lists nothing, with or without a trailing slash', asy
   const { inject } = await build(t)
   const res = await list(inject, 203)
   t.equal(res.statusCode, 200, 'status')
-  t.same(res.json<CustomerList>(), { customers: [], total: 0, limit: 20, offset: 0 }, 'body')
+  t.same(
+    res.json<CustomerList>(),
+    { customers: [], total: 0, limit: 20, offset: 0, next_after: null },
+    'body',
+  )
 
   const slash = await inject({
     method: 'GET',
@@ -116,7 +120,7 @@ t.test('an unused business lists nothing, with or without a trailing slash', asy
   t.equal(slash.statusCode, 200, 'trailing slash: status')
   t.same(
     slash.json<CustomerList>(),
-    { customers: [], total: 0, limit: 5, offset: 0 },
+    { customers: [], total: 0, limit: 5, offset: 0, next_after: null },
     'trailing slash: body',
   )
 })
@@ -148,7 +152,7 @@ t.test('limit and offset page through every customer; total counts them all', as
   t.equal(past.statusCode, 200, 'past the end: status')
   t.same(
     past.json<CustomerList>(),
-    { customers: [], total: 5, limit: 2, offset: 10 },
+    { customers: [], total: 5, limit: 2, offset: 10, next_after: null },
     'past the end: empty page, total still counted',
   )
 
