@@ -110,7 +110,12 @@ function jwtKeyOf(environment: Environment): JwtKey {
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   let environment: Environment
   try {
-    environment = envSchema<Environment>({ schema: EnvironmentSchema, data: source, dotenv: false })
+    environment = envSchema<Environment>({
+      schema: EnvironmentSchema,
+      data: source,
+      env: false, // only `source`: tests and scripts hand in exactly what they mean
+      dotenv: false,
+    })
   } catch (error) {
     throw new ConfigError(`Invalid configuration: ${(error as Error).message}`)
   }

@@ -9,7 +9,12 @@ export { default } from '@fastify/jwt'
 
 export function jwtOptions(config: Config): FastifyJWTOptions {
   const verify = {
-    requiredClaims: ['exp'],
+    // fast-jwt checks iss and aud only when present, so configured ones are also required.
+    requiredClaims: [
+      'exp',
+      ...(config.jwtIssuer ? ['iss'] : []),
+      ...(config.jwtAudience ? ['aud'] : []),
+    ],
     ...(config.jwtIssuer ? { allowedIss: config.jwtIssuer } : {}),
     ...(config.jwtAudience ? { allowedAud: config.jwtAudience } : {}),
   }

@@ -176,9 +176,8 @@ t.test('a good token is accepted as a bearer header or as the token cookie', asy
   for (const { name, headers } of cases) {
     const response = await get(server, headers)
     t.equal(response.statusCode, 200, `${name}: status`)
-    t.strictSame(
-      Object.keys(response.json()).sort(),
-      ['customers', 'limit', 'offset', 'total'],
+    t.ok(
+      Array.isArray((response.json() as { customers?: unknown }).customers),
       `${name}: the customer list`,
     )
   }

@@ -1,0 +1,137 @@
+import Fastify from 'fastify'
+import t from 'tap'
+import app from '../app.js'
+import { loadOpenApiDocument } from '../lib/openapi-document.js'
+import { serverOptions } from '../server-options.js'
+import { toOpenApiPath } from './contract.js'
+import { build, testConfig, testDatabase } from './helper.js'
+
+const METHODS = ['get', 'put', 'post', 'patch', 'delete', 'options', 'head', 'trace'] as const
+
+interface DocumentOperation {
+  key: string
+  method: string
+  path: string
+  operationId?: unknown
+  tags?: unknown
+}
+
+interface ServedRoute {
+  key: string
+  operationId?: unknown
+}
+
+const document = loadOpenApiDocument()
+
+function operationsIn(items: Record<string, Record<string, unknown>>): DocumentOperation[] {
+  return Object.entries(items).flatMap(([path, item]) =>
+    METHODS.filter((method) => item[method] !== undefined).map((method) => {
+      const operation = item[method] as { operationId?: unknown; tags?: unknown }
+      return {
+        key: `${method.toUpperCase()} ${path}`,
+        method: method.toUpperCase(),
+        path,
+        operationId: operation.operationId,
+        tags: operation.tags,
+      }
+    }),
+  )
+}
+
+const pathOperations = operationsIn(document.paths)
+const webhookOperations = operationsIn(document.webhooks ?? {})
+
+/** Every route the app registers, seen by an onRoute hook added before the app. */
+async function servedRoutes(): Promise<ServedRoute[]> {
+  const fastify = Fastify(serverOptions({ logLevel: 'silent' }))
+  const routes: ServedRoute[] = []
+  fastify.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    for (const method of methods) {
+      if (method === 'HEAD') continue
+      if (route.url === '/docs' || route.url.startsWith('/docs/') || route.url === '*') continue
+      routes.push({
+        key: `${method} ${toOpenApiPath(route.url)}`,
+        operationId: (route.schema as { operationId?: unknown } | undefined)?.operationId,
+      })
+    }
+  })
+  await fastify.register(app, { config: testConfig(), database: await testDatabase() })
+  await fastify.ready()
+  await fastify.close()
+  return routes
+}
+
+t.test('every operation has an operationId and declared tags', async (t) => {
+  const declaredTags = new Set(((document.tags ?? []) as { name: string }[]).map((tag) => tag.name))
+  const all = [...pathOperations, ...webhookOperations]
+  t.ok(all.length > 0, 'the document has operations')
+  for (const operation of all) {
+    t.ok(
+      typeof operation.operationId === 'string' &&
+        /^[a-z][A-Za-z0-9]*$/.test(operation.operationId),
+      `${operation.key}: camelCase operationId`,
+    )
+    const tags = operation.tags
+    t.ok(Array.isArray(tags) && tags.length > 0, `${operation.key}: has tags`)
+    for (const tag of Array.isArray(tags) ? tags : []) {
+      t.ok(declaredTags.has(String(tag)), `${operation.key}: tag ${String(tag)} is declared`)
+    }
+  }
+  const ids = all.map((operation) => operation.operationId)
+  t.equal(new Set(ids).size, ids.length, 'operationIds are unique')
+})
+
+t.test('the app serves exactly the operations of the document', async (t) => {
+  const { app: fastify } = await build(t)
+  for (const operation of pathOperations) {
+    const url = operation.path.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1')
+    t.ok(
+      fastify.hasRoute({ method: operation.method as 'GET', url }),
+      `${operation.key} (${String(operation.operationId)}) is served`,
+    )
+  }
+
+  const served = await servedRoutes()
+  t.ok(served.length > 0, 'routes were collected')
+  const documented = new Map(pathOperations.map((operation) => [operation.key, operation]))
+  for (const route of served) {
+    const operation = documented.get(route.key)
+    if (!t.ok(operation, `${route.key} is in the document`)) continue
+    t.equal(
+      route.operationId,
+      operation?.operationId,
+      `${route.key}: the route's operationId is the document's`,
+    )
+  }
+  const servedKeys = new Set(served.map((route) => route.key))
+  for (const operation of pathOperations) {
+    t.ok(servedKeys.has(operation.key), `${operation.key}: a route carries it`)
+  }
+})
+
+t.test('/openapi.json is the document in openapi/openapi.yaml', async (t) => {
+  const { inject } = await build(t)
+  const response = await inject({ method: 'GET', url: '/openapi.json' })
+  t.equal(response.statusCode, 200, 'status')
+  t.match(response.headers['content-type'], /^application\/json/, 'content type')
+  t.strictSame(
+    response.json(),
+    JSON.parse(JSON.stringify(loadOpenApiDocument())),
+    'deep-equals the YAML document',
+  )
+})
+
+t.test('/docs answers with the Swagger UI page', async (t) => {
+  const { inject } = await build(t)
+  let response = await inject({ method: 'GET', url: '/docs' })
+  if (response.statusCode >= 300 && response.statusCode < 400) {
+    const location = String(response.headers.location ?? '')
+    t.ok(location.startsWith('/docs') || location.startsWith('./'), `redirects within /docs`)
+    const target = location.startsWith('./') ? `/docs/${location.slice(2)}` : location
+    response = await inject({ method: 'GET', url: target })
+  }
+  t.equal(response.statusCode, 200, 'status')
+  t.match(response.headers['content-type'], /^text\/html/, 'content type')
+  t.match(response.body, /swagger/i, 'the Swagger UI page')
+})
