@@ -215,3 +215,50 @@ t.test('total comes from counters that follow every change, also under concurren
     }
   }
 })
+
+t.test('concurrent moves between the same groups in opposite directions never fail', async (t) => {
+  const server = await build(t)
+  const businessId = 405
+  const ids = await Promise.all(
+    Array.from({ length: 40 }, (_, index) =>
+      create(server, businessId, {
+        name: `M${index}`,
+        customer_type: index % 2 ? 'regular' : 'vip',
+      }),
+    ),
+  )
+  // Every customer swaps type, over and over, all at once; half are also deleted and restored.
+  const statuses: number[] = []
+  for (let round = 0; round < 6; round += 1) {
+    const responses = await Promise.all(
+      ids.flatMap((id, index) => [
+        server.inject({
+          method: 'PATCH',
+          url: `/api/customers/${businessId}/${id}`,
+          headers: authFor(businessId),
+          payload: { customer_type: (index + round) % 2 ? 'vip' : 'regular' },
+        }),
+        server.inject({
+          method: index % 2 ? 'DELETE' : 'PATCH',
+          url: `/api/customers/${businessId}/${id}`,
+          headers: authFor(businessId),
+          ...(index % 2 ? {} : { payload: { is_active: round % 2 === 0 } }),
+        }),
+      ]),
+    )
+    statuses.push(...responses.map((response) => response.statusCode))
+  }
+  t.same(
+    statuses.filter((status) => status !== 200),
+    [],
+    'every change answered 200',
+  )
+  const { rows } = await sql<{ matches: boolean }>`
+    select coalesce(bool_and(c.count = coalesce(x.n, 0)), true) as matches
+    from customer_counts c
+    left join (select customer_type, is_active, count(*) as n from customers
+               where business_id = ${businessId} group by 1, 2) x
+      on x.customer_type = c.customer_type and x.is_active = c.is_active
+    where c.business_id = ${businessId}`.execute(server.database.db)
+  t.equal(rows[0]?.matches, true, 'every counter equals count(*)')
+})

@@ -1,0 +1,231 @@
+import { createHmac } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import { countCustomers } from '../db/customer-counts.js'
+import {
+  customerAnalytics,
+  findMetricsRow,
+  listRepeatCustomers,
+} from '../db/customer-purchase-history.js'
+import { listSales } from '../db/customer-sales.js'
+import { findCustomerDetail, listCustomers, searchCustomers } from '../db/customers.js'
+import type { Database } from '../db/database.js'
+import { phoneSearchDigits, toE164 } from '../lib/phone.js'
+
+/** What a scenario needs to know about the seeded data. */
+export interface Fixture {
+  businessId: number
+  customerIds: number[]
+  phoneFragments: string[]
+  emailFragments: string[]
+  webhookSecret: string
+  /** One customer that takes every event of the single-customer webhook scenario. */
+  busyCustomerId: number
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PATCH'
+  path: string
+  body?: string
+  headers?: Record<string, string>
+}
+
+export interface Scenario {
+  name: string
+  /** The issue's target, when it sets one. */
+  target?: { rps: number; p99?: number }
+  request: (fixture: Fixture, sequence: number) => HttpRequest
+  /** The same SQL the endpoint runs, for the floor measurement. */
+  rawSql?: (db: Kysely<Database>, fixture: Fixture, sequence: number) => Promise<unknown>
+}
+
+function pick<T>(items: T[], sequence: number): T {
+  const item = items[(sequence * 7919) % items.length]
+  if (item === undefined) throw new Error('nothing to pick from')
+  return item
+}
+const api = (fixture: Fixture) => `/api/customers/${fixture.businessId}`
+const json = { 'content-type': 'application/json' }
+const RUN = Date.now().toString(36)
+
+function signedEvent(fixture: Fixture, event: object): HttpRequest {
+  const body = JSON.stringify(event)
+  const t = Math.floor(Date.now() / 1000)
+  const v1 = createHmac('sha256', fixture.webhookSecret).update(`${t}.${body}`).digest('hex')
+  return {
+    method: 'POST',
+    path: '/webhooks/sales',
+    body,
+    headers: { ...json, 'payme-signature': `t=${t},v1=${v1}` },
+  }
+}
+
+function saleEvent(fixture: Fixture, customerId: number, id: string, n: number): HttpRequest {
+  return signedEvent(fixture, {
+    id: `bench-${id}`,
+    type: 'sale.completed',
+    created_at: new Date().toISOString(),
+    data: {
+      sale_id: `BENCH-${id}`,
+      business_id: fixture.businessId,
+      customer_id: customerId,
+      total_amount: `${100 + (n % 5000)}.50`,
+      items_count: 2,
+      payment_method: 'mpesa',
+      completed_at: new Date().toISOString(),
+    },
+  })
+}
+
+const listQuery = {
+  limit: 20,
+  offset: 0,
+  sortBy: 'created_at' as const,
+  sortOrder: 'desc' as const,
+  isActive: true,
+}
+
+async function rawList(
+  db: Kysely<Database>,
+  fixture: Fixture,
+  query: Parameters<typeof listCustomers>[2],
+) {
+  return Promise.all([
+    listCustomers(db, fixture.businessId, { ...query, limit: query.limit + 1 }),
+    countCustomers(db, fixture.businessId, query.isActive, query.customerType),
+  ])
+}
+
+async function rawSearch(db: Kysely<Database>, fixture: Fixture, text: string) {
+  return searchCustomers(db, fixture.businessId, {
+    text,
+    phoneDigits: phoneSearchDigits(text, 'KE'),
+    phoneExact: toE164(text, 'KE'),
+    limit: 10,
+  })
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    name: 'get customer',
+    target: { rps: 3000, p99: 15 },
+    request: (f, n) => ({ method: 'GET', path: `${api(f)}/${pick(f.customerIds, n)}` }),
+    rawSql: (db, f, n) => findCustomerDetail(db, f.businessId, pick(f.customerIds, n), 100),
+  },
+  {
+    name: 'list, first page',
+    target: { rps: 2500, p99: 20 },
+    request: (f) => ({ method: 'GET', path: api(f) }),
+    rawSql: (db, f) => rawList(db, f, listQuery),
+  },
+  {
+    name: 'list, deep page (offset 100000)',
+    request: (f) => ({ method: 'GET', path: `${api(f)}?offset=100000` }),
+    rawSql: (db, f) => rawList(db, f, { ...listQuery, offset: 100000 }),
+  },
+  {
+    name: 'list, sort by name',
+    request: (f) => ({ method: 'GET', path: `${api(f)}?sort_by=name&sort_order=asc` }),
+    rawSql: (db, f) => rawList(db, f, { ...listQuery, sortBy: 'name', sortOrder: 'asc' }),
+  },
+  {
+    name: 'list, sort by id',
+    request: (f) => ({ method: 'GET', path: `${api(f)}?sort_by=id` }),
+    rawSql: (db, f) => rawList(db, f, { ...listQuery, sortBy: 'id' }),
+  },
+  {
+    name: 'list, filter_type=vip',
+    request: (f) => ({ method: 'GET', path: `${api(f)}?filter_type=vip` }),
+    rawSql: (db, f) => rawList(db, f, { ...listQuery, customerType: 'vip' }),
+  },
+  {
+    name: 'search, rare name',
+    target: { rps: 1500, p99: 25 },
+    request: (f) => ({ method: 'GET', path: `${api(f)}/search?q=lemayia` }),
+    rawSql: (db, f) => rawSearch(db, f, 'lemayia'),
+  },
+  {
+    name: 'search, common name',
+    request: (f) => ({ method: 'GET', path: `${api(f)}/search?q=wanjiru` }),
+    rawSql: (db, f) => rawSearch(db, f, 'wanjiru'),
+  },
+  {
+    name: 'search, phone fragment',
+    target: { rps: 1500, p99: 25 },
+    request: (f, n) => ({ method: 'GET', path: `${api(f)}/search?q=${pick(f.phoneFragments, n)}` }),
+    rawSql: (db, f, n) => rawSearch(db, f, pick(f.phoneFragments, n)),
+  },
+  {
+    name: 'search, email fragment',
+    request: (f, n) => ({
+      method: 'GET',
+      path: `${api(f)}/search?q=${encodeURIComponent(pick(f.emailFragments, n))}`,
+    }),
+    rawSql: (db, f, n) => rawSearch(db, f, pick(f.emailFragments, n)),
+  },
+  {
+    name: 'metrics',
+    request: (f, n) => ({ method: 'GET', path: `${api(f)}/${pick(f.customerIds, n)}/metrics` }),
+    rawSql: (db, f, n) => findMetricsRow(db, f.businessId, pick(f.customerIds, n)),
+  },
+  {
+    name: 'history',
+    request: (f, n) => ({ method: 'GET', path: `${api(f)}/${pick(f.customerIds, n)}/history` }),
+    rawSql: (db, f, n) =>
+      listSales(
+        db,
+        { businessId: f.businessId, customerId: pick(f.customerIds, n) },
+        { limit: 10, offset: 0 },
+      ),
+  },
+  {
+    name: 'repeat customers, first page',
+    target: { rps: 1500, p99: 25 },
+    request: (f) => ({ method: 'GET', path: `${api(f)}/repeat` }),
+    rawSql: (db, f) =>
+      listRepeatCustomers(db, f.businessId, { minPurchases: 2, limit: 20, offset: 0 }),
+  },
+  {
+    name: 'analytics',
+    request: (f) => ({ method: 'GET', path: `${api(f)}/analytics` }),
+    rawSql: (db, f) => customerAnalytics(db, f.businessId),
+  },
+  {
+    name: 'create customer',
+    request: (f, n) => ({
+      method: 'POST',
+      path: api(f),
+      body: JSON.stringify({
+        name: `Bench ${RUN} ${n}`,
+        phone: `07${String(10000000 + n).slice(-8)}`,
+      }),
+      headers: json,
+    }),
+  },
+  {
+    name: 'patch customer',
+    request: (f, n) => ({
+      method: 'PATCH',
+      path: `${api(f)}/${pick(f.customerIds, n)}`,
+      body: JSON.stringify({ customer_type: n % 2 ? 'regular' : 'vip' }),
+      headers: json,
+    }),
+  },
+  {
+    name: 'add note',
+    request: (f, n) => ({
+      method: 'POST',
+      path: `${api(f)}/${pick(f.customerIds, n)}/notes`,
+      body: JSON.stringify({ note_type: 'feedback', content: `Benchmark note ${n}` }),
+      headers: json,
+    }),
+  },
+  {
+    name: 'webhook, distinct customers',
+    target: { rps: 1500, p99: 50 },
+    request: (f, n) => saleEvent(f, pick(f.customerIds, n), `${RUN}-d-${n}`, n),
+  },
+  {
+    name: 'webhook, one customer',
+    request: (f, n) => saleEvent(f, f.busyCustomerId, `${RUN}-o-${n}`, n),
+  },
+]
