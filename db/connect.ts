@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { PGlite } from '@electric-sql/pglite'
 import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin'
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
-import { Kysely, PostgresDialect } from 'kysely'
+import { Kysely, PostgresDialect, type Dialect } from 'kysely'
 import { PGliteDialect } from 'kysely-pglite-dialect'
 import pg from 'pg'
 import type { Database } from './database.js'
@@ -14,6 +14,8 @@ export type DatabaseTarget =
 
 export interface DatabaseConnection {
   db: Kysely<Database>
+  /** The dialect behind `db`, for another Kysely on the same pool (query capture in tests). */
+  dialect: Dialect
   target: DatabaseTarget
   /** The pg pool, for pool metrics; absent on embedded PostgreSQL. */
   pool?: pg.Pool
@@ -34,9 +36,11 @@ export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseC
     // flight fails on its own and pg-pool drops the broken client when it is released.
     pool.on('error', () => {})
     pool.on('connect', (client) => client.on('error', () => {}))
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), target, pool }
+    const dialect = new PostgresDialect({ pool })
+    return { db: new Kysely<Database>({ dialect }), dialect, target, pool }
   }
   if (!target.path.startsWith('memory://')) mkdirSync(target.path, { recursive: true })
   const pglite = await PGlite.create(target.path, { extensions: { pg_trgm, btree_gin } })
-  return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), target }
+  const dialect = new PGliteDialect(pglite)
+  return { db: new Kysely<Database>({ dialect }), dialect, target }
 }

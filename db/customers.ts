@@ -145,7 +145,11 @@ export async function searchCustomers(
   const startsWith = sql`lower(${needle}) || '%'`
   const exact = sql`lower(${query.text})`
   const phoneDigits = query.phoneDigits ? escapeLike(query.phoneDigits) : null
-  const phoneContains = phoneDigits ? sql`phone like '%' || ${phoneDigits} || '%'` : sql`false`
+  // When the digits are the text itself, the plain substring test already covers them.
+  const phoneContains =
+    phoneDigits && phoneDigits !== query.text
+      ? sql`phone like '%' || ${phoneDigits} || '%'`
+      : sql`false`
   const phoneStartsWith = phoneDigits ? sql`phone like '+' || ${phoneDigits} || '%'` : sql`false`
   const phoneExact = query.phoneExact ? sql`phone = ${query.phoneExact}` : sql`false`
 

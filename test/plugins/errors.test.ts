@@ -48,8 +48,10 @@ function unreachableDatabase(failure: {
     end: async () => {},
     options: {},
   }
+  const dialect = new PostgresDialect({ pool })
   return {
-    db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+    db: new Kysely<Database>({ dialect }),
+    dialect,
     target: { kind: 'postgres', url: 'postgres://db.invalid/payme', poolMax: 1 },
   }
 }

@@ -1,7 +1,14 @@
-/** Runs once after the suite: stops a testcontainers PostgreSQL if the before step started one. */
+/** Runs once after the suite: drops the template, or stops the container the before step started. */
+import pg from 'pg'
 import { loadChoice } from './test-database.js'
 
 const choice = loadChoice()
+if (choice.kind === 'postgres' && !choice.containerId) {
+  const admin = new pg.Client({ connectionString: choice.adminUrl })
+  await admin.connect()
+  await admin.query(`drop database if exists ${choice.template} with (force)`)
+  await admin.end()
+}
 if (choice.kind === 'postgres' && choice.containerId) {
   const { getContainerRuntimeClient } = await import('testcontainers')
   const client = await getContainerRuntimeClient()

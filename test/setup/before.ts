@@ -45,14 +45,13 @@ async function buildTemplate(adminUrl: string): Promise<void> {
   try {
     // Databases left by test processes that died before their teardown.
     const { rows } = await admin.query<{ datname: string }>(
-      "select datname from pg_database where datname ~ '^payme_test_[0-9]+_[0-9a-f]+$'",
+      "select datname from pg_database where datname ~ '^payme_test_[0-9]+_([0-9a-f]+|template)$'",
     )
     for (const { datname } of rows) {
       if (!isAlive(Number(datname.split('_')[2]))) {
         await admin.query(`drop database if exists ${datname} with (force)`)
       }
     }
-    await admin.query(`drop database if exists ${TEMPLATE_DATABASE} with (force)`)
     await admin.query(`create database ${TEMPLATE_DATABASE}`)
   } finally {
     await admin.end()

@@ -13,7 +13,11 @@ export type TestDatabaseChoice =
 const STATE_DIR = fileURLToPath(new URL('../../.tap/', import.meta.url))
 const STATE_FILE = `${STATE_DIR}test-database.json`
 
-export const TEMPLATE_DATABASE = 'payme_test_template'
+/**
+ * One template per suite run, named after the tap runner (the before step's parent, alive
+ * for the whole run), so suites side by side never collide and leftovers can be recognised.
+ */
+export const TEMPLATE_DATABASE = `payme_test_${process.ppid}_template`
 
 export function saveChoice(choice: TestDatabaseChoice): void {
   mkdirSync(STATE_DIR, { recursive: true })

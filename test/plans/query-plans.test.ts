@@ -1,0 +1,139 @@
+import { sql } from 'kysely'
+import t from 'tap'
+import {
+  listRepeatCustomers,
+  recomputePurchaseHistory,
+} from '../../db/customer-purchase-history.js'
+import { listSales } from '../../db/customer-sales.js'
+import { findCustomerDetail, listCustomers, searchCustomers } from '../../db/customers.js'
+import { phoneSearchDigits, toE164 } from '../../lib/phone.js'
+import {
+  insertCustomers,
+  insertDependents,
+  insertNotes,
+  insertRareCustomers,
+  insertSales,
+} from '../../scripts/seed/generate.js'
+import { onPostgres, testDatabase } from '../helper.js'
+import { explainFirstQuery, indexesIn, seqScannedRelations } from '../support/explain.js'
+
+/**
+ * Pins the plans of the hot queries on a seeded, ANALYZEd table: a change that loses one of
+ * these indexes (a rewritten query, a dropped or renamed index) fails here, not in production.
+ */
+const BUSINESS = 900
+const CUSTOMERS = 100_000
+
+t.test('hot queries use their indexes', async (t) => {
+  const database = await testDatabase()
+  t.comment(`planner: ${onPostgres() ? 'PostgreSQL' : 'PGlite'}; ${CUSTOMERS} customers`)
+  const { db } = database
+  for (const id of [BUSINESS, BUSINESS + 1]) {
+    await db
+      .insertInto('businesses')
+      .values({ id })
+      .onConflict((c) => c.column('id').doNothing())
+      .execute()
+  }
+  const tick = () => {}
+  const range = await insertCustomers(db, BUSINESS, CUSTOMERS, tick)
+  await insertRareCustomers(db, BUSINESS)
+  await insertDependents(db, BUSINESS, range.minId)
+  await insertSales(db, BUSINESS, range, CUSTOMERS * 3, tick)
+  await insertNotes(db, BUSINESS, range, CUSTOMERS / 5)
+  const other = await insertCustomers(db, BUSINESS + 1, CUSTOMERS / 10, tick)
+  await insertDependents(db, BUSINESS + 1, other.minId)
+  await db.transaction().execute((trx) => recomputePurchaseHistory(trx, BUSINESS))
+  await sql`analyze`.execute(db)
+
+  const customerId = range.minId + 1234
+  const plan = (work: Parameters<typeof explainFirstQuery>[1]) =>
+    explainFirstQuery(database.dialect, work)
+  const search = (text: string) =>
+    plan((db) =>
+      searchCustomers(db, BUSINESS, {
+        text,
+        phoneDigits: phoneSearchDigits(text, 'KE'),
+        phoneExact: toE164(text, 'KE'),
+        limit: 10,
+      }),
+    )
+  const list = (sortBy: 'created_at' | 'name' | 'id') =>
+    plan((db) =>
+      listCustomers(db, BUSINESS, {
+        limit: 21,
+        offset: 0,
+        sortBy,
+        sortOrder: 'desc',
+        isActive: true,
+      }),
+    )
+
+  const cases: { name: string; explain: () => ReturnType<typeof plan>; uses: string[] }[] = [
+    {
+      name: 'search, rare name',
+      explain: () => search('lemayia'),
+      uses: ['customers_search_name'],
+    },
+    {
+      name: 'search, phone fragment',
+      explain: () => search('7766454'),
+      uses: ['customers_search_phone', 'customers_search_email'],
+    },
+    {
+      name: 'search, email fragment',
+      explain: () => search('kirui123'),
+      uses: ['customers_search_email'],
+    },
+    {
+      name: 'list by created_at',
+      explain: () => list('created_at'),
+      uses: ['customers_list_created_at'],
+    },
+    { name: 'list by name', explain: () => list('name'), uses: ['customers_list_name'] },
+    { name: 'list by id', explain: () => list('id'), uses: ['customers_pkey'] },
+    {
+      name: 'list, keyset page',
+      explain: () =>
+        plan((db) =>
+          listCustomers(db, BUSINESS, {
+            limit: 21,
+            offset: 0,
+            sortBy: 'created_at',
+            sortOrder: 'desc',
+            isActive: true,
+            after: { key: new Date().toISOString(), id: customerId },
+          }),
+        ),
+      uses: ['customers_list_created_at'],
+    },
+    {
+      name: 'repeat customers',
+      explain: () =>
+        plan((db) => listRepeatCustomers(db, BUSINESS, { minPurchases: 2, limit: 20, offset: 0 })),
+      uses: ['customer_purchase_history_repeat'],
+    },
+    {
+      name: 'purchase history',
+      explain: () =>
+        plan((db) => listSales(db, { businessId: BUSINESS, customerId }, { limit: 10, offset: 0 })),
+      uses: ['customer_sales_by_customer'],
+    },
+    {
+      name: 'get customer',
+      explain: () => plan((db) => findCustomerDetail(db, BUSINESS, customerId, 100)),
+      uses: ['customers_pkey', 'customer_notes_by_customer'],
+    },
+  ]
+  for (const c of cases) {
+    const { plan: explained } = await c.explain()
+    const used = indexesIn(explained)
+    for (const index of c.uses) {
+      t.ok(used.includes(index), `${c.name}: uses ${index}`, { used })
+    }
+    t.notOk(
+      seqScannedRelations(explained).includes('customers'),
+      `${c.name}: no sequential scan of customers`,
+    )
+  }
+})
