@@ -25,6 +25,9 @@ export async function startServer(env: Record<string, string>, port: number): Pr
     cwd: ROOT,
     env: {
       ...process.env,
+      // The benchmark measures the service, not its rate limiter.
+      RATE_LIMIT_MAX: '1000000000',
+      RATE_LIMIT_WEBHOOK_MAX: '1000000000',
       ...env,
       PORT: String(port),
       HOST: '127.0.0.1',
