@@ -233,29 +233,27 @@ export async function listRepeatCustomers(
 }
 export type RepeatCustomerRow = Awaited<ReturnType<typeof listRepeatCustomers>>[number]
 
-/** Counts over the business: all customers, and the active ones by class. */
+/**
+ * Counts over the business: all customers, and the active ones by class. Read from
+ * customer_stats (a few dozen rows kept by triggers), never from the million customers.
+ */
 export async function customerAnalytics(db: Executor, businessId: number) {
-  const active = sql`c.is_active`
-  const countActive = (condition: RawBuilder<unknown>) =>
-    sql<string>`count(*) filter (where ${active} and ${condition})`
+  const activeIn = (frequencies: string[]) =>
+    sql<string>`coalesce(sum(customers) filter (where is_active and repeat_frequency in (${sql.join(frequencies)})), 0)`
   return db
-    .selectFrom('customers as c')
-    .innerJoin('customer_purchase_history as h', (join) =>
-      join.onRef('h.business_id', '=', 'c.business_id').onRef('h.customer_id', '=', 'c.id'),
-    )
+    .selectFrom('customer_stats')
     .select([
-      sql<string>`count(*)`.as('total_customers'),
-      sql<string>`count(*) filter (where ${active})`.as('active_customers'),
-      countActive(sql`h.total_purchases >= 2`).as('repeat_customers'),
-      sql<string>`round(coalesce(avg(h.customer_lifetime_value) filter (where ${active}), 0), 2)`.as(
-        'average_lifetime_value',
-      ),
-      countActive(sql`h.repeat_frequency = 'new'`).as('new'),
-      countActive(sql`h.repeat_frequency = 'one_time'`).as('one_time'),
-      countActive(sql`h.repeat_frequency = 'occasional'`).as('occasional'),
-      countActive(sql`h.repeat_frequency = 'regular'`).as('regular'),
-      countActive(sql`h.repeat_frequency = 'frequent'`).as('frequent'),
+      sql<string>`coalesce(sum(customers), 0)`.as('total_customers'),
+      sql<string>`coalesce(sum(customers) filter (where is_active), 0)`.as('active_customers'),
+      activeIn(['occasional', 'regular', 'frequent']).as('repeat_customers'),
+      sql<string>`round(coalesce(sum(lifetime_value) filter (where is_active)
+        / nullif(sum(customers) filter (where is_active), 0), 0), 2)`.as('average_lifetime_value'),
+      activeIn(['new']).as('new'),
+      activeIn(['one_time']).as('one_time'),
+      activeIn(['occasional']).as('occasional'),
+      activeIn(['regular']).as('regular'),
+      activeIn(['frequent']).as('frequent'),
     ])
-    .where('c.business_id', '=', businessId)
+    .where('business_id', '=', businessId)
     .executeTakeFirstOrThrow()
 }

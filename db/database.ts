@@ -74,8 +74,19 @@ export interface CustomerPurchaseHistoryTable {
   is_repeat_customer: Generated<boolean>
   repeat_frequency: Generated<RepeatFrequency>
   customer_lifetime_value: Numeric
+  /** A copy of customers.is_active, kept by a trigger, so analytics counters follow it. */
+  is_active: Generated<boolean>
   created_at: CreatedAt
   updated_at: UpdatedAt
+}
+
+export interface CustomerStatsTable {
+  business_id: BigId
+  slot: number
+  is_active: boolean
+  repeat_frequency: RepeatFrequency
+  customers: ColumnType<string | number, never, never>
+  lifetime_value: ColumnType<string, never, never>
 }
 
 export type SaleEventType = 'sale.completed' | 'sale.refunded' | 'sale.voided'
@@ -117,6 +128,7 @@ export interface Database {
   customer_preferences: CustomerPreferencesTable
   customer_purchase_history: CustomerPurchaseHistoryTable
   customer_counts: CustomerCountsTable
+  customer_stats: CustomerStatsTable
   customer_sales: CustomerSalesTable
   sales_events: SalesEventsTable
 }

@@ -80,8 +80,8 @@ export async function insertDependents(
       and not exists (select 1 from customer_preferences p where p.business_id = c.business_id and p.customer_id = c.id)`.execute(
     db,
   )
-  await sql`insert into customer_purchase_history (business_id, customer_id, created_at, updated_at)
-    select business_id, id, created_at, created_at from customers c
+  await sql`insert into customer_purchase_history (business_id, customer_id, is_active, created_at, updated_at)
+    select business_id, id, is_active, created_at, created_at from customers c
     where business_id = ${business} and id >= ${minId}
       and not exists (select 1 from customer_purchase_history h where h.business_id = c.business_id and h.customer_id = c.id)`.execute(
     db,
