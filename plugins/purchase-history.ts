@@ -99,19 +99,16 @@ async function applyEvent(
 ): Promise<Effect> {
   const saleId = event.data.sale_id
   const key = { business_id: businessId, sale_id: saleId, customer_id: customerId }
-  let sale = await lockSale(trx, businessId, saleId)
-  if (!sale) {
-    // First news of this sale: the event's effect is the whole new row.
-    const fresh =
-      event.type === 'sale.completed'
-        ? { ...key, ...completionOf(event.data) }
-        : event.type === 'sale.refunded'
-          ? { ...key, refunded_amount: refundOf(event.data) }
-          : { ...key, voided: true }
-    if (await insertSale(trx, fresh)) return 'applied'
-    sale = await lockSale(trx, businessId, saleId)
-    if (!sale) throw new Error(`sale ${saleId} vanished while being recorded`)
-  }
+  // First news of this sale (the usual case): the event's effect is the whole new row.
+  const fresh =
+    event.type === 'sale.completed'
+      ? { ...key, ...completionOf(event.data) }
+      : event.type === 'sale.refunded'
+        ? { ...key, refunded_amount: refundOf(event.data) }
+        : { ...key, voided: true }
+  if (await insertSale(trx, fresh)) return 'applied'
+  const sale = await lockSale(trx, businessId, saleId)
+  if (!sale) throw new Error(`sale ${saleId} vanished while being recorded`)
   if (Number(sale.customer_id) !== customerId) {
     throw unprocessable(`Sale ${saleId} belongs to another customer`)
   }
