@@ -25,6 +25,8 @@ const { values } = parseArgs({
     business: { type: 'string', default: '5' },
     port: { type: 'string', default: '3999' },
     out: { type: 'string', default: 'bench/results' },
+    // CI's smoke run: exit 1 on any non-2xx answer or inexact totals.
+    check: { type: 'boolean', default: false },
   },
 })
 const duration = Number(values.duration)
@@ -47,7 +49,7 @@ const token = createSigner({ key: jwtSecret, expiresIn: 3_600_000 })({
   businesses: [businessId],
 })
 
-const { db, pool } = await connectDatabase({
+const { db } = await connectDatabase({
   kind: 'postgres',
   url: databaseUrl,
   poolMax: connections,
@@ -170,7 +172,14 @@ try {
   writeFileSync(`${values.out}/${date}.md`, markdown)
   writeFileSync(`${values.out}/latest.md`, markdown)
   console.log(`\n${markdown}\nwritten: ${values.out}/${date}.json, ${values.out}/${date}.md`)
-  void pool
+}
+
+if (values.check) {
+  const failures = results.filter((result) => result.non2xx > 0 || result.totalsExact === false)
+  for (const failure of failures) {
+    console.error(`bench check: ${failure.scenario}: ${JSON.stringify(failure.statusCodes)}`)
+  }
+  if (failures.length > 0 || results.length === 0) process.exit(1)
 }
 
 async function countRows(url: string) {
