@@ -2,8 +2,13 @@ import type { FastifyInstance } from 'fastify'
 import type { DatabaseConnection } from './db/connect.js'
 import type { Config } from './lib/config.js'
 import { loadOpenApiDocument } from './lib/openapi-document.js'
+import { connectRedis } from './lib/redis.js'
 import cookie from './plugins/external/cookie.js'
+import cors, { corsOptions } from './plugins/external/cors.js'
+import helmet, { helmetOptions } from './plugins/external/helmet.js'
 import jwt, { jwtOptions } from './plugins/external/jwt.js'
+import metrics, { metricsOptions } from './plugins/external/metrics.js'
+import rateLimit, { rateLimitOptions } from './plugins/external/rate-limit.js'
 import swagger, { swaggerOptions } from './plugins/external/swagger.js'
 import swaggerUi, { swaggerUiOptions } from './plugins/external/swagger-ui.js'
 import auth from './plugins/auth.js'
@@ -12,7 +17,9 @@ import db from './plugins/db.js'
 import errors from './plugins/errors.js'
 import inputNormalisation from './plugins/input-normalisation.js'
 import purchaseHistory from './plugins/purchase-history.js'
+import rateLimitPlugin, { rateLimitKey } from './plugins/rate-limit.js'
 import requestId from './plugins/request-id.js'
+import serviceMetrics from './plugins/service-metrics.js'
 import customersApi from './routes/api/customers/index.js'
 import operationsRoutes from './routes/operations.js'
 import salesWebhookRoutes from './routes/webhooks/sales.js'
@@ -30,8 +37,15 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   // Bodies are JSON only: anything else, plain text included, is a 415.
   fastify.removeContentTypeParser('text/plain')
 
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, fastify.log) : undefined
+  if (redis) fastify.addHook('onClose', async () => redis.disconnect())
+
+  await fastify.register(metrics, metricsOptions())
+  await fastify.register(helmet, helmetOptions)
+  await fastify.register(cors, corsOptions(config))
   await fastify.register(cookie)
   await fastify.register(jwt, jwtOptions(config))
+  await fastify.register(rateLimit, rateLimitOptions(config, { redis, keyGenerator: rateLimitKey }))
   await fastify.register(swagger, swaggerOptions(document))
   await fastify.register(swaggerUi, swaggerUiOptions)
 
@@ -40,7 +54,9 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   await fastify.register(errors)
   await fastify.register(inputNormalisation)
   await fastify.register(db, { connection: options.database })
+  await fastify.register(serviceMetrics)
   await fastify.register(auth)
+  await fastify.register(rateLimitPlugin)
   await fastify.register(purchaseHistory)
 
   await fastify.register(operationsRoutes, { document })

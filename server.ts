@@ -1,7 +1,8 @@
+import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import app from './app.js'
 import { ConfigError, loadConfig, type Config } from './lib/config.js'
-import { serverOptions } from './server-options.js'
+import { prettyAvailable, serverOptions } from './server-options.js'
 
 function describeStart(config: Config, address: string): string {
   const database =
@@ -32,18 +33,38 @@ async function main(): Promise<void> {
     }
     throw error
   }
-  const server = Fastify(serverOptions({ logLevel: config.logLevel }))
+  const server = Fastify(
+    serverOptions({
+      logLevel: config.logLevel,
+      logDir: config.logDir,
+      pretty: config.env === 'development' && process.stdout.isTTY && prettyAvailable(),
+      trustProxy: config.trustProxy,
+    }),
+  )
+  // While closing, every answer ends its connection: a keep-alive client (a load balancer)
+  // would otherwise hold the close open until its idle timeout.
+  let closing = false
+  server.addHook('preClose', async function markClosing() {
+    closing = true
+  })
+  server.addHook('onSend', async function endConnectionWhenClosing(_request, reply) {
+    if (closing) reply.header('connection', 'close')
+  })
   await server.register(app, { config })
 
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      server.log.info({ signal }, 'shutting down')
-      server.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      )
-    })
-  }
+  // SIGTERM/SIGINT: stop accepting connections, let requests in flight finish (at most
+  // SHUTDOWN_TIMEOUT_MS, then exit 1), close the database pool and Redis, exit 0.
+  closeWithGrace(
+    {
+      delay: config.shutdownTimeoutMs,
+      logger: { error: (message: unknown) => server.log.error(message) },
+    },
+    async function shutDown({ signal, err }) {
+      if (err) server.log.error({ err }, 'closing after an unexpected error')
+      else server.log.info({ signal }, 'shutting down')
+      await server.close()
+    },
+  )
 
   const address = await server.listen({ port: config.port, host: config.host })
   console.log(describeStart(config, address.replace('127.0.0.1', 'localhost')))

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import envSchema from 'env-schema'
@@ -47,6 +48,47 @@ export const EnvironmentSchema = Type.Object({
     ),
     { default: 'info', description: 'pino log level' },
   ),
+  LOG_DIR: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'Also write error.log and combined.log here, rotated daily (see docs/operations.md)',
+    }),
+  ),
+  REDIS_URL: Type.Optional(
+    Type.String({
+      pattern: '^rediss?://',
+      description: 'Redis for rate-limit counters shared by all instances; unset: per instance',
+    }),
+  ),
+  CORS_ORIGINS: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^/,\\s]+(,https?://[^/,\\s]+)*$',
+      description: 'Comma-separated browser origins allowed by CORS; unset: none',
+    }),
+  ),
+  RATE_LIMIT_MAX: Type.Integer({
+    minimum: 1,
+    default: 600,
+    description: 'Requests per minute per user (per IP without a token)',
+  }),
+  RATE_LIMIT_WEBHOOK_MAX: Type.Integer({
+    minimum: 1,
+    default: 6000,
+    description: 'Sales webhook requests per minute per IP',
+  }),
+  TRUST_PROXY: Type.Optional(
+    Type.String({
+      pattern: '^[0-9A-Za-z.:/,]+$',
+      description:
+        'Trust X-Forwarded-For from: `true` (any), a hop count, or comma-separated addresses/CIDRs',
+    }),
+  ),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({
+    minimum: 0,
+    default: 10000,
+    description: 'On SIGTERM/SIGINT, longest wait for requests in flight before exiting anyway',
+  }),
 })
 export type Environment = Static<typeof EnvironmentSchema>
 
@@ -69,6 +111,16 @@ export interface Config {
   /** Secrets that may sign sales webhooks; more than one during a rotation. */
   salesWebhookSecrets: string[]
   logLevel: string
+  /** Where error.log and combined.log are written; unset: stdout only. */
+  logDir?: string
+  redisUrl?: string
+  corsOrigins: string[]
+  /** Requests per minute per user (per IP when unauthenticated), and for the sales webhook. */
+  rateLimitMax: number
+  rateLimitWebhookMax: number
+  /** Fastify's trustProxy: which proxies' X-Forwarded-For decides `request.ip`. */
+  trustProxy: boolean | number | string[]
+  shutdownTimeoutMs: number
 }
 
 export class ConfigError extends Error {}
@@ -106,6 +158,62 @@ function jwtKeyOf(environment: Environment): JwtKey {
   return loadOrCreateDevSecret(environment.DATA_DIR)
 }
 
+const listOf = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+
+const PROXY_PRESETS = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+function isProxyAddress(item: string): boolean {
+  const [address = '', prefix, ...rest] = item.split('/')
+  const version = isIP(address)
+  if (version === 0 || rest.length > 0) return false
+  return (
+    prefix === undefined ||
+    (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128))
+  )
+}
+
+function trustProxyOf(value: string | undefined): Config['trustProxy'] {
+  if (value === undefined || value === 'false') return false
+  if (value === 'true') return true
+  if (/^\d+$/.test(value)) return Number(value)
+  const items = listOf(value)
+  if (
+    items.length === 0 ||
+    !items.every((item) => PROXY_PRESETS.has(item) || isProxyAddress(item))
+  ) {
+    throw new ConfigError(
+      'Invalid configuration: TRUST_PROXY must be true, false, a hop count, or comma-separated addresses, CIDRs or loopback/linklocal/uniquelocal',
+    )
+  }
+  return items
+}
+
+interface SchemaProblem {
+  instancePath: string
+  keyword: string
+  message?: string
+}
+
+/** One line naming the first variable that is wrong (never its value: it may be a secret). */
+function describeProblems(error: Error & { errors?: SchemaProblem[] }): string {
+  const problem = error.errors?.[0]
+  if (!problem) return error.message
+  const variable = problem.instancePath.replace(/^\//, '')
+  const schema = (
+    EnvironmentSchema.properties as Record<string, { anyOf?: { const?: unknown }[] }>
+  )[variable]
+  const allowed = schema?.anyOf?.map((option) => option.const)
+  const message =
+    allowed && ['const', 'anyOf'].includes(problem.keyword)
+      ? `must be one of ${allowed.join(', ')}`
+      : (problem.message ?? 'is invalid')
+  return `${variable} ${message}`
+}
+
 /** Reads and checks the environment once; a bad value throws a ConfigError naming the variable. */
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   let environment: Environment
@@ -117,7 +225,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       dotenv: false,
     })
   } catch (error) {
-    throw new ConfigError(`Invalid configuration: ${(error as Error).message}`)
+    throw new ConfigError(`Invalid configuration: ${describeProblems(error as Error)}`)
   }
   return {
     env: environment.NODE_ENV,
@@ -129,10 +237,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     jwt: jwtKeyOf(environment),
     jwtIssuer: environment.JWT_ISSUER,
     jwtAudience: environment.JWT_AUDIENCE,
-    salesWebhookSecrets: (environment.SALES_WEBHOOK_SECRET ?? '')
-      .split(',')
-      .map((secret) => secret.trim())
-      .filter((secret) => secret !== ''),
+    salesWebhookSecrets: listOf(environment.SALES_WEBHOOK_SECRET),
     logLevel: environment.LOG_LEVEL,
+    logDir: environment.LOG_DIR === undefined ? undefined : resolve(environment.LOG_DIR),
+    redisUrl: environment.REDIS_URL,
+    corsOrigins: listOf(environment.CORS_ORIGINS),
+    rateLimitMax: environment.RATE_LIMIT_MAX,
+    rateLimitWebhookMax: environment.RATE_LIMIT_WEBHOOK_MAX,
+    trustProxy: trustProxyOf(environment.TRUST_PROXY),
+    shutdownTimeoutMs: environment.SHUTDOWN_TIMEOUT_MS,
   }
 }

@@ -16,6 +16,8 @@ declare module '@fastify/jwt' {
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** The user of a valid token, or undefined; verified once per request, never throws. */
+    identify: (request: FastifyRequest) => Promise<AuthenticatedUser | undefined>
     /** onRequest hook: 401 unless a valid token is presented; sets `request.user`. */
     authenticate: (request: FastifyRequest) => Promise<void>
     /** onRequest hook: 403 unless the token grants the `businessId` in the path. */
@@ -52,15 +54,30 @@ export default fp(
   async function authPlugin(app) {
     const knownBusinesses = new Set<number>()
 
+    // The rate limiter keys on the user before the authentication hooks run; one check serves both.
+    const identities = new WeakMap<FastifyRequest, Promise<AuthenticatedUser | undefined>>()
+
+    async function verifiedUser(request: FastifyRequest): Promise<AuthenticatedUser | undefined> {
+      if (!presentsToken(request)) return undefined
+      try {
+        return userFromClaims(await request.jwtVerify())
+      } catch {
+        return undefined
+      }
+    }
+
+    app.decorate('identify', function identify(request: FastifyRequest) {
+      let identity = identities.get(request)
+      if (!identity) {
+        identity = verifiedUser(request)
+        identities.set(request, identity)
+      }
+      return identity
+    })
+
     app.decorate('authenticate', async function authenticate(request: FastifyRequest) {
       if (!presentsToken(request)) throw authenticationRequired()
-      let claims: unknown
-      try {
-        claims = await request.jwtVerify()
-      } catch {
-        throw authenticationFailed()
-      }
-      const user = userFromClaims(claims)
+      const user = await app.identify(request)
       if (!user) throw authenticationFailed()
       request.user = user
     })

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { sql } from 'kysely'
 import { getHealth } from '../generated/operations/getHealth.js'
+import { getMetrics } from '../generated/operations/getMetrics.js'
 import { getOpenApiDocument } from '../generated/operations/getOpenApiDocument.js'
 import { getReady } from '../generated/operations/getReady.js'
 import { databaseUnavailable } from '../lib/http-errors.js'
@@ -20,16 +21,22 @@ async function withTimeout<T>(work: Promise<T>, milliseconds: number): Promise<T
   }
 }
 
-/** Public routes: liveness, readiness and the contract. */
+/**
+ * Probes and scrapes come from the platform, often and from few addresses: never limited, and
+ * not logged line by line unless they fail.
+ */
+const probe = { rateLimit: false, logRequests: false } as const
+
+/** Public routes: liveness, readiness, metrics and the contract. */
 const operationsRoutes: FastifyPluginAsyncTypebox<{ document: OpenApiDocument }> = async (
   app,
   options,
 ) => {
-  app.get('/health', { schema: getHealth }, async function health() {
+  app.get('/health', { schema: getHealth, config: probe }, async function health() {
     return { status: 'ok' as const }
   })
 
-  app.get('/ready', { schema: getReady }, async function ready() {
+  app.get('/ready', { schema: getReady, config: probe }, async function ready() {
     try {
       await withTimeout(sql`select 1`.execute(app.db), READY_TIMEOUT_MS)
     } catch {
@@ -38,9 +45,22 @@ const operationsRoutes: FastifyPluginAsyncTypebox<{ document: OpenApiDocument }>
     return { status: 'ok' as const }
   })
 
-  app.get('/openapi.json', { schema: getOpenApiDocument }, async function openApiDocument() {
-    return options.document
-  })
+  app.get(
+    '/metrics',
+    { schema: getMetrics, config: probe },
+    async function metrics(_request, reply) {
+      const registry = app.metrics.client.register
+      return reply.type(registry.contentType).send(await registry.metrics())
+    },
+  )
+
+  app.get<{ Reply: OpenApiDocument }>(
+    '/openapi.json',
+    { schema: getOpenApiDocument },
+    async function openApiDocument() {
+      return options.document
+    },
+  )
 }
 
 export default operationsRoutes

@@ -33,6 +33,12 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     jwt: { kind: 'secret', secret: TEST_JWT_SECRET, source: 'env' },
     salesWebhookSecrets: [TEST_WEBHOOK_SECRET],
     logLevel: 'silent',
+    corsOrigins: [],
+    // Far above any test's traffic; the rate-limit tests set their own.
+    rateLimitMax: 1_000_000,
+    rateLimitWebhookMax: 1_000_000,
+    trustProxy: false,
+    shutdownTimeoutMs: 10_000,
     ...overrides,
   }
 }

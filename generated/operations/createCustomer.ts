@@ -18,6 +18,7 @@ export const createCustomer = {
     403: ApiError,
     413: ApiError,
     415: ApiError,
+    429: ApiError,
     500: ApiError,
     503: ApiError,
   },

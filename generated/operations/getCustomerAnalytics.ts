@@ -14,6 +14,7 @@ export const getCustomerAnalytics = {
     400: ApiError,
     401: ApiError,
     403: ApiError,
+    429: ApiError,
     500: ApiError,
     503: ApiError,
   },

@@ -15,6 +15,7 @@ export const getCustomerMetrics = {
     401: ApiError,
     403: ApiError,
     404: ApiError,
+    429: ApiError,
     500: ApiError,
     503: ApiError,
   },

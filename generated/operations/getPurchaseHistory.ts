@@ -34,6 +34,7 @@ export const getPurchaseHistory = {
     401: ApiError,
     403: ApiError,
     404: ApiError,
+    429: ApiError,
     500: ApiError,
     503: ApiError,
   },

@@ -31,6 +31,7 @@ export const listNotes = {
     401: ApiError,
     403: ApiError,
     404: ApiError,
+    429: ApiError,
     500: ApiError,
     503: ApiError,
   },

@@ -22,6 +22,7 @@ export const receiveSaleEvent = {
     413: ApiError,
     415: ApiError,
     422: ApiError,
+    429: ApiError,
     500: ApiError,
     503: ApiError,
   },

@@ -19,6 +19,7 @@ export const updatePreferences = {
     404: ApiError,
     413: ApiError,
     415: ApiError,
+    429: ApiError,
     500: ApiError,
     503: ApiError,
   },

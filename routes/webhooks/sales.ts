@@ -37,9 +37,23 @@ const salesWebhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   )
 
-  app.post('/webhooks/sales', { schema: receiveSaleEvent }, async function receive(request) {
-    return app.recordSaleEvent(request.body)
+  app.addHook('onResponse', async function countRefusals(_request, reply) {
+    if (reply.statusCode < 400) return
+    app.serviceMetrics.webhookEvents.inc({
+      outcome: reply.statusCode < 500 ? 'rejected' : 'failed',
+    })
   })
+
+  app.post(
+    '/webhooks/sales',
+    // The sales service posts for every shop from few addresses: its own, higher limit.
+    { schema: receiveSaleEvent, config: { rateLimit: { max: app.config.rateLimitWebhookMax } } },
+    async function receive(request) {
+      const outcome = await app.recordSaleEvent(request.body)
+      app.serviceMetrics.webhookEvents.inc({ outcome: outcome.status })
+      return outcome
+    },
+  )
 }
 
 export default salesWebhookRoutes

@@ -1,0 +1,75 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The service's own Prometheus series, beside fastify-metrics' request histogram. */
+    serviceMetrics: ReturnType<typeof createServiceMetrics>
+  }
+}
+
+export type WebhookOutcome = 'processed' | 'duplicate' | 'ignored' | 'rejected' | 'failed'
+
+function createServiceMetrics(app: FastifyInstance) {
+  const client = app.metrics.client
+  const registers = [client.register]
+  const pool = app.database.pool
+
+  const errors = new client.Counter({
+    name: 'http_request_errors_total',
+    help: 'Responses with a 4xx or 5xx status, by method, route template and status',
+    labelNames: ['method', 'route', 'status_code'],
+    registers,
+  })
+  const webhookEvents = new client.Counter({
+    name: 'webhook_events_total',
+    help: 'Sales webhook deliveries by outcome: processed, duplicate, ignored, rejected (4xx), failed (5xx)',
+    labelNames: ['outcome'],
+    registers,
+  })
+  // Embedded PostgreSQL has one in-process connection and no pool: 1 client, nobody waiting.
+  new client.Gauge({
+    name: 'db_pool_clients',
+    help: 'Database connections open (pg pool total)',
+    registers,
+    collect() {
+      this.set(pool ? pool.totalCount : 1)
+    },
+  })
+  new client.Gauge({
+    name: 'db_pool_waiting_clients',
+    help: 'Queries waiting for a free pool connection',
+    registers,
+    collect() {
+      this.set(pool ? pool.waitingCount : 0)
+    },
+  })
+  if (pool) {
+    new client.Gauge({
+      name: 'db_pool_idle_clients',
+      help: 'Pool connections open and idle',
+      registers,
+      collect() {
+        this.set(pool.idleCount)
+      },
+    })
+  }
+  return { errors, webhookEvents }
+}
+
+/** Error counts, webhook outcomes and the database pool, in the registry GET /metrics serves. */
+export default fp(
+  async function serviceMetricsPlugin(app) {
+    const metrics = createServiceMetrics(app)
+    app.decorate('serviceMetrics', metrics)
+    app.addHook('onResponse', async function countErrors(request, reply) {
+      if (reply.statusCode < 400) return
+      metrics.errors.inc({
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status_code: reply.statusCode,
+      })
+    })
+  },
+  { name: 'service-metrics', dependencies: ['fastify-metrics', 'db'] },
+)
