@@ -1,6 +1,22 @@
 import type { CustomerType } from './database.js'
 import type { Executor } from './executor.js'
 
+/** The counter read for a list's filters; also embedded as a subquery in the list itself. */
+export function customerTotalQuery(
+  db: Executor,
+  businessId: number,
+  isActive: boolean,
+  customerType?: CustomerType,
+) {
+  let query = db
+    .selectFrom('customer_counts')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<string | number>('count'), eb.lit(0)).as('total'))
+    .where('business_id', '=', businessId)
+    .where('is_active', '=', isActive)
+  if (customerType) query = query.where('customer_type', '=', customerType)
+  return query
+}
+
 /** How many customers match a list's filters, from the counters the triggers keep. */
 export async function countCustomers(
   db: Executor,
@@ -8,12 +24,11 @@ export async function countCustomers(
   isActive: boolean,
   customerType?: CustomerType,
 ): Promise<number> {
-  let query = db
-    .selectFrom('customer_counts')
-    .select((eb) => eb.fn.coalesce(eb.fn.sum<string | number>('count'), eb.lit(0)).as('total'))
-    .where('business_id', '=', businessId)
-    .where('is_active', '=', isActive)
-  if (customerType) query = query.where('customer_type', '=', customerType)
-  const row = await query.executeTakeFirstOrThrow()
+  const row = await customerTotalQuery(
+    db,
+    businessId,
+    isActive,
+    customerType,
+  ).executeTakeFirstOrThrow()
   return Number(row.total)
 }

@@ -1,6 +1,7 @@
 import { sql, type Insertable, type Selectable, type Updateable } from 'kysely'
 import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres'
 import type { CustomersTable, CustomerType } from './database.js'
+import { customerTotalQuery } from './customer-counts.js'
 import type { Executor } from './executor.js'
 
 export type CustomerRow = Selectable<CustomersTable>
@@ -95,13 +96,15 @@ export async function listCustomers(
   db: Executor,
   businessId: number,
   query: ListCustomersQuery,
-): Promise<(CustomerRow & { sort_key: string })[]> {
+): Promise<(CustomerRow & { sort_key: string; total: string | number | null })[]> {
   const sort = SORT_KEYS[query.sortBy]
   const direction = query.sortOrder === 'asc' ? sql`asc` : sql`desc`
   let rows = db
     .selectFrom('customers')
     .selectAll()
     .select(sort.asText.as('sort_key'))
+    // The filters' total rides along on every row: one round trip for the page and its count.
+    .select(customerTotalQuery(db, businessId, query.isActive, query.customerType).as('total'))
     .where('business_id', '=', businessId)
     .where('is_active', '=', query.isActive)
   if (query.customerType) rows = rows.where('customer_type', '=', query.customerType)

@@ -87,7 +87,7 @@ export function daysSince(last: Date | string | null, now = new Date()): number 
 }
 
 export function toPurchaseHistory(
-  row: Loose<PurchaseHistoryRow>,
+  row: Loose<Omit<PurchaseHistoryRow, 'is_active'>>,
   now = new Date(),
 ): PurchaseHistory {
   return {

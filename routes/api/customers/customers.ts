@@ -26,16 +26,18 @@ import {
   toPreferences,
   toPurchaseHistory,
 } from '../../../lib/representations.js'
-import { countryOf, phoneFromInput } from './phone-input.js'
+import { createCountryLookup, phoneFromInput } from './phone-input.js'
 
 /** Notes embedded in a customer; the notes endpoint pages through all of them. */
 export const EMBEDDED_NOTES_LIMIT = 100
 
 const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const countryOf = createCountryLookup(app.db)
+
   app.post('/', { schema: createCustomer }, async function create(request, reply) {
     const { businessId } = request.params
     const { phone, ...fields } = request.body
-    const e164 = phone === undefined ? null : await phoneFromInput(app.db, businessId, phone)
+    const e164 = phone === undefined ? null : await phoneFromInput(countryOf, businessId, phone)
     const row = await app.db.transaction().execute(async (trx) => {
       const customer = await insertCustomer(trx, businessId, { ...fields, phone: e164 })
       const customerId = Number(customer.id)
@@ -62,16 +64,17 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       throw validationFailed([{ path: 'offset', message: 'cannot be used with after' }])
     }
     const after = query.after === undefined ? undefined : decodeCursor(query.after, scope)
-    const [rows, total] = await Promise.all([
-      listCustomerRows(app.db, businessId, {
-        ...scope,
-        customerType: query.filter_type,
-        limit: limit + 1,
-        offset,
-        after,
-      }),
-      countCustomers(app.db, businessId, scope.isActive, query.filter_type),
-    ])
+    const rows = await listCustomerRows(app.db, businessId, {
+      ...scope,
+      customerType: query.filter_type,
+      limit: limit + 1,
+      offset,
+      after,
+    })
+    // A page past the end carries no row to hold the total; only then is it read on its own.
+    const total = rows[0]
+      ? Number(rows[0].total)
+      : await countCustomers(app.db, businessId, scope.isActive, query.filter_type)
     const page = rows.slice(0, limit)
     const last = page.at(-1)
     const next_after =
@@ -84,7 +87,7 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/search', { schema: searchCustomers }, async function search(request) {
     const { businessId } = request.params
     const { q, limit = 10 } = request.query
-    const country = await countryOf(app.db, businessId)
+    const country = await countryOf(businessId)
     const rows = await searchCustomerRows(app.db, businessId, {
       text: q,
       phoneDigits: phoneSearchDigits(q, country),
@@ -114,7 +117,7 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { phone, ...fields } = request.body
     const changes: CustomerChanges = { ...fields }
     if (phone === null) changes.phone = null
-    else if (phone !== undefined) changes.phone = await phoneFromInput(app.db, businessId, phone)
+    else if (phone !== undefined) changes.phone = await phoneFromInput(countryOf, businessId, phone)
     const row = await updateCustomerRow(app.db, businessId, customerId, changes)
     if (!row) throw customerNotFound()
     return { message: 'Customer updated successfully' as const, customer: toCustomer(row) }
