@@ -3,7 +3,16 @@ import tseslint from 'typescript-eslint'
 import prettier from 'eslint-config-prettier'
 
 export default tseslint.config(
-  { ignores: ['generated/**', 'clients/typescript/generated/**', 'node_modules/**', 'data/**', '.tap/**', 'coverage/**'] },
+  {
+    ignores: [
+      'generated/**',
+      'clients/typescript/generated/**',
+      'node_modules/**',
+      'data/**',
+      '.tap/**',
+      'coverage/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {
