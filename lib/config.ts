@@ -63,7 +63,7 @@ export const EnvironmentSchema = Type.Object({
   ),
   CORS_ORIGINS: Type.Optional(
     Type.String({
-      pattern: '^https?://[^/,\\s]+(,https?://[^/,\\s]+)*$',
+      pattern: '^ *https?://[^/,\\s]+ *(, *https?://[^/,\\s]+ *)*$',
       description: 'Comma-separated browser origins allowed by CORS; unset: none',
     }),
   ),
