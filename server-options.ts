@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { IncomingMessage } from 'node:http'
 import {
   LogController,
+  type FastifyError,
   type FastifyReply,
   type FastifyRequest,
   type FastifyServerOptions,
@@ -185,6 +186,27 @@ function trustProxyOption(trust: TrustProxy | undefined): FastifyServerOptions['
   return (_address: string, hop: number) => hop < trust
 }
 
+/**
+ * Errors Fastify raises before routing (an over-long or badly %-encoded path segment) answer in
+ * the contract's shape, with the request id, like every other response: a bad id is a 400.
+ */
+function answerFrameworkError(
+  _error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  void reply
+    .code(400)
+    .header('x-request-id', request.id)
+    .send({
+      error: 'Validation failed',
+      details: [
+        { path: 'path', message: 'is not a valid path (a parameter is malformed or too long)' },
+      ],
+      request_id: request.id,
+    })
+}
+
 /** The Fastify options the server and the tests share, so tests run the production validator. */
 export function serverOptions(
   options: LoggingOptions & { trustProxy?: TrustProxy },
@@ -199,6 +221,9 @@ export function serverOptions(
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // Embedded PostgreSQL starts (WASM) and migrates inside the db plugin: give a slow machine time.
+    pluginTimeout: 60_000,
+    frameworkErrors: answerFrameworkError,
     schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler } },
   }
 }

@@ -15,6 +15,14 @@ export function encodeCursor(cursor: ListCursor): string {
   return Buffer.from(JSON.stringify(cursor)).toString('base64url')
 }
 
+/** What the database writes for each sort key; anything else never came from this service. */
+const KEY_SHAPES = {
+  created_at: /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/,
+  id: /^[1-9]\d{0,15}$/,
+  // A lower-cased name: text without control characters (a NUL cannot even be stored).
+  name: /^[^\p{Cc}]{1,255}$/u,
+} as const
+
 const invalid = (message: string) => validationFailed([{ path: 'after', message }])
 
 /** The cursor, checked against the request it comes back with (400 when it does not fit). */
@@ -34,6 +42,8 @@ export function decodeCursor(text: string, expected: Omit<ListCursor, 'key' | 'i
   ) {
     throw invalid('is not a cursor this service made')
   }
+  if (!KEY_SHAPES[expected.sortBy].test(cursor.key))
+    throw invalid('is not a cursor this service made')
   const matches =
     cursor.sortBy === expected.sortBy &&
     cursor.sortOrder === expected.sortOrder &&

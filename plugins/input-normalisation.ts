@@ -32,7 +32,8 @@ function normaliseQuery(query: JsonObject): void {
   }
 }
 
-const DECIMAL_INTEGER = /^-?\d+$/
+/** Plain decimal, and short enough to stay an exact integer (309 digits would read as Infinity). */
+const DECIMAL_INTEGER = /^-?\d{1,16}$/
 
 /**
  * Path and query integers must be written in plain decimal: Ajv's coercion would otherwise
@@ -44,6 +45,20 @@ function nonDecimalIntegers(values: unknown, properties: PropertySchemas): Error
     .filter(([key, value]) => properties[key]?.type === 'integer' && typeof value === 'string')
     .filter(([, value]) => !DECIMAL_INTEGER.test(value as string))
     .map(([key]) => ({ path: key, message: 'must be an integer written in decimal digits' }))
+}
+
+/** Deeper than any body the document allows: past it, schema validation refuses the shape. */
+const SCAN_DEPTH = 8
+
+/** PostgreSQL text cannot hold U+0000: refuse it by name rather than fail in the database. */
+function nulCharacters(value: unknown, path: string[] = []): ErrorDetail[] {
+  if (typeof value === 'string') {
+    return value.includes('\u0000')
+      ? [{ path: path.join('.') || 'body', message: 'must not contain a NUL character' }]
+      : []
+  }
+  if (path.length >= SCAN_DEPTH || typeof value !== 'object' || value === null) return []
+  return Object.entries(value).flatMap(([key, item]) => nulCharacters(item, [...path, key]))
 }
 
 type Part = 'body' | 'querystring' | 'params'
@@ -61,6 +76,8 @@ export default fp(
       }
       if (isObject(request.query)) normaliseQuery(request.query)
       const details = [
+        ...nulCharacters(request.body),
+        ...nulCharacters(request.query),
         ...nonDecimalIntegers(request.params, propertiesOf(request, 'params')),
         ...nonDecimalIntegers(request.query, propertiesOf(request, 'querystring')),
       ]

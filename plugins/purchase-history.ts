@@ -12,6 +12,7 @@ import { lockPurchaseHistory, recomputePurchaseHistory } from '../db/customer-pu
 import type { Database } from '../db/database.js'
 import { claimEvent, recordOutcome } from '../db/sales-events.js'
 import type { SaleEvent } from '../generated/schemas/SaleEvent.js'
+import { isStorableDate } from '../lib/dates.js'
 import { HttpError, validationFailed } from '../lib/http-errors.js'
 import { isZero, moneyFrom, quantityFrom } from '../lib/money.js'
 
@@ -57,7 +58,9 @@ function completionOf(data: SaleEvent['data']): Completion {
       : []),
     ...(data.completed_at === undefined
       ? [{ path: 'data.completed_at', message: 'is required for sale.completed' }]
-      : []),
+      : isStorableDate(new Date(data.completed_at))
+        ? []
+        : [{ path: 'data.completed_at', message: 'must be a real date in years 1 to 9999' }]),
   ]
   if (problems.length > 0 || total === undefined || items === undefined || !data.completed_at) {
     throw validationFailed(problems)
@@ -66,7 +69,8 @@ function completionOf(data: SaleEvent['data']): Completion {
     total_amount: total,
     items_count: items,
     payment_method: data.payment_method ?? null,
-    completed_at: data.completed_at,
+    // In UTC: PostgreSQL refuses offsets beyond ±15:59 that JavaScript accepts.
+    completed_at: new Date(data.completed_at).toISOString(),
   }
 }
 

@@ -10,6 +10,7 @@ import { getCustomerAnalytics } from '../../../generated/operations/getCustomerA
 import { getCustomerMetrics } from '../../../generated/operations/getCustomerMetrics.js'
 import { getPurchaseHistory } from '../../../generated/operations/getPurchaseHistory.js'
 import { listRepeatCustomers } from '../../../generated/operations/listRepeatCustomers.js'
+import { isStorableDate } from '../../../lib/dates.js'
 import { customerNotFound, validationFailed } from '../../../lib/http-errors.js'
 import { toAnalytics, toMetrics, toRepeatCustomer, toSale } from '../../../lib/representations.js'
 
@@ -19,9 +20,13 @@ const DAY_MS = 24 * 60 * 60 * 1000
 /** Inclusive bounds: a bare date starts at its first instant or ends at its last (UTC). */
 function boundOf(value: string | undefined, edge: 'start' | 'end'): Date | undefined {
   if (value === undefined) return undefined
-  if (!DATE_ONLY.test(value)) return new Date(value)
-  const start = new Date(`${value}T00:00:00.000Z`)
-  return edge === 'start' ? start : new Date(start.getTime() + DAY_MS - 1)
+  const start = new Date(DATE_ONLY.test(value) ? `${value}T00:00:00.000Z` : value)
+  if (!isStorableDate(start)) {
+    throw validationFailed([
+      { path: `${edge}_date`, message: 'must be a real date in years 1 to 9999' },
+    ])
+  }
+  return edge === 'end' && DATE_ONLY.test(value) ? new Date(start.getTime() + DAY_MS - 1) : start
 }
 
 /** Purchase history, metrics, repeat customers and analytics: read from the sales feed's data. */
