@@ -2,31 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { DatabaseConnection } from '../../../../db/connect.js'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
-import type { Customer } from '../../../../generated/schemas/Customer.js'
-import type { CustomerCreated } from '../../../../generated/schemas/CustomerCreated.js'
 import type { CustomerDeleted } from '../../../../generated/schemas/CustomerDeleted.js'
 import type { CustomerList } from '../../../../generated/schemas/CustomerList.js'
 import type { CustomerUpdated } from '../../../../generated/schemas/CustomerUpdated.js'
 import type { SearchResults } from '../../../../generated/schemas/SearchResults.js'
 import { authFor, build, type TestServer } from '../../../helper.js'
+import { createCustomer } from '../../../support/customers.js'
 
 type Db = DatabaseConnection['db']
-
-async function createCustomer(
-  inject: TestServer['inject'],
-  businessId: number,
-  payload: Record<string, unknown>,
-  headers = authFor(businessId),
-): Promise<Customer> {
-  const res = await inject({
-    method: 'POST',
-    url: `/api/customers/${businessId}`,
-    headers,
-    payload,
-  })
-  if (res.statusCode !== 201) throw new Error(`create failed: ${res.statusCode} ${res.body}`)
-  return res.json<CustomerCreated>().customer
-}
 
 function remove(
   inject: TestServer['inject'],

@@ -1,27 +1,10 @@
 import t from 'tap'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
-import type { Customer } from '../../../../generated/schemas/Customer.js'
-import type { CustomerCreated } from '../../../../generated/schemas/CustomerCreated.js'
 import type { CustomerResponse } from '../../../../generated/schemas/CustomerResponse.js'
-import { authFor, build, type TestServer } from '../../../helper.js'
+import { authFor, build } from '../../../helper.js'
+import { createCustomer } from '../../../support/customers.js'
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/
-
-async function createCustomer(
-  inject: TestServer['inject'],
-  businessId: number,
-  payload: Record<string, unknown>,
-  headers = authFor(businessId),
-): Promise<Customer> {
-  const res = await inject({
-    method: 'POST',
-    url: `/api/customers/${businessId}`,
-    headers,
-    payload,
-  })
-  if (res.statusCode !== 201) throw new Error(`create failed: ${res.statusCode} ${res.body}`)
-  return res.json<CustomerCreated>().customer
-}
 
 t.test('returns the customer with notes, default preferences and an empty history', async (t) => {
   const { inject } = await build(t)

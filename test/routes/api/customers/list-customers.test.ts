@@ -3,9 +3,9 @@ import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
 import type { Customer } from '../../../../generated/schemas/Customer.js'
-import type { CustomerCreated } from '../../../../generated/schemas/CustomerCreated.js'
 import type { CustomerList } from '../../../../generated/schemas/CustomerList.js'
 import { authFor, build, type TestServer } from '../../../helper.js'
+import { createCustomer } from '../../../support/customers.js'
 
 type Inject = TestServer['inject']
 type Query = Record<string, string | number | boolean>
@@ -15,21 +15,6 @@ function listUrl(businessId: number, query: Query = {}): string {
     .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(String(value))}`)
     .join('&')
   return `/api/customers/${businessId}${search ? `?${search}` : ''}`
-}
-
-async function createCustomer(
-  inject: Inject,
-  businessId: number,
-  body: Record<string, unknown>,
-): Promise<Customer> {
-  const res = await inject({
-    method: 'POST',
-    url: `/api/customers/${businessId}`,
-    headers: authFor(businessId),
-    payload: body,
-  })
-  if (res.statusCode !== 201) throw new Error(`create failed: ${res.statusCode} ${res.body}`)
-  return res.json<CustomerCreated>().customer
 }
 
 async function createNamed(inject: Inject, businessId: number, names: string[]) {

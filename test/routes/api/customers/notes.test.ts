@@ -2,32 +2,16 @@ import { sql } from 'kysely'
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
-import type { Customer } from '../../../../generated/schemas/Customer.js'
-import type { CustomerCreated } from '../../../../generated/schemas/CustomerCreated.js'
 import type { CustomerResponse } from '../../../../generated/schemas/CustomerResponse.js'
 import type { NoteCreated } from '../../../../generated/schemas/NoteCreated.js'
 import type { NoteList } from '../../../../generated/schemas/NoteList.js'
 import { authFor, bearer, build, tokenFor, type TestServer } from '../../../helper.js'
+import { createCustomer } from '../../../support/customers.js'
 
 type Inject = TestServer['inject']
 
 const notesUrl = (businessId: number, customerId: number, query = ''): string =>
   `/api/customers/${businessId}/${customerId}/notes${query ? `?${query}` : ''}`
-
-async function createCustomer(
-  inject: Inject,
-  businessId: number,
-  name = 'Note Subject',
-): Promise<Customer> {
-  const res = await inject({
-    method: 'POST',
-    url: `/api/customers/${businessId}`,
-    headers: authFor(businessId),
-    payload: { name },
-  })
-  if (res.statusCode !== 201) throw new Error(`create failed: ${res.statusCode} ${res.body}`)
-  return res.json<CustomerCreated>().customer
-}
 
 async function addNote(
   inject: Inject,
@@ -86,7 +70,7 @@ t.test('POST adds a note: 201, message, note_type defaults to personal', async (
   const server = await build(t)
   const { inject } = server
   const businessId = 401
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
 
   const res = await addNote(inject, businessId, customer.id, { content: 'Likes mangoes' })
   t.equal(res.statusCode, 201, 'status')
@@ -120,7 +104,7 @@ t.test('every note_type is accepted', async (t) => {
   const server = await build(t)
   const { inject } = server
   const businessId = 402
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
   for (const noteType of ['personal', 'preference', 'issue', 'feedback']) {
     const res = await addNote(inject, businessId, customer.id, {
       note_type: noteType,
@@ -146,7 +130,7 @@ t.test('content is trimmed and may be up to 2000 characters', async (t) => {
   const server = await build(t)
   const { inject } = server
   const businessId = 403
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
 
   const cases: { name: string; content: string; stored: string }[] = [
     { name: 'padded', content: '  Pays on Fridays \n', stored: 'Pays on Fridays' },
@@ -177,7 +161,7 @@ t.test('invalid notes are refused with a 400 naming the field, nothing stored', 
   const server = await build(t)
   const { inject } = server
   const businessId = 404
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
   const cases: { name: string; payload: unknown; path: string }[] = [
     { name: 'content missing', payload: { note_type: 'issue' }, path: 'content' },
     { name: 'content empty', payload: { content: '' }, path: 'content' },
@@ -217,7 +201,7 @@ t.test('created_by is the sub of the token, integer or integer string', async (t
   const server = await build(t)
   const { inject } = server
   const businessId = 405
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
   const cases: { name: string; sub: number | string; expected: number }[] = [
     { name: 'integer sub', sub: 42, expected: 42 },
     { name: 'string sub', sub: '77', expected: 77 },
@@ -239,7 +223,7 @@ t.test('a note can be added to a soft-deleted customer', async (t) => {
   const server = await build(t)
   const { inject } = server
   const businessId = 406
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
   const removed = await inject({
     method: 'DELETE',
     url: `/api/customers/${businessId}/${customer.id}`,
@@ -261,7 +245,7 @@ t.test('POST for an unknown customer is a 404 and stores nothing', async (t) => 
   const server = await build(t)
   const { inject } = server
   const [businessId, otherBusinessId] = [407, 408]
-  const other = await createCustomer(inject, otherBusinessId)
+  const other = await createCustomer(inject, otherBusinessId, { name: 'Note Subject' })
   const cases: { name: string; customerId: number }[] = [
     { name: 'no such customer', customerId: 999_999_999 },
     { name: "another business's customer", customerId: other.id },
@@ -279,8 +263,8 @@ t.test('GET lists notes newest first, ties by id, newest first', async (t) => {
   const server = await build(t)
   const { inject } = server
   const businessId = 409
-  const customer = await createCustomer(inject, businessId)
-  const other = await createCustomer(inject, businessId, 'Other Customer')
+  const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
+  const other = await createCustomer(inject, businessId, { name: 'Other Customer' })
   await addNote(inject, businessId, other.id, { content: 'Not for this customer' })
 
   const ids: number[] = []
@@ -332,7 +316,7 @@ t.test('GET lists notes newest first, ties by id, newest first', async (t) => {
 t.test('GET pages with limit and offset; count is the page size', async (t) => {
   const { inject } = await build(t)
   const businessId = 410
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
   const ids: number[] = []
   for (let i = 1; i <= 5; i++) {
     const res = await addNote(inject, businessId, customer.id, { content: `Note ${i}` })
@@ -365,7 +349,7 @@ t.test('GET pages with limit and offset; count is the page size', async (t) => {
 t.test('GET validates limit and offset', async (t) => {
   const { inject } = await build(t)
   const businessId = 411
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
   const cases: { name: string; query: string; path: string }[] = [
     { name: 'limit=0', query: 'limit=0', path: 'limit' },
     { name: 'limit=101', query: 'limit=101', path: 'limit' },
@@ -386,7 +370,7 @@ t.test('GET for an unknown customer is a 404', async (t) => {
   const server = await build(t)
   const { inject } = server
   const [businessId, otherBusinessId] = [412, 413]
-  const other = await createCustomer(inject, otherBusinessId)
+  const other = await createCustomer(inject, otherBusinessId, { name: 'Note Subject' })
   await addNote(inject, otherBusinessId, other.id, { content: 'Private to the other business' })
   const cases: { name: string; customerId: number }[] = [
     { name: 'no such customer', customerId: 999_999_999 },
@@ -403,7 +387,7 @@ t.test('GET for an unknown customer is a 404', async (t) => {
 t.test('GET customer embeds its notes, newest first', async (t) => {
   const { inject } = await build(t)
   const businessId = 414
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
   const notes = []
   for (const [noteType, content] of [
     ['personal', 'First'],

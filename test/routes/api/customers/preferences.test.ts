@@ -1,27 +1,15 @@
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
-import type { Customer } from '../../../../generated/schemas/Customer.js'
-import type { CustomerCreated } from '../../../../generated/schemas/CustomerCreated.js'
 import type { CustomerResponse } from '../../../../generated/schemas/CustomerResponse.js'
 import type { PreferencesUpdated } from '../../../../generated/schemas/PreferencesUpdated.js'
 import { authFor, build, type TestServer } from '../../../helper.js'
+import { createCustomer } from '../../../support/customers.js'
 
 type Inject = TestServer['inject']
 
 const preferencesUrl = (businessId: number, customerId: number): string =>
   `/api/customers/${businessId}/${customerId}/preferences`
-
-async function createCustomer(inject: Inject, businessId: number): Promise<Customer> {
-  const res = await inject({
-    method: 'POST',
-    url: `/api/customers/${businessId}`,
-    headers: authFor(businessId),
-    payload: { name: 'Preferences Subject' },
-  })
-  if (res.statusCode !== 201) throw new Error(`create failed: ${res.statusCode} ${res.body}`)
-  return res.json<CustomerCreated>().customer
-}
 
 async function patch(
   inject: Inject,
@@ -89,7 +77,7 @@ t.test('PATCH updates every field: 200, message, preferences, stored row', async
   const server = await build(t)
   const { inject } = server
   const businessId = 501
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Preferences Subject' })
   t.same(fieldsOf(await storedPreferences(server, customer.id)), DEFAULTS, 'created with defaults')
 
   const res = await patch(inject, businessId, customer.id, {
@@ -134,7 +122,7 @@ t.test('a subset changes only those fields', async (t) => {
   const server = await build(t)
   const { inject } = server
   const businessId = 502
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Preferences Subject' })
   const first = await patch(inject, businessId, customer.id, {
     favorite_products: [3],
     preferred_payment: 'cash',
@@ -254,7 +242,7 @@ t.test('favorite_products as an array or as a JSON string give the same array', 
     },
   ]
   for (const c of cases) {
-    const customer = await createCustomer(inject, businessId)
+    const customer = await createCustomer(inject, businessId, { name: 'Preferences Subject' })
     const res = await patch(inject, businessId, customer.id, { favorite_products: c.value })
     t.equal(res.statusCode, 200, `${c.name}: status`)
     t.same(
@@ -274,7 +262,7 @@ t.test('invalid changes are refused with a 400 and change nothing', async (t) =>
   const server = await build(t)
   const { inject } = server
   const businessId = 504
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Preferences Subject' })
   const set = await patch(inject, businessId, customer.id, {
     favorite_products: [1, 2],
     preferred_payment: 'cash',
@@ -410,7 +398,7 @@ t.test('a string that is not a JSON array is refused naming favorite_products', 
   const server = await build(t)
   const { inject } = server
   const businessId = 505
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Preferences Subject' })
   const before = await storedPreferences(server, customer.id)
   for (const value of ['abc', '{}', '5', '"[1]"', 'true']) {
     const res = await patch(inject, businessId, customer.id, { favorite_products: value })
@@ -424,7 +412,7 @@ t.test('null clears preferred_payment and best_contact_time', async (t) => {
   const server = await build(t)
   const { inject } = server
   const businessId = 506
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Preferences Subject' })
   const set = await patch(inject, businessId, customer.id, {
     preferred_payment: 'credit',
     best_contact_time: 'Lunchtime',
@@ -467,7 +455,7 @@ t.test('an unknown customer is a 404 and nothing changes', async (t) => {
   const server = await build(t)
   const { inject } = server
   const [businessId, otherBusinessId] = [507, 508]
-  const other = await createCustomer(inject, otherBusinessId)
+  const other = await createCustomer(inject, otherBusinessId, { name: 'Preferences Subject' })
   const before = await storedPreferences(server, other.id)
   const cases: { name: string; customerId: number }[] = [
     { name: 'no such customer', customerId: 999_999_999 },

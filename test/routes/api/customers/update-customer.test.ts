@@ -2,11 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { DatabaseConnection } from '../../../../db/connect.js'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
-import type { Customer } from '../../../../generated/schemas/Customer.js'
-import type { CustomerCreated } from '../../../../generated/schemas/CustomerCreated.js'
 import type { CustomerList } from '../../../../generated/schemas/CustomerList.js'
 import type { CustomerUpdated } from '../../../../generated/schemas/CustomerUpdated.js'
 import { authFor, build, type TestServer } from '../../../helper.js'
+import { createCustomer } from '../../../support/customers.js'
 
 type Db = DatabaseConnection['db']
 
@@ -19,22 +18,6 @@ const FULL = {
   prefer_sms: true,
   prefer_email: false,
   prefer_call: false,
-}
-
-async function createCustomer(
-  inject: TestServer['inject'],
-  businessId: number,
-  payload: Record<string, unknown> = FULL,
-  headers = authFor(businessId),
-): Promise<Customer> {
-  const res = await inject({
-    method: 'POST',
-    url: `/api/customers/${businessId}`,
-    headers,
-    payload,
-  })
-  if (res.statusCode !== 201) throw new Error(`create failed: ${res.statusCode} ${res.body}`)
-  return res.json<CustomerCreated>().customer
 }
 
 /** The stored row as JSON (timestamps as ISO strings), for before/after comparisons. */
@@ -64,7 +47,7 @@ function patch(
 
 t.test('changes only the fields sent', async (t) => {
   const { inject, database } = await build(t)
-  const created = await createCustomer(inject, 150)
+  const created = await createCustomer(inject, 150, FULL)
   const res = await patch(inject, 150, created.id, { customer_type: 'vip' })
   t.equal(res.statusCode, 200, 'status')
   const body = res.json<CustomerUpdated>()
@@ -83,7 +66,7 @@ t.test('changes only the fields sent', async (t) => {
 
 t.test('changes every field at once', async (t) => {
   const { inject, database } = await build(t)
-  const created = await createCustomer(inject, 151)
+  const created = await createCustomer(inject, 151, FULL)
   const changes = {
     name: 'Achieng Otieno',
     phone: '0110 123 456',
@@ -103,7 +86,7 @@ t.test('changes every field at once', async (t) => {
 
 t.test('null clears phone, email and address', async (t) => {
   const { inject, database } = await build(t)
-  const created = await createCustomer(inject, 152)
+  const created = await createCustomer(inject, 152, FULL)
   const res = await patch(inject, 152, created.id, { phone: null, email: null, address: null })
   t.equal(res.statusCode, 200, 'status')
   t.match(
@@ -120,7 +103,7 @@ t.test('null clears phone, email and address', async (t) => {
 
 t.test('a new phone is normalised to E.164 and strings are trimmed', async (t) => {
   const { inject, database } = await build(t)
-  const created = await createCustomer(inject, 153)
+  const created = await createCustomer(inject, 153, FULL)
   const cases = [
     { payload: { phone: '(0712) 999-888' }, expected: { phone: '+254712999888' } },
     { payload: { phone: '+1 202 555 0143' }, expected: { phone: '+12025550143' } },
@@ -140,7 +123,7 @@ t.test('a new phone is normalised to E.164 and strings are trimmed', async (t) =
 
 t.test('updated_at moves forward; created_at does not change', async (t) => {
   const { inject, database } = await build(t)
-  const created = await createCustomer(inject, 154)
+  const created = await createCustomer(inject, 154, FULL)
   await sleep(20)
   const res = await patch(inject, 154, created.id, { prefer_call: true })
   t.equal(res.statusCode, 200, 'status')
@@ -159,7 +142,7 @@ t.test('updated_at moves forward; created_at does not change', async (t) => {
 
 t.test('is_active true reactivates a soft-deleted customer', async (t) => {
   const { inject, database } = await build(t)
-  const created = await createCustomer(inject, 155)
+  const created = await createCustomer(inject, 155, FULL)
   const listIds = async (): Promise<number[]> => {
     const res = await inject({ method: 'GET', url: '/api/customers/155', headers: authFor(155) })
     t.equal(res.statusCode, 200, 'list status')
@@ -214,7 +197,7 @@ t.test(
 
 t.test('each validation rule answers 400 naming the field, and changes nothing', async (t) => {
   const { inject, database } = await build(t)
-  const created = await createCustomer(inject, 156)
+  const created = await createCustomer(inject, 156, FULL)
   const cases: { name: string; payload: unknown; path: string; message?: RegExp }[] = [
     { name: 'empty body', payload: {}, path: 'body' },
     { name: 'only an empty-after-trim email', payload: { email: '  ' }, path: 'body' },
@@ -288,7 +271,7 @@ t.test('each validation rule answers 400 naming the field, and changes nothing',
 
 t.test('a body that is not a JSON object is refused and changes nothing', async (t) => {
   const { inject, database } = await build(t)
-  const created = await createCustomer(inject, 157)
+  const created = await createCustomer(inject, 157, FULL)
   const json = { ...authFor(157), 'content-type': 'application/json' }
   const cases: {
     name: string
@@ -336,7 +319,7 @@ t.test('a body that is not a JSON object is refused and changes nothing', async 
 
 t.test('a path id that is not a positive integer is a 400 naming it', async (t) => {
   const { inject, database } = await build(t)
-  const created = await createCustomer(inject, 158)
+  const created = await createCustomer(inject, 158, FULL)
   const before = await storedRow(database.db, 158, created.id)
   const cases = ['abc', '0', '-1', '1.5'].flatMap((bad) => [
     { name: `customerId ${bad}`, url: `/api/customers/158/${bad}`, path: 'customerId' },
