@@ -87,49 +87,59 @@ function refundOf(data: SaleEvent['data']): string {
   return amount
 }
 
-/** Checks an event's type-specific fields before any database work. */
-export function validateSaleEvent(event: SaleEvent): void {
-  if (event.type === 'sale.completed') completionOf(event.data)
-  if (event.type === 'sale.refunded') refundOf(event.data)
+/** What an event does to its sale, checked and in decimal strings (a 400 before any database work). */
+type SaleChange =
+  | { kind: 'completion'; completion: Completion }
+  | { kind: 'refund'; amount: string }
+  | { kind: 'void' }
+
+function changeOf(event: SaleEvent): SaleChange {
+  switch (event.type) {
+    case 'sale.completed':
+      return { kind: 'completion', completion: completionOf(event.data) }
+    case 'sale.refunded':
+      return { kind: 'refund', amount: refundOf(event.data) }
+    case 'sale.voided':
+      return { kind: 'void' }
+  }
 }
 
 type Effect = 'applied' | 'no-change'
 
-async function applyEvent(
+async function applyChange(
   trx: Transaction<Database>,
-  event: SaleEvent,
-  businessId: number,
-  customerId: number,
+  change: SaleChange,
+  sale: { businessId: number; saleId: string; customerId: number },
 ): Promise<Effect> {
-  const saleId = event.data.sale_id
+  const { businessId, saleId, customerId } = sale
   const key = { business_id: businessId, sale_id: saleId, customer_id: customerId }
-  // First news of this sale (the usual case): the event's effect is the whole new row.
+  // First news of this sale (the usual case): the change is the whole new row.
   const fresh =
-    event.type === 'sale.completed'
-      ? { ...key, ...completionOf(event.data) }
-      : event.type === 'sale.refunded'
-        ? { ...key, refunded_amount: refundOf(event.data) }
+    change.kind === 'completion'
+      ? { ...key, ...change.completion }
+      : change.kind === 'refund'
+        ? { ...key, refunded_amount: change.amount }
         : { ...key, voided: true }
   if (await insertSale(trx, fresh)) return 'applied'
-  const sale = await lockSale(trx, businessId, saleId)
-  if (!sale) throw new Error(`sale ${saleId} vanished while being recorded`)
-  if (Number(sale.customer_id) !== customerId) {
+  const row = await lockSale(trx, businessId, saleId)
+  if (!row) throw new Error(`sale ${saleId} vanished while being recorded`)
+  if (Number(row.customer_id) !== customerId) {
     throw unprocessable(`Sale ${saleId} belongs to another customer`)
   }
-  switch (event.type) {
-    case 'sale.completed': {
-      if (sale.completed_at !== null) return 'no-change'
-      await completeSale(trx, businessId, saleId, completionOf(event.data))
+  switch (change.kind) {
+    case 'completion': {
+      if (row.completed_at !== null) return 'no-change'
+      await completeSale(trx, businessId, saleId, change.completion)
       return 'applied'
     }
-    case 'sale.refunded': {
-      if (!(await addRefund(trx, businessId, saleId, refundOf(event.data)))) {
+    case 'refund': {
+      if (!(await addRefund(trx, businessId, saleId, change.amount))) {
         throw unprocessable(`Refunds of sale ${saleId} would exceed its total`)
       }
       return 'applied'
     }
-    case 'sale.voided': {
-      if (sale.voided) return 'no-change'
+    case 'void': {
+      if (row.voided) return 'no-change'
       await voidSale(trx, businessId, saleId)
       return 'applied'
     }
@@ -152,8 +162,8 @@ export function createSaleEventRecorder(db: Kysely<Database>) {
   }
 
   return async function recordSaleEvent(event: SaleEvent): Promise<SaleEventOutcome> {
-    validateSaleEvent(event)
-    const { business_id: businessId, customer_id: customerId } = event.data
+    const change = changeOf(event)
+    const { business_id: businessId, customer_id: customerId, sale_id: saleId } = event.data
     if (customerId === null) return { status: 'ignored', event_id: event.id }
 
     const status = await applyInTransaction(async (trx): Promise<SaleEventStatus> => {
@@ -164,10 +174,10 @@ export function createSaleEventRecorder(db: Kysely<Database>) {
         business_id: businessId,
         event_id: event.id,
         event_type: event.type,
-        sale_id: event.data.sale_id,
+        sale_id: saleId,
       })
       if (!claimed) return 'duplicate'
-      if ((await applyEvent(trx, event, businessId, customerId)) === 'no-change') {
+      if ((await applyChange(trx, change, { businessId, saleId, customerId })) === 'no-change') {
         await recordOutcome(trx, businessId, event.id, 'duplicate')
         return 'duplicate'
       }
