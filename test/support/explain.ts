@@ -13,8 +13,7 @@ export interface Captured {
 export async function explainFirstQuery(
   dialect: Dialect,
   work: (db: Kysely<Database>) => Promise<unknown>,
-  options: { analyze?: boolean } = {},
-): Promise<{ query: Captured; plan: unknown; text: string }> {
+): Promise<{ query: Captured; plan: unknown }> {
   const captured: Captured[] = []
   const db = new Kysely<Database>({
     dialect,
@@ -25,46 +24,34 @@ export async function explainFirstQuery(
   await work(db)
   const query = captured[0]
   if (!query) throw new Error('the work ran no query')
-  const prefix = options.analyze
-    ? 'explain (analyze, buffers, format json) '
-    : 'explain (format json) '
   const result = await db.executeQuery<{ 'QUERY PLAN': unknown }>(
-    CompiledQuery.raw(prefix + query.sql, [...query.parameters]),
+    CompiledQuery.raw(`explain (format json) ${query.sql}`, [...query.parameters]),
   )
   const raw = result.rows[0]?.['QUERY PLAN']
   const plan = typeof raw === 'string' ? (JSON.parse(raw) as unknown) : raw
-  return { query, plan, text: JSON.stringify(plan) }
+  return { query, plan }
+}
+
+/** Every node of a JSON plan, depth first. */
+function planNodes(plan: unknown): Record<string, unknown>[] {
+  if (Array.isArray(plan)) return plan.flatMap(planNodes)
+  if (!plan || typeof plan !== 'object') return []
+  const node = plan as Record<string, unknown>
+  return [node, ...Object.values(node).flatMap(planNodes)]
 }
 
 /** Every index name a JSON plan uses. */
 export function indexesIn(plan: unknown): string[] {
-  const names: string[] = []
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) node.forEach(visit)
-    else if (node && typeof node === 'object') {
-      for (const [key, value] of Object.entries(node)) {
-        if (key === 'Index Name' && typeof value === 'string') names.push(value)
-        else visit(value)
-      }
-    }
-  }
-  visit(plan)
-  return names
+  return planNodes(plan).flatMap((node) =>
+    typeof node['Index Name'] === 'string' ? [node['Index Name']] : [],
+  )
 }
 
 /** Relations a JSON plan reads with a sequential scan. */
 export function seqScannedRelations(plan: unknown): string[] {
-  const relations: string[] = []
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) node.forEach(visit)
-    else if (node && typeof node === 'object') {
-      const record = node as Record<string, unknown>
-      if (record['Node Type'] === 'Seq Scan' && typeof record['Relation Name'] === 'string') {
-        relations.push(record['Relation Name'])
-      }
-      Object.values(record).forEach(visit)
-    }
-  }
-  visit(plan)
-  return relations
+  return planNodes(plan).flatMap((node) =>
+    node['Node Type'] === 'Seq Scan' && typeof node['Relation Name'] === 'string'
+      ? [node['Relation Name']]
+      : [],
+  )
 }
