@@ -29,22 +29,6 @@ export async function findPurchaseHistory(
     .executeTakeFirst()
 }
 
-/** Locks the customer's history row: events for one customer apply one at a time. */
-export async function lockPurchaseHistory(
-  db: Executor,
-  businessId: number,
-  customerId: number,
-): Promise<boolean> {
-  const row = await db
-    .selectFrom('customer_purchase_history')
-    .select('id')
-    .where('business_id', '=', businessId)
-    .where('customer_id', '=', customerId)
-    .forUpdate()
-    .executeTakeFirst()
-  return row !== undefined
-}
-
 /** The one classification rule: 0 new, 1 one_time, 2–4 occasional, 5–9 regular, 10+ frequent. */
 export function repeatFrequencyOf(purchases: RawBuilder<unknown>): RawBuilder<string> {
   return sql<string>`case

@@ -19,30 +19,6 @@ export async function lockSale(
     .executeTakeFirst()
 }
 
-/** Starts a ledger row; false when another transaction reported the sale first. */
-export async function insertSale(
-  db: Executor,
-  sale: {
-    business_id: number
-    sale_id: string
-    customer_id: number
-    total_amount?: string | null
-    items_count?: string | null
-    payment_method?: SaleRow['payment_method']
-    completed_at?: string | null
-    refunded_amount?: string
-    voided?: boolean
-  },
-): Promise<boolean> {
-  const inserted = await db
-    .insertInto('customer_sales')
-    .values(sale)
-    .onConflict((conflict) => conflict.columns(['business_id', 'sale_id']).doNothing())
-    .returning('sale_id')
-    .executeTakeFirst()
-  return inserted !== undefined
-}
-
 /** Records the completion of a sale whose refund or void arrived first. */
 export async function completeSale(
   db: Executor,

@@ -1,4 +1,4 @@
-import { sql, type Insertable, type Selectable, type Updateable } from 'kysely'
+import { sql, type Insertable, type RawBuilder, type Selectable, type Updateable } from 'kysely'
 import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres'
 import type { CustomersTable, CustomerType } from './database.js'
 import { customerTotalQuery } from './customer-counts.js'
@@ -137,6 +137,17 @@ function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (character) => `\\${character}`)
 }
 
+/** Fragments this long are found through the phone digit-gram index, shorter ones by trigrams. */
+const PHONE_GRAM_LENGTH = 5
+
+/** `phone` contains these digits (the caller checks that they are digits). */
+function phoneContainsDigits(digits: string): RawBuilder<boolean> {
+  const contains = sql<boolean>`phone like ${`%${digits}%`}`
+  return digits.length < PHONE_GRAM_LENGTH
+    ? contains
+    : sql<boolean>`(phone_digit_grams(phone) @> phone_digit_grams(${digits}) and ${contains})`
+}
+
 /** Active customers whose name, email or phone contains the query; exact, then prefix, then substring. */
 export async function searchCustomers(
   db: Executor,
@@ -147,13 +158,19 @@ export async function searchCustomers(
   const contains = sql`'%' || lower(${needle}) || '%'`
   const startsWith = sql`lower(${needle}) || '%'`
   const exact = sql`lower(${query.text})`
-  const phoneDigits = query.phoneDigits ? escapeLike(query.phoneDigits) : null
-  // When the digits are the text itself, the plain substring test already covers them.
-  const phoneContains =
-    phoneDigits && phoneDigits !== query.text
-      ? sql`phone like '%' || ${phoneDigits} || '%'`
-      : sql`false`
-  const phoneStartsWith = phoneDigits ? sql`phone like '+' || ${phoneDigits} || '%'` : sql`false`
+  const textIsDigits = /^[0-9]+$/.test(query.text)
+  const phoneMatches = [
+    textIsDigits
+      ? phoneContainsDigits(query.text)
+      : sql<boolean>`phone like ${contains} escape '\\'`,
+    // When the digits are the text itself, the test above already covers them.
+    ...(query.phoneDigits && query.phoneDigits !== query.text
+      ? [phoneContainsDigits(query.phoneDigits)]
+      : []),
+  ]
+  const phoneStartsWith = query.phoneDigits
+    ? sql`phone like ${`+${query.phoneDigits}%`}`
+    : sql`false`
   const phoneExact = query.phoneExact ? sql`phone = ${query.phoneExact}` : sql`false`
 
   return db
@@ -164,8 +181,7 @@ export async function searchCustomers(
     .where(
       sql<boolean>`(lower(name) like ${contains} escape '\\'
         or lower(email) like ${contains} escape '\\'
-        or phone like ${contains} escape '\\'
-        or ${phoneContains})`,
+        or ${sql.join(phoneMatches, sql` or `)})`,
     )
     .orderBy(
       sql`case

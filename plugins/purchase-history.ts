@@ -1,16 +1,10 @@
 import fp from 'fastify-plugin'
 import type { Kysely, Transaction } from 'kysely'
-import {
-  addRefund,
-  completeSale,
-  insertSale,
-  lockSale,
-  voidSale,
-  type SaleRow,
-} from '../db/customer-sales.js'
-import { lockPurchaseHistory, recomputePurchaseHistory } from '../db/customer-purchase-history.js'
+import { addRefund, completeSale, lockSale, voidSale, type SaleRow } from '../db/customer-sales.js'
+import { recomputePurchaseHistory } from '../db/customer-purchase-history.js'
 import type { Database } from '../db/database.js'
-import { claimEvent, recordOutcome } from '../db/sales-events.js'
+import { startSaleEvent, type SaleEventIntake } from '../db/sale-event-intake.js'
+import { recordOutcome } from '../db/sales-events.js'
 import type { SaleEvent } from '../generated/schemas/SaleEvent.js'
 import { isStorableDate } from '../lib/dates.js'
 import { HttpError, validationFailed } from '../lib/http-errors.js'
@@ -106,21 +100,33 @@ function changeOf(event: SaleEvent): SaleChange {
 
 type Effect = 'applied' | 'no-change'
 
-async function applyChange(
+/** The ledger row of a sale this event is the first news of. */
+function freshSaleOf(change: SaleChange): SaleEventIntake['sale'] {
+  const empty = {
+    total_amount: null,
+    items_count: null,
+    payment_method: null,
+    completed_at: null,
+    refunded_amount: '0',
+    voided: false,
+  }
+  switch (change.kind) {
+    case 'completion':
+      return { ...empty, ...change.completion }
+    case 'refund':
+      return { ...empty, refunded_amount: change.amount }
+    case 'void':
+      return { ...empty, voided: true }
+  }
+}
+
+/** Applies the change to a sale reported before (a refund or void that came first, or a redelivery). */
+async function applyToReportedSale(
   trx: Transaction<Database>,
   change: SaleChange,
   sale: { businessId: number; saleId: string; customerId: number },
 ): Promise<Effect> {
   const { businessId, saleId, customerId } = sale
-  const key = { business_id: businessId, sale_id: saleId, customer_id: customerId }
-  // First news of this sale (the usual case): the change is the whole new row.
-  const fresh =
-    change.kind === 'completion'
-      ? { ...key, ...change.completion }
-      : change.kind === 'refund'
-        ? { ...key, refunded_amount: change.amount }
-        : { ...key, voided: true }
-  if (await insertSale(trx, fresh)) return 'applied'
   const row = await lockSale(trx, businessId, saleId)
   if (!row) throw new Error(`sale ${saleId} vanished while being recorded`)
   if (Number(row.customer_id) !== customerId) {
@@ -167,17 +173,22 @@ export function createSaleEventRecorder(db: Kysely<Database>) {
     if (customerId === null) return { status: 'ignored', event_id: event.id }
 
     const status = await applyInTransaction(async (trx): Promise<SaleEventStatus> => {
-      if (!(await lockPurchaseHistory(trx, businessId, customerId))) {
-        throw unprocessable(`Customer ${customerId} does not exist in business ${businessId}`)
-      }
-      const claimed = await claimEvent(trx, {
+      const intake = await startSaleEvent(trx, {
         business_id: businessId,
+        customer_id: customerId,
         event_id: event.id,
         event_type: event.type,
         sale_id: saleId,
+        sale: freshSaleOf(change),
       })
-      if (!claimed) return 'duplicate'
-      if ((await applyChange(trx, change, { businessId, saleId, customerId })) === 'no-change') {
+      if (!intake.customerFound) {
+        throw unprocessable(`Customer ${customerId} does not exist in business ${businessId}`)
+      }
+      if (!intake.claimed) return 'duplicate'
+      if (
+        !intake.saleStarted &&
+        (await applyToReportedSale(trx, change, { businessId, saleId, customerId })) === 'no-change'
+      ) {
         await recordOutcome(trx, businessId, event.id, 'duplicate')
         return 'duplicate'
       }

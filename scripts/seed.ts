@@ -62,7 +62,12 @@ async function main(): Promise<void> {
     const otherCustomers = Math.min(50_000, Math.floor(customers / 10))
     const totalRows = customers + sales + others.length * otherCustomers * 4
     const bar = new SingleBar(
-      { format: ' {bar} {percentage}% | {value}/{total} rows | {step} | {duration_formatted}' },
+      {
+        format: ' {bar} {percentage}% | {value}/{total} rows | {step} | {duration_formatted}',
+        // Without a terminal (CI logs, a redirected run) the bar prints a line every 10 s.
+        noTTYOutput: true,
+        notTTYSchedule: 10_000,
+      },
       Presets.shades_classic,
     )
     bar.start(totalRows, 0, { step: 'starting' })

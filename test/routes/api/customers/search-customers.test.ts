@@ -222,6 +222,29 @@ t.test('a phone number is found however it is written', async (t) => {
 
   const miss = await search(inject, businessId, { q: '0799 999 999' })
   t.same(resultIds(miss), [], 'another number: not found')
+
+  // Five digits or more are looked up by digit grams, fewer by trigrams: both find the same.
+  for (const q of ['45678', '2345678', '4567', '678', '71234']) {
+    t.same(resultIds(await search(inject, businessId, { q })), [target.id], `q=${q}: found`)
+  }
+})
+
+t.test('a phone fragment must appear in one piece, not only gram by gram', async (t) => {
+  const { inject } = await build(t)
+  const businessId = 311
+  // Its five-digit grams include 00000, so seven zeros share every gram yet are not in it.
+  const zeros = await createCustomer(inject, businessId, { name: 'Zeros', phone: '0700 000 111' })
+  const cases: { q: string; expected: number[] }[] = [
+    { q: '00000', expected: [zeros.id] },
+    { q: '000001', expected: [zeros.id] },
+    { q: '0000000', expected: [] },
+    { q: '0000111', expected: [zeros.id] },
+    { q: '0001110', expected: [] },
+    { q: '00000111', expected: [zeros.id] },
+  ]
+  for (const c of cases) {
+    t.same(resultIds(await search(inject, businessId, { q: c.q })), c.expected, `q=${c.q}`)
+  }
 })
 
 t.test('an e-mail fragment finds the customer', async (t) => {
