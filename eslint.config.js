@@ -8,6 +8,7 @@ export default tseslint.config(
       'generated/**',
       'clients/typescript/generated/**',
       'node_modules/**',
+      'dist/**',
       'data/**',
       '.tap/**',
       'coverage/**',

@@ -16,6 +16,7 @@ export interface Report {
   machine: { cores: number; node: string }
   settings: {
     duration: number
+    warmup: number
     connections: number
     businessId: number
     customers: number
@@ -45,7 +46,7 @@ export function renderMarkdown(report: Report): string {
   return [
     `# Benchmark ${report.date}`,
     '',
-    `${report.machine.cores} cores, Node ${report.machine.node}; business ${report.settings.businessId} with ${report.settings.customers} customers and ${report.settings.sales} sales; ${report.settings.connections} connections, ${report.settings.duration} s per scenario. Peak RSS of the service: ${report.peakRssMb} MB.`,
+    `${report.machine.cores} cores, Node ${report.machine.node}; business ${report.settings.businessId} with ${report.settings.customers} customers and ${report.settings.sales} sales; ${report.settings.connections} connections, ${report.settings.duration} s per scenario after ${report.settings.warmup} s of warm-up. Peak RSS of the service: ${report.peakRssMb} MB.`,
     '',
     '| scenario | req/s | p50 ms | p99 ms | non-2xx | raw SQL req/s | API ÷ raw | RSS MB | target |',
     '|---|---|---|---|---|---|---|---|---|',

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
@@ -19,9 +19,13 @@ function memoryOf(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
 }
 
-/** The service as production runs it (one Node process), on the benchmark database. */
+/**
+ * The service as production runs it (`npm run build`, then one Node process on the compiled
+ * files), on the benchmark database.
+ */
 export async function startServer(env: Record<string, string>, port: number): Promise<BenchServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+  execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' })
+  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/server.js'], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -6,6 +6,7 @@ import { Kysely, PostgresDialect, type Dialect } from 'kysely'
 import { PGliteDialect } from 'kysely-pglite-dialect'
 import pg from 'pg'
 import type { Database } from './database.js'
+import { usePreparedStatements } from './prepared-statements.js'
 
 export type DatabaseTarget =
   | { kind: 'postgres'; url: string; poolMax: number }
@@ -35,7 +36,10 @@ export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseC
     // 'error', idle or checked out; unhandled, that would end the process. The query in
     // flight fails on its own and pg-pool drops the broken client when it is released.
     pool.on('error', () => {})
-    pool.on('connect', (client) => client.on('error', () => {}))
+    pool.on('connect', (client) => {
+      client.on('error', () => {})
+      usePreparedStatements(client)
+    })
     const dialect = new PostgresDialect({ pool })
     return { db: new Kysely<Database>({ dialect }), dialect, target, pool }
   }

@@ -2,6 +2,7 @@ import { sql, type RawBuilder, type Selectable } from 'kysely'
 import { NET_AMOUNT } from './customer-sales.js'
 import type { CustomerPurchaseHistoryTable } from './database.js'
 import type { Executor } from './executor.js'
+import { executeFixedPlan } from './prepared-statements.js'
 
 export type PurchaseHistoryRow = Selectable<CustomerPurchaseHistoryTable>
 
@@ -99,7 +100,7 @@ export async function recomputePurchaseHistory(
   customerId?: number,
 ): Promise<number> {
   const columns = sql`(${sql.join(CACHED_COLUMNS.map((column) => sql.ref(column)))})`
-  const result = await sql<{ changed: number }>`with ${freshFromLedger(businessId, customerId)},
+  const query = sql<{ changed: number }>`with ${freshFromLedger(businessId, customerId)},
     history as (
       update customer_purchase_history h set ${columns} = ${cachedTuple('f')}, updated_at = now()
       from fresh f
@@ -114,8 +115,13 @@ export async function recomputePurchaseHistory(
       where p.business_id = ${businessId} and p.customer_id = f.customer_id
         and p.average_spend is distinct from f.avg_transaction_value
     )
-    select count(*)::int as changed from history`.execute(db)
-  return result.rows[0]?.changed ?? 0
+    select count(*)::int as changed from history`
+  // One customer's recomputation (every sales event) is a keyed lookup; a whole business's is not.
+  const rows =
+    customerId === undefined
+      ? (await query.execute(db)).rows
+      : await executeFixedPlan(db, query.compile(db))
+  return rows[0]?.changed ?? 0
 }
 
 export interface StaleHistory {
@@ -147,7 +153,7 @@ export async function findStalePurchaseHistory(
 
 /** Metrics of one customer: the customer, its preferences and its history in one row. */
 export async function findMetricsRow(db: Executor, businessId: number, customerId: number) {
-  return db
+  const query = db
     .selectFrom('customers as c')
     .innerJoin('customer_purchase_history as h', (join) =>
       join.onRef('h.business_id', '=', 'c.business_id').onRef('h.customer_id', '=', 'c.id'),
@@ -182,7 +188,8 @@ export async function findMetricsRow(db: Executor, businessId: number, customerI
     ])
     .where('c.business_id', '=', businessId)
     .where('c.id', '=', customerId)
-    .executeTakeFirst()
+  const [row] = await executeFixedPlan(db, query.compile())
+  return row
 }
 export type MetricsRow = NonNullable<Awaited<ReturnType<typeof findMetricsRow>>>
 
@@ -224,7 +231,7 @@ export type RepeatCustomerRow = Awaited<ReturnType<typeof listRepeatCustomers>>[
 export async function customerAnalytics(db: Executor, businessId: number) {
   const activeIn = (frequencies: string[]) =>
     sql<string>`coalesce(sum(customers) filter (where is_active and repeat_frequency in (${sql.join(frequencies)})), 0)`
-  return db
+  const query = db
     .selectFrom('customer_stats')
     .select([
       sql<string>`coalesce(sum(customers), 0)`.as('total_customers'),
@@ -239,5 +246,7 @@ export async function customerAnalytics(db: Executor, businessId: number) {
       activeIn(['frequent']).as('frequent'),
     ])
     .where('business_id', '=', businessId)
-    .executeTakeFirstOrThrow()
+  const [row] = await executeFixedPlan(db, query.compile())
+  if (!row) throw new Error('an aggregate without group by returned no row')
+  return row
 }

@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely'
 import type { CustomerSalesTable } from './database.js'
 import type { Executor } from './executor.js'
+import { executeFixedPlan } from './prepared-statements.js'
 
 export type SaleRow = Selectable<CustomerSalesTable>
 
@@ -104,27 +105,35 @@ export async function listSales(
   filter: SalesFilter,
   page: { limit: number; offset: number },
 ) {
-  const [rows, summary] = await Promise.all([
-    completedSales(db, filter)
-      .selectAll()
-      .orderBy('completed_at', 'desc')
-      .orderBy('sale_id', 'desc')
-      .limit(page.limit)
-      .offset(page.offset)
-      .execute(),
-    completedSales(db, filter)
-      .select([
-        sql<string>`count(*)`.as('total'),
-        sql<string>`count(*) filter (where not voided)`.as('total_sales'),
-        sql<string>`round(coalesce(sum(${NET_AMOUNT}) filter (where not voided), 0), 2)`.as(
-          'total_amount',
-        ),
-        sql<string>`round(coalesce(avg(${NET_AMOUNT}) filter (where not voided), 0), 2)`.as(
-          'avg_amount',
-        ),
-      ])
-      .executeTakeFirstOrThrow(),
+  // One customer's sales: keyed lookups, whatever the page and dates.
+  const [rows, [summary]] = await Promise.all([
+    executeFixedPlan(
+      db,
+      completedSales(db, filter)
+        .selectAll()
+        .orderBy('completed_at', 'desc')
+        .orderBy('sale_id', 'desc')
+        .limit(page.limit)
+        .offset(page.offset)
+        .compile(),
+    ),
+    executeFixedPlan(
+      db,
+      completedSales(db, filter)
+        .select([
+          sql<string>`count(*)`.as('total'),
+          sql<string>`count(*) filter (where not voided)`.as('total_sales'),
+          sql<string>`round(coalesce(sum(${NET_AMOUNT}) filter (where not voided), 0), 2)`.as(
+            'total_amount',
+          ),
+          sql<string>`round(coalesce(avg(${NET_AMOUNT}) filter (where not voided), 0), 2)`.as(
+            'avg_amount',
+          ),
+        ])
+        .compile(),
+    ),
   ])
+  if (!summary) throw new Error('an aggregate without group by returned no row')
   return {
     rows,
     total: Number(summary.total),

@@ -3,6 +3,7 @@ import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres'
 import type { CustomersTable, CustomerType } from './database.js'
 import { customerTotalQuery } from './customer-counts.js'
 import type { Executor } from './executor.js'
+import { executeFixedPlan } from './prepared-statements.js'
 
 export type CustomerRow = Selectable<CustomersTable>
 export type NewCustomer = Omit<Insertable<CustomersTable>, 'business_id'>
@@ -137,16 +138,19 @@ function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (character) => `\\${character}`)
 }
 
-/** Fragments this long are found through the phone digit-gram index, shorter ones by trigrams. */
-const PHONE_GRAM_LENGTH = 5
+/** Digit fragments this long are found through the digit-gram index, shorter ones by trigrams. */
+const DIGIT_GRAM_LENGTH = 5
 
-/** `phone` contains these digits (the caller checks that they are digits). */
-function phoneContainsDigits(digits: string): RawBuilder<boolean> {
-  const contains = sql<boolean>`phone like ${`%${digits}%`}`
-  return digits.length < PHONE_GRAM_LENGTH
-    ? contains
-    : sql<boolean>`(phone_digit_grams(phone) @> phone_digit_grams(${digits}) and ${contains})`
+/**
+ * Rows that may hold these digits in their phone or e-mail (the `customers_search_digits`
+ * index); the caller still checks the substring.
+ */
+function mayHoldDigits(digits: string): RawBuilder<boolean> {
+  return sql<boolean>`(digit_grams(phone) || digit_grams(email)) @> digit_grams(${digits})`
 }
+
+const isDigitFragment = (text: string): boolean =>
+  text.length >= DIGIT_GRAM_LENGTH && /^[0-9]+$/.test(text)
 
 /** Active customers whose name, email or phone contains the query; exact, then prefix, then substring. */
 export async function searchCustomers(
@@ -158,16 +162,24 @@ export async function searchCustomers(
   const contains = sql`'%' || lower(${needle}) || '%'`
   const startsWith = sql`lower(${needle}) || '%'`
   const exact = sql`lower(${query.text})`
-  const textIsDigits = /^[0-9]+$/.test(query.text)
-  const phoneMatches = [
-    textIsDigits
-      ? phoneContainsDigits(query.text)
-      : sql<boolean>`phone like ${contains} escape '\\'`,
-    // When the digits are the text itself, the test above already covers them.
-    ...(query.phoneDigits && query.phoneDigits !== query.text
-      ? [phoneContainsDigits(query.phoneDigits)]
-      : []),
+  const emailOrPhoneContains = sql<boolean>`(lower(email) like ${contains} escape '\\'
+    or phone like ${contains} escape '\\')`
+  const matches = [
+    sql<boolean>`lower(name) like ${contains} escape '\\'`,
+    isDigitFragment(query.text)
+      ? sql<boolean>`(${mayHoldDigits(query.text)} and ${emailOrPhoneContains})`
+      : emailOrPhoneContains,
   ]
+  // The number as the phone column holds it ('0712 345' is 254712345), when that differs.
+  const { phoneDigits } = query
+  if (phoneDigits && phoneDigits !== query.text) {
+    const phoneContains = sql<boolean>`phone like ${`%${phoneDigits}%`}`
+    matches.push(
+      isDigitFragment(phoneDigits)
+        ? sql<boolean>`(${mayHoldDigits(phoneDigits)} and ${phoneContains})`
+        : phoneContains,
+    )
+  }
   const phoneStartsWith = query.phoneDigits
     ? sql`phone like ${`+${query.phoneDigits}%`}`
     : sql`false`
@@ -178,11 +190,7 @@ export async function searchCustomers(
     .selectAll()
     .where('business_id', '=', businessId)
     .where('is_active', '=', true)
-    .where(
-      sql<boolean>`(lower(name) like ${contains} escape '\\'
-        or lower(email) like ${contains} escape '\\'
-        or ${sql.join(phoneMatches, sql` or `)})`,
-    )
+    .where(sql<boolean>`(${sql.join(matches, sql` or `)})`)
     .orderBy(
       sql`case
         when lower(name) = ${exact} or lower(email) = ${exact} or ${phoneExact} then 0
@@ -206,7 +214,7 @@ export async function findCustomerDetail(
   customerId: number,
   notesLimit: number,
 ) {
-  return db
+  const query = db
     .selectFrom('customers as c')
     .selectAll('c')
     .select((eb) => [
@@ -265,5 +273,6 @@ export async function findCustomerDetail(
     ])
     .where('c.business_id', '=', businessId)
     .where('c.id', '=', customerId)
-    .executeTakeFirst()
+  const [row] = await executeFixedPlan(db, query.compile())
+  return row
 }

@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely'
 import type { SaleRow } from './customer-sales.js'
 import type { Database, SaleEventType } from './database.js'
+import { executeFixedPlan } from './prepared-statements.js'
 
 export interface SaleEventIntake {
   business_id: number
@@ -40,7 +41,7 @@ export async function startSaleEvent(
   intake: SaleEventIntake,
 ): Promise<SaleEventIntakeResult> {
   const { business_id: businessId, customer_id: customerId, sale_id: saleId, sale } = intake
-  const { rows } = await sql<{ locked: number; claimed: number; started: number }>`
+  const query = sql<{ locked: number; claimed: number; started: number }>`
     with locked as (
       select id from customer_purchase_history
       where business_id = ${businessId} and customer_id = ${customerId}
@@ -64,8 +65,8 @@ export async function startSaleEvent(
     )
     select (select count(*) from locked)::int as locked,
       (select count(*) from claimed)::int as claimed,
-      (select count(*) from started)::int as started`.execute(trx)
-  const row = rows[0]
+      (select count(*) from started)::int as started`
+  const [row] = await executeFixedPlan(trx, query.compile(trx))
   return {
     customerFound: (row?.locked ?? 0) > 0,
     claimed: (row?.claimed ?? 0) > 0,

@@ -7,5 +7,5 @@ url=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/payme_ci_bench}
 psql "${url%/*}/postgres" -qc "drop database if exists ${url##*/} with (force)"
 DATABASE_URL=$url npm run -s seed -- --customers 20000 --business 5 --sales 40000
 out=$(mktemp -d)
-DATABASE_URL=$url npm run -s bench -- --scenarios 'get customer,distinct customers' --duration 3 --check --out "$out"
+DATABASE_URL=$url npm run -s bench -- --scenarios 'get customer,distinct customers' --duration 3 --warmup 1 --check --out "$out"
 psql "${url%/*}/postgres" -qc "drop database if exists ${url##*/} with (force)"

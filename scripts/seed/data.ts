@@ -162,5 +162,5 @@ export const SEARCH_INDEX_NAMES = [
   'customers_search_name',
   'customers_search_email',
   'customers_search_phone',
-  'customers_search_phone_grams',
+  'customers_search_digits',
 ] as const
