@@ -32,6 +32,52 @@ export async function explainFirstQuery(
   return { query, plan }
 }
 
+/** A parameter as an SQL literal, for EXECUTE (the values the query modules pass). */
+function literal(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value)
+  if (typeof value === 'boolean') return value ? 'true' : 'false'
+  if (value === null) return 'null'
+  if (value instanceof Date) return `'${value.toISOString()}'`
+  return `'${String(value).replace(/'/g, "''")}'`
+}
+
+/**
+ * The generic plan of the first query `work` sends: the plan a prepared statement settles on,
+ * made without its values (what `executeFixedPlan` statements run once PostgreSQL switches).
+ */
+export async function explainGenericPlan(
+  dialect: Dialect,
+  work: (db: Kysely<Database>) => Promise<unknown>,
+): Promise<{ query: Captured; plan: unknown }> {
+  const captured: Captured[] = []
+  const db = new Kysely<Database>({
+    dialect,
+    log: (event) => {
+      captured.push({ sql: event.query.sql, parameters: event.query.parameters })
+    },
+  })
+  await work(db)
+  const query = captured[0]
+  if (!query) throw new Error('the work ran no query')
+  // One session for PREPARE, EXPLAIN EXECUTE and DEALLOCATE.
+  const raw = await db.connection().execute(async (session) => {
+    const run = (text: string) =>
+      session.executeQuery<Record<string, unknown>>(CompiledQuery.raw(text))
+    await run('set plan_cache_mode = force_generic_plan')
+    await run(`prepare generic_plan_probe as ${query.sql}`)
+    try {
+      const args = query.parameters.map(literal).join(', ')
+      const result = await run(`explain (format json) execute generic_plan_probe(${args})`)
+      return result.rows[0]?.['QUERY PLAN']
+    } finally {
+      await run('deallocate generic_plan_probe')
+      await run('reset plan_cache_mode')
+    }
+  })
+  const plan = typeof raw === 'string' ? (JSON.parse(raw) as unknown) : raw
+  return { query, plan }
+}
+
 /** Every node of a JSON plan, depth first. */
 function planNodes(plan: unknown): Record<string, unknown>[] {
   if (Array.isArray(plan)) return plan.flatMap(planNodes)
