@@ -40,13 +40,31 @@ export function repeatFrequencyOf(purchases: RawBuilder<unknown>): RawBuilder<st
     else 'frequent' end`
 }
 
+/** Whose history rows `freshFromLedger` computes. */
+type LedgerScope =
+  /** Every row of the business, or one customer's. */
+  | { kind: 'history'; customerId?: number }
+  /** Customers from this id on that have no history row yet (a bulk load). */
+  | { kind: 'new customers'; fromId: number }
+
 /**
- * `fresh`: every history row of the business (or of one customer) as the ledger says it should
- * be — completed sales that were not voided count, refunds are netted.
+ * `fresh`: history rows as the ledger says they should be — completed sales that were not
+ * voided count, refunds are netted.
  */
-function freshFromLedger(businessId: number, customerId?: number): RawBuilder<unknown> {
+function freshFromLedger(
+  businessId: number,
+  scope: LedgerScope = { kind: 'history' },
+): RawBuilder<unknown> {
+  const customerId = scope.kind === 'history' ? scope.customerId : undefined
   const oneSale = customerId === undefined ? sql`` : sql`and customer_id = ${customerId}`
-  const oneRow = customerId === undefined ? sql`` : sql`and h.customer_id = ${customerId}`
+  const rows =
+    scope.kind === 'history'
+      ? sql`(select customer_id from customer_purchase_history
+          where business_id = ${businessId} ${oneSale}) h`
+      : sql`(select id as customer_id from customers c
+          where business_id = ${businessId} and id >= ${scope.fromId}
+            and not exists (select 1 from customer_purchase_history x
+              where x.business_id = c.business_id and x.customer_id = c.id)) h`
   return sql`totals as (
       select customer_id, count(*)::int as purchases, sum(${NET_AMOUNT}) as net,
         sum(items_count) as items, min(completed_at) as first, max(completed_at) as last
@@ -56,8 +74,7 @@ function freshFromLedger(businessId: number, customerId?: number): RawBuilder<un
     ), counted as (
       select h.customer_id, coalesce(t.purchases, 0) as purchases, coalesce(t.net, 0) as net,
         coalesce(t.items, 0) as items, t.first, t.last
-      from customer_purchase_history h left join totals t on t.customer_id = h.customer_id
-      where h.business_id = ${businessId} ${oneRow}
+      from ${rows} left join totals t on t.customer_id = h.customer_id
     ), fresh as (
       select customer_id,
         purchases as total_purchases,
@@ -100,7 +117,9 @@ export async function recomputePurchaseHistory(
   customerId?: number,
 ): Promise<number> {
   const columns = sql`(${sql.join(CACHED_COLUMNS.map((column) => sql.ref(column)))})`
-  const query = sql<{ changed: number }>`with ${freshFromLedger(businessId, customerId)},
+  const query = sql<{
+    changed: number
+  }>`with ${freshFromLedger(businessId, { kind: 'history', customerId })},
     history as (
       update customer_purchase_history h set ${columns} = ${cachedTuple('f')}, updated_at = now()
       from fresh f
@@ -122,6 +141,26 @@ export async function recomputePurchaseHistory(
       ? (await query.execute(db)).rows
       : await executeFixedPlan(db, query.compile(db))
   return rows[0]?.changed ?? 0
+}
+
+/**
+ * History rows, computed from the ledger, for the customers from `fromId` on that have none:
+ * a bulk load's one insert, instead of empty rows and a recomputation that rewrites them all.
+ */
+export async function insertPurchaseHistoryFromLedger(
+  db: Executor,
+  businessId: number,
+  fromId: number,
+): Promise<void> {
+  const columns = sql`${sql.join(CACHED_COLUMNS.map((column) => sql.ref(column)))}`
+  const values = sql`${sql.join(CACHED_COLUMNS.map((column) => sql.ref(`f.${column}`)))}`
+  await sql`with ${freshFromLedger(businessId, { kind: 'new customers', fromId })}
+    insert into customer_purchase_history
+      (business_id, customer_id, is_active, created_at, updated_at, ${columns})
+    select c.business_id, c.id, c.is_active, c.created_at, c.created_at, ${values}
+    from fresh f join customers c on c.business_id = ${businessId} and c.id = f.customer_id`.execute(
+    db,
+  )
 }
 
 export interface StaleHistory {

@@ -3,6 +3,7 @@
  * `npm run seed` and the plan-pinning tests.
  */
 import { sql, type Kysely } from 'kysely'
+import { insertPurchaseHistoryFromLedger } from '../../db/customer-purchase-history.js'
 import type { Database } from '../../db/database.js'
 import { FIRST_NAMES, LAST_NAMES, RARE_NAMES, STREETS, TOWNS } from './data.js'
 
@@ -64,28 +65,28 @@ export async function insertRareCustomers(db: Kysely<Database>, business: number
     from unnest(${textArray(RARE_NAMES)}) with ordinality as r(n, i)`.execute(db)
 }
 
+/**
+ * Purchase history (computed from the ledger, so insert the sales first) and preferences (whose
+ * average_spend follows the history) of the customers from `minId` on.
+ */
 export async function insertDependents(
   db: Kysely<Database>,
   business: number,
   minId: number,
 ): Promise<void> {
+  await insertPurchaseHistoryFromLedger(db, business, minId)
   await sql`insert into customer_preferences (business_id, customer_id, favorite_products,
-      preferred_payment, best_contact_time, do_not_contact, created_at, updated_at)
-    select business_id, id,
-      case when id % 3 = 0 then array[(id % 500) + 1, (id % 97) + 1]::bigint[] else '{}' end,
-      (array['cash', 'mpesa', 'mpesa', 'credit', null])[1 + id % 5],
-      case when id % 4 = 0 then 'mornings' end,
-      id % 50 = 0, created_at, created_at
-    from customers c where business_id = ${business} and id >= ${minId}
-      and not exists (select 1 from customer_preferences p where p.business_id = c.business_id and p.customer_id = c.id)`.execute(
-    db,
-  )
-  await sql`insert into customer_purchase_history (business_id, customer_id, is_active, created_at, updated_at)
-    select business_id, id, is_active, created_at, created_at from customers c
-    where business_id = ${business} and id >= ${minId}
-      and not exists (select 1 from customer_purchase_history h where h.business_id = c.business_id and h.customer_id = c.id)`.execute(
-    db,
-  )
+      preferred_payment, best_contact_time, do_not_contact, average_spend, created_at, updated_at)
+    select c.business_id, c.id,
+      case when c.id % 3 = 0 then array[(c.id % 500) + 1, (c.id % 97) + 1]::bigint[] else '{}' end,
+      (array['cash', 'mpesa', 'mpesa', 'credit', null])[1 + c.id % 5],
+      case when c.id % 4 = 0 then 'mornings' end,
+      c.id % 50 = 0, h.avg_transaction_value, c.created_at, c.created_at
+    from customers c
+    join customer_purchase_history h on h.business_id = c.business_id and h.customer_id = c.id
+    where c.business_id = ${business} and c.id >= ${minId}
+      and not exists (select 1 from customer_preferences p
+        where p.business_id = c.business_id and p.customer_id = c.id)`.execute(db)
 }
 
 /** Sales skewed towards some customers, so that repeat and frequent customers exist. */
@@ -101,7 +102,8 @@ export async function insertSales(
     const size = Math.min(CHUNK, count - start)
     await sql`insert into customer_sales (business_id, sale_id, customer_id, total_amount, items_count,
         payment_method, completed_at, refunded_amount, voided)
-      select ${business}, 'SEED-' || g, ${range.minId} + floor(power(r, 3) * ${span})::bigint,
+      -- Zero-padded: ids in key order, so the primary key grows at its right edge.
+      select ${business}, 'SEED-' || lpad(g::text, 10, '0'), ${range.minId} + floor(power(r, 3) * ${span})::bigint,
         amount, (1 + g % 9)::numeric, (array['cash', 'mpesa', 'mpesa', 'credit'])[1 + g % 4],
         now() - make_interval(secs => (g * 6007 % 63072000)),
         case when g % 20 = 0 then round(amount / 4, 2) else 0 end,
