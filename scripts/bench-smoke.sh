@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # CI's benchmark smoke run: a small seed (checked: its cache equals the ledger, and it ends with
 # every index and constraint the migrations define), two short scenarios (a read and webhook
-# ingestion),
-# failing on any non-2xx answer or inexact totals. The full run is `npm run bench`.
+# ingestion), failing on any non-2xx answer or inexact totals. The full run is `npm run bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 url=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/payme_ci_bench}
