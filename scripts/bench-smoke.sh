@@ -11,7 +11,7 @@ DATABASE_URL=$url npm run -s recompute -- --business 5 --check
 migrated=${url}_migrated
 psql "${url%/*}/postgres" -qc "drop database if exists ${migrated##*/} with (force)" -c "create database ${migrated##*/}"
 DATABASE_URL=$migrated npm run -s migrate >/dev/null
-indexes="select indexname from pg_indexes where schemaname = 'public' order by 1"
+indexes="select indexdef from pg_indexes where schemaname = 'public' order by 1"
 diff <(psql "$migrated" -Atc "$indexes") <(psql "$url" -Atc "$indexes")
 constraints="select conrelid::regclass || ' ' || pg_get_constraintdef(oid) from pg_constraint
   where connamespace = 'public'::regnamespace order by 1"
