@@ -6,14 +6,11 @@ export interface Captured {
   parameters: readonly unknown[]
 }
 
-/**
- * Runs `work` against a Kysely that records every query it sends, then EXPLAINs the first
- * one (JSON plan) — the plan of exactly the SQL a query module builds.
- */
-export async function explainFirstQuery(
+/** Runs `work` against a Kysely that records the queries it sends; the first one and that Kysely. */
+async function firstQueryOf(
   dialect: Dialect,
   work: (db: Kysely<Database>) => Promise<unknown>,
-): Promise<{ query: Captured; plan: unknown }> {
+): Promise<{ db: Kysely<Database>; query: Captured }> {
   const captured: Captured[] = []
   const db = new Kysely<Database>({
     dialect,
@@ -24,12 +21,26 @@ export async function explainFirstQuery(
   await work(db)
   const query = captured[0]
   if (!query) throw new Error('the work ran no query')
+  return { db, query }
+}
+
+/** EXPLAIN (FORMAT JSON) answers JSON text on PGlite and parsed JSON through pg. */
+const parsedPlan = (raw: unknown): unknown =>
+  typeof raw === 'string' ? (JSON.parse(raw) as unknown) : raw
+
+/**
+ * Runs `work` against a Kysely that records every query it sends, then EXPLAINs the first
+ * one (JSON plan) — the plan of exactly the SQL a query module builds.
+ */
+export async function explainFirstQuery(
+  dialect: Dialect,
+  work: (db: Kysely<Database>) => Promise<unknown>,
+): Promise<{ query: Captured; plan: unknown }> {
+  const { db, query } = await firstQueryOf(dialect, work)
   const result = await db.executeQuery<{ 'QUERY PLAN': unknown }>(
     CompiledQuery.raw(`explain (format json) ${query.sql}`, [...query.parameters]),
   )
-  const raw = result.rows[0]?.['QUERY PLAN']
-  const plan = typeof raw === 'string' ? (JSON.parse(raw) as unknown) : raw
-  return { query, plan }
+  return { query, plan: parsedPlan(result.rows[0]?.['QUERY PLAN']) }
 }
 
 /** A parameter as an SQL literal, for EXECUTE (the values the query modules pass). */
@@ -49,16 +60,7 @@ export async function explainGenericPlan(
   dialect: Dialect,
   work: (db: Kysely<Database>) => Promise<unknown>,
 ): Promise<{ query: Captured; plan: unknown }> {
-  const captured: Captured[] = []
-  const db = new Kysely<Database>({
-    dialect,
-    log: (event) => {
-      captured.push({ sql: event.query.sql, parameters: event.query.parameters })
-    },
-  })
-  await work(db)
-  const query = captured[0]
-  if (!query) throw new Error('the work ran no query')
+  const { db, query } = await firstQueryOf(dialect, work)
   // One session for PREPARE, EXPLAIN EXECUTE and DEALLOCATE.
   const raw = await db.connection().execute(async (session) => {
     const run = (text: string) =>
@@ -74,8 +76,7 @@ export async function explainGenericPlan(
       await run('reset plan_cache_mode')
     }
   })
-  const plan = typeof raw === 'string' ? (JSON.parse(raw) as unknown) : raw
-  return { query, plan }
+  return { query, plan: parsedPlan(raw) }
 }
 
 /** Every node of a JSON plan, depth first. */
