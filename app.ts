@@ -61,5 +61,5 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
 
   await fastify.register(operationsRoutes, { document })
   await fastify.register(salesWebhookRoutes)
-  await fastify.register(customersApi, { prefix: '/api/customers/:businessId' })
+  await fastify.register(customersApi)
 }

@@ -27,6 +27,70 @@ export default tseslint.config(
     files: ['test/**'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
+  // The layers (docs/architecture.md): routes → services → db → migrations, one direction.
+  {
+    files: ['services/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['fastify', 'fastify-plugin', '@fastify/*'],
+              message: 'Services are plain functions: no Fastify (docs/architecture.md).',
+            },
+            {
+              group: ['**/lib/http-errors.js', '**/plugins/**', '**/routes/**'],
+              message: 'Services throw domain errors (lib/domain-errors.ts), not HTTP answers.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['routes/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['kysely', 'kysely/*', '**/db/**'],
+              message: 'Routes call services; SQL and transactions live below them.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name='transaction']",
+          message: 'Routes open no transaction: the service owns its unit of work.',
+        },
+        {
+          selector: "TaggedTemplateExpression[tag.name='sql']",
+          message: 'Routes hold no SQL: call a service.',
+        },
+      ],
+    },
+  },
+  {
+    files: ['db/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['fastify', '@fastify/*', '**/services/**', '**/routes/**', '**/plugins/**'],
+              message: 'Query modules know only the database (docs/architecture.md).',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['migrations/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -16,6 +16,7 @@ import {
   type TransportTargetOptions,
 } from 'pino'
 import { buildValidatorCompiler } from './lib/validation.js'
+import { errorBody, validationFailed } from './lib/http-errors.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -195,16 +196,13 @@ function answerFrameworkError(
   request: FastifyRequest,
   reply: FastifyReply,
 ): void {
+  const problem = validationFailed([
+    { path: 'path', message: 'is not a valid path (a parameter is malformed or too long)' },
+  ])
   void reply
-    .code(400)
+    .code(problem.statusCode)
     .header('x-request-id', request.id)
-    .send({
-      error: 'Validation failed',
-      details: [
-        { path: 'path', message: 'is not a valid path (a parameter is malformed or too long)' },
-      ],
-      request_id: request.id,
-    })
+    .send(errorBody(problem, request.id))
 }
 
 /** The Fastify options the server and the tests share, so tests run the production validator. */

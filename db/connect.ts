@@ -1,10 +1,13 @@
 import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin'
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
 import { Kysely, PostgresDialect, type Dialect } from 'kysely'
 import { PGliteDialect } from 'kysely-pglite-dialect'
 import pg from 'pg'
+import type { Config } from '../lib/config.js'
+import { pgliteParsers, pgTypes } from './column-parsers.js'
 import type { Database } from './database.js'
 import { usePreparedStatements } from './prepared-statements.js'
 
@@ -22,6 +25,14 @@ export interface DatabaseConnection {
   pool?: pg.Pool
 }
 
+/** Where the data lives: PostgreSQL through a pg pool, or embedded PostgreSQL in DATA_DIR. */
+export function databaseTargetOf(config: Config): DatabaseTarget {
+  if (config.databaseUrl) {
+    return { kind: 'postgres', url: config.databaseUrl, poolMax: config.dbPoolMax }
+  }
+  return { kind: 'embedded', path: config.embeddedDatabasePath ?? join(config.dataDir, 'pgdata') }
+}
+
 export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseConnection> {
   if (target.kind === 'postgres') {
     const pool = new pg.Pool({
@@ -31,6 +42,7 @@ export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseC
       idleTimeoutMillis: 30000,
       // A terminated backend must not crash the process; the next checkout reconnects.
       allowExitOnIdle: false,
+      types: pgTypes,
     })
     // A backend that dies (restart, failover, pg_terminate_backend) makes its client emit
     // 'error', idle or checked out; unhandled, that would end the process. The query in
@@ -44,7 +56,10 @@ export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseC
     return { db: new Kysely<Database>({ dialect }), dialect, target, pool }
   }
   if (!target.path.startsWith('memory://')) mkdirSync(target.path, { recursive: true })
-  const pglite = await PGlite.create(target.path, { extensions: { pg_trgm, btree_gin } })
+  const pglite = await PGlite.create(target.path, {
+    extensions: { pg_trgm, btree_gin },
+    parsers: pgliteParsers,
+  })
   const dialect = new PGliteDialect(pglite)
   return { db: new Kysely<Database>({ dialect }), dialect, target }
 }

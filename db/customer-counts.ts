@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import type { CustomerType } from './database.js'
 import type { Executor } from './executor.js'
 
@@ -10,7 +11,8 @@ export function customerTotalQuery(
 ) {
   let query = db
     .selectFrom('customer_counts')
-    .select((eb) => eb.fn.coalesce(eb.fn.sum<string | number>('count'), eb.lit(0)).as('total'))
+    // sum(int8) is numeric; as int8 it reads as a number like every count.
+    .select(sql<number>`coalesce(sum(count), 0)::int8`.as('total'))
     .where('business_id', '=', businessId)
     .where('is_active', '=', isActive)
   if (customerType) query = query.where('customer_type', '=', customerType)
@@ -30,5 +32,5 @@ export async function countCustomers(
     isActive,
     customerType,
   ).executeTakeFirstOrThrow()
-  return Number(row.total)
+  return row.total
 }

@@ -164,7 +164,7 @@ export async function insertPurchaseHistoryFromLedger(
 }
 
 export interface StaleHistory {
-  customer_id: string | number
+  customer_id: number
   cached: Record<string, unknown>
   fresh: Record<string, unknown>
 }
@@ -269,12 +269,14 @@ export type RepeatCustomerRow = Awaited<ReturnType<typeof listRepeatCustomers>>[
  */
 export async function customerAnalytics(db: Executor, businessId: number) {
   const activeIn = (frequencies: string[]) =>
-    sql<string>`coalesce(sum(customers) filter (where is_active and repeat_frequency in (${sql.join(frequencies)})), 0)`
+    sql<number>`coalesce(sum(customers) filter (where is_active and repeat_frequency in (${sql.join(frequencies)})), 0)::int8`
   const query = db
     .selectFrom('customer_stats')
     .select([
-      sql<string>`coalesce(sum(customers), 0)`.as('total_customers'),
-      sql<string>`coalesce(sum(customers) filter (where is_active), 0)`.as('active_customers'),
+      sql<number>`coalesce(sum(customers), 0)::int8`.as('total_customers'),
+      sql<number>`coalesce(sum(customers) filter (where is_active), 0)::int8`.as(
+        'active_customers',
+      ),
       activeIn(['occasional', 'regular', 'frequent']).as('repeat_customers'),
       sql<string>`round(coalesce(sum(lifetime_value) filter (where is_active)
         / nullif(sum(customers) filter (where is_active), 0), 0), 2)`.as('average_lifetime_value'),

@@ -121,8 +121,8 @@ export async function listSales(
       db,
       completedSales(db, filter)
         .select([
-          sql<string>`count(*)`.as('total'),
-          sql<string>`count(*) filter (where not voided)`.as('total_sales'),
+          sql<number>`count(*)`.as('total'),
+          sql<number>`count(*) filter (where not voided)`.as('total_sales'),
           sql<string>`round(coalesce(sum(${NET_AMOUNT}) filter (where not voided), 0), 2)`.as(
             'total_amount',
           ),
@@ -136,9 +136,9 @@ export async function listSales(
   if (!summary) throw new Error('an aggregate without group by returned no row')
   return {
     rows,
-    total: Number(summary.total),
-    totalSales: Number(summary.total_sales),
-    totalAmount: String(summary.total_amount),
-    avgAmount: String(summary.avg_amount),
+    total: summary.total,
+    totalSales: summary.total_sales,
+    totalAmount: summary.total_amount,
+    avgAmount: summary.avg_amount,
   }
 }

@@ -97,7 +97,7 @@ export async function listCustomers(
   db: Executor,
   businessId: number,
   query: ListCustomersQuery,
-): Promise<(CustomerRow & { sort_key: string; total: string | number | null })[]> {
+): Promise<(CustomerRow & { sort_key: string; total: number | null })[]> {
   const sort = SORT_KEYS[query.sortBy]
   const direction = query.sortOrder === 'asc' ? sql`asc` : sql`desc`
   let rows = db
@@ -274,5 +274,39 @@ export async function findCustomerDetail(
     .where('c.business_id', '=', businessId)
     .where('c.id', '=', customerId)
   const [row] = await executeFixedPlan(db, query.compile())
-  return row
+  if (!row) return undefined
+  return {
+    ...row,
+    notes: row.notes.map(datesFromJson),
+    preferences: row.preferences && datesFromJson(row.preferences),
+    history: row.history && datesFromJson(row.history),
+  }
+}
+
+const JSON_DATE_COLUMNS = [
+  'created_at',
+  'updated_at',
+  'first_purchase_date',
+  'last_purchase_date',
+] as const
+
+type JsonDateColumn = (typeof JSON_DATE_COLUMNS)[number]
+
+/** A row nested as JSON, with its timestamp columns read back as `Date`. */
+type WithDates<Row> = {
+  [Key in keyof Row]: Key extends JsonDateColumn
+    ? null extends Row[Key]
+      ? Date | null
+      : Date
+    : Row[Key]
+}
+
+/** Rows nested as JSON carry timestamps as text; read them as `Date` like every other column. */
+function datesFromJson<Row extends object>(row: Row): WithDates<Row> {
+  const copy: Record<string, unknown> = { ...(row as Record<string, unknown>) }
+  for (const column of JSON_DATE_COLUMNS) {
+    const value = copy[column]
+    if (typeof value === 'string') copy[column] = new Date(value)
+  }
+  return copy as WithDates<Row>
 }

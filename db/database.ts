@@ -1,8 +1,8 @@
 import type { ColumnType, Generated } from 'kysely'
 
-/** bigint ids: `pg` returns int8 as a string, PGlite as a number; map with Number(). */
-type BigId = ColumnType<string | number, number | string | bigint, never>
-type GeneratedId = Generated<string | number>
+/** bigint ids: both drivers read int8 as a number (db/column-parsers.ts). */
+type BigId = ColumnType<number, number, never>
+type GeneratedId = Generated<number>
 /** numeric columns come back as decimal strings and are never turned into floats. */
 type Numeric = ColumnType<string, string | number | undefined, string | number>
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>
@@ -50,7 +50,7 @@ export interface CustomerPreferencesTable {
   id: GeneratedId
   business_id: BigId
   customer_id: BigId
-  favorite_products: ColumnType<(string | number)[], number[] | undefined, number[]>
+  favorite_products: ColumnType<number[], number[] | undefined, number[]>
   preferred_payment: PaymentMethod | null
   average_spend: Numeric
   best_contact_time: string | null
@@ -85,7 +85,7 @@ export interface CustomerStatsTable {
   slot: number
   is_active: boolean
   repeat_frequency: RepeatFrequency
-  customers: ColumnType<string | number, never, never>
+  customers: ColumnType<number, never, never>
   lifetime_value: ColumnType<string, never, never>
 }
 
@@ -118,7 +118,7 @@ export interface CustomerCountsTable {
   business_id: BigId
   customer_type: CustomerType
   is_active: boolean
-  count: ColumnType<string | number, never, never>
+  count: ColumnType<number, never, never>
 }
 
 export interface Database {

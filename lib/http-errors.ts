@@ -1,7 +1,6 @@
-export interface ErrorDetail {
-  path: string
-  message: string
-}
+import type { ErrorDetail } from './domain-errors.js'
+
+export type { ErrorDetail }
 
 /** An error whose status, title and detail are safe to show to the client as they are. */
 export class HttpError extends Error {
@@ -14,6 +13,16 @@ export class HttpError extends Error {
   ) {
     super(detail ?? title)
     this.name = 'HttpError'
+  }
+}
+
+/** The contract's error body: the one place it is built. */
+export function errorBody(problem: HttpError, requestId: string) {
+  return {
+    error: problem.title,
+    ...(problem.detail ? { message: problem.detail } : {}),
+    ...(problem.details ? { details: problem.details } : {}),
+    request_id: requestId,
   }
 }
 

@@ -1,4 +1,4 @@
-import { validationFailed } from './http-errors.js'
+import { invalid as invalidField } from './domain-errors.js'
 
 /** Where a keyset page ended, and under which ordering and filters it is valid. */
 export interface ListCursor {
@@ -23,7 +23,7 @@ const KEY_SHAPES = {
   name: /^[^\p{Cc}]{1,255}$/u,
 } as const
 
-const invalid = (message: string) => validationFailed([{ path: 'after', message }])
+const invalid = (message: string) => invalidField('after', message)
 
 /** The cursor, checked against the request it comes back with (400 when it does not fit). */
 export function decodeCursor(text: string, expected: Omit<ListCursor, 'key' | 'id'>): ListCursor {

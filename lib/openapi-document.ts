@@ -16,7 +16,17 @@ export interface OpenApiDocument {
   [key: string]: unknown
 }
 
-/** Reads the hand-written contract; YAML merge keys (`<<`) are used to share property lists. */
+const loaded = new Map<string, OpenApiDocument>()
+
+/**
+ * The hand-written contract, parsed once per process (every app build shares it; nobody
+ * mutates it). YAML merge keys (`<<`) are used to share property lists.
+ */
 export function loadOpenApiDocument(path = OPENAPI_PATH): OpenApiDocument {
-  return parse(readFileSync(path, 'utf8'), { merge: true }) as OpenApiDocument
+  let document = loaded.get(path)
+  if (!document) {
+    document = parse(readFileSync(path, 'utf8'), { merge: true }) as OpenApiDocument
+    loaded.set(path, document)
+  }
+  return document
 }

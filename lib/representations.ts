@@ -20,22 +20,13 @@ import { isZero } from './money.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
-/** A row as a column read gives it (Date) or as JSON aggregation gives it (ISO text). */
-type Loose<Row> = {
-  [Key in keyof Row]: Row[Key] extends Date
-    ? Date | string
-    : Row[Key] extends Date | null
-      ? Date | string | null
-      : Row[Key]
-}
-
-const iso = (value: Date | string): string => new Date(value).toISOString()
-const isoOrNull = (value: Date | string | null): string | null => (value ? iso(value) : null)
+const iso = (value: Date): string => value.toISOString()
+const isoOrNull = (value: Date | null): string | null => (value ? iso(value) : null)
 
 export function toCustomer(row: CustomerRow): Customer {
   return {
-    id: Number(row.id),
-    business_id: Number(row.business_id),
+    id: row.id,
+    business_id: row.business_id,
     name: row.name,
     phone: row.phone,
     email: row.email,
@@ -50,25 +41,25 @@ export function toCustomer(row: CustomerRow): Customer {
   }
 }
 
-export function toNote(row: Loose<NoteRow>): Note {
+export function toNote(row: NoteRow): Note {
   return {
-    id: Number(row.id),
-    customer_id: Number(row.customer_id),
-    business_id: Number(row.business_id),
+    id: row.id,
+    customer_id: row.customer_id,
+    business_id: row.business_id,
     note_type: row.note_type,
     content: row.content,
-    created_by: Number(row.created_by),
+    created_by: row.created_by,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   }
 }
 
-export function toPreferences(row: Loose<PreferencesRow>): Preferences {
+export function toPreferences(row: PreferencesRow): Preferences {
   return {
-    id: Number(row.id),
-    customer_id: Number(row.customer_id),
-    business_id: Number(row.business_id),
-    favorite_products: row.favorite_products.map(Number),
+    id: row.id,
+    customer_id: row.customer_id,
+    business_id: row.business_id,
+    favorite_products: row.favorite_products,
     preferred_payment: row.preferred_payment,
     average_spend: row.average_spend,
     best_contact_time: row.best_contact_time,
@@ -81,20 +72,20 @@ export function toPreferences(row: Loose<PreferencesRow>): Preferences {
 }
 
 /** Whole days since the last purchase, computed at read so it never goes stale. */
-export function daysSince(last: Date | string | null, now = new Date()): number | null {
+export function daysSince(last: Date | null, now = new Date()): number | null {
   if (!last) return null
-  return Math.max(0, Math.floor((now.getTime() - new Date(last).getTime()) / DAY_MS))
+  return Math.max(0, Math.floor((now.getTime() - last.getTime()) / DAY_MS))
 }
 
 export function toPurchaseHistory(
-  row: Loose<Omit<PurchaseHistoryRow, 'is_active'>>,
+  row: Omit<PurchaseHistoryRow, 'is_active'>,
   now = new Date(),
 ): PurchaseHistory {
   return {
-    id: Number(row.id),
-    customer_id: Number(row.customer_id),
-    business_id: Number(row.business_id),
-    total_purchases: Number(row.total_purchases),
+    id: row.id,
+    customer_id: row.customer_id,
+    business_id: row.business_id,
+    total_purchases: row.total_purchases,
     total_spent: row.total_spent,
     total_items_bought: row.total_items_bought,
     avg_transaction_value: row.avg_transaction_value,
@@ -111,11 +102,11 @@ export function toPurchaseHistory(
 
 export function toMetrics(row: MetricsRow, now = new Date()): CustomerMetrics {
   return {
-    customer_id: Number(row.customer_id),
+    customer_id: row.customer_id,
     name: row.name,
     customer_type: row.customer_type,
     created_at: iso(row.created_at),
-    total_purchases: Number(row.total_purchases),
+    total_purchases: row.total_purchases,
     total_spent: row.total_spent,
     avg_transaction_value: row.avg_transaction_value,
     total_items_bought: row.total_items_bought,
@@ -127,7 +118,7 @@ export function toMetrics(row: MetricsRow, now = new Date()): CustomerMetrics {
     loyalty_tier: row.repeat_frequency,
     customer_lifetime_value: row.customer_lifetime_value,
     preferred_payment: row.preferred_payment,
-    favorite_products: row.favorite_products.map(Number),
+    favorite_products: row.favorite_products,
     can_receive_offers: row.can_receive_offers,
     can_receive_loyalty: row.can_receive_loyalty,
     do_not_contact: row.do_not_contact,
@@ -159,7 +150,7 @@ export function toSale(row: SaleRow): Sale {
 export function toRepeatCustomer(row: RepeatCustomerRow): RepeatCustomer {
   return {
     ...toCustomer(row),
-    total_purchases: Number(row.total_purchases),
+    total_purchases: row.total_purchases,
     total_spent: row.total_spent,
     avg_transaction_value: row.avg_transaction_value,
     last_purchase_date: isoOrNull(row.last_purchase_date),
@@ -175,20 +166,20 @@ const percent = (part: number, whole: number): number =>
   whole === 0 ? 0 : Math.round((part * 10000) / whole) / 100
 
 export function toAnalytics(row: AnalyticsRow): CustomerAnalytics {
-  const active = Number(row.active_customers)
-  const repeat = Number(row.repeat_customers)
+  const active = row.active_customers
+  const repeat = row.repeat_customers
   return {
-    total_customers: Number(row.total_customers),
+    total_customers: row.total_customers,
     active_customers: active,
     repeat_customers: repeat,
     repeat_customer_rate: percent(repeat, active),
-    average_lifetime_value: String(row.average_lifetime_value),
+    average_lifetime_value: row.average_lifetime_value,
     frequency_distribution: {
-      new: Number(row.new),
-      one_time: Number(row.one_time),
-      occasional: Number(row.occasional),
-      regular: Number(row.regular),
-      frequent: Number(row.frequent),
+      new: row.new,
+      one_time: row.one_time,
+      occasional: row.occasional,
+      regular: row.regular,
+      frequent: row.frequent,
     },
   }
 }

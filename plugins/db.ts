@@ -1,24 +1,21 @@
-import { join } from 'node:path'
 import fp from 'fastify-plugin'
 import type { Kysely } from 'kysely'
-import { connectDatabase, type DatabaseConnection, type DatabaseTarget } from '../db/connect.js'
+import { connectDatabase, databaseTargetOf, type DatabaseConnection } from '../db/connect.js'
 import type { Database } from '../db/database.js'
 import { migrateToLatest } from '../db/migrate.js'
-import type { Config } from '../lib/config.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** The database every service call takes first. */
     db: Kysely<Database>
-    database: DatabaseConnection
   }
 }
 
-/** Where the data lives: PostgreSQL through a pg pool, or embedded PostgreSQL in DATA_DIR. */
-export function databaseTargetOf(config: Config): DatabaseTarget {
-  if (config.databaseUrl) {
-    return { kind: 'postgres', url: config.databaseUrl, poolMax: config.dbPoolMax }
-  }
-  return { kind: 'embedded', path: config.embeddedDatabasePath ?? join(config.dataDir, 'pgdata') }
+/** The pool behind `app.db` (absent on embedded PostgreSQL), for the pool gauges. */
+const pools = new WeakMap<Kysely<Database>, NonNullable<DatabaseConnection['pool']>>()
+
+export function poolOf(db: Kysely<Database>): DatabaseConnection['pool'] {
+  return pools.get(db)
 }
 
 export interface DbPluginOptions {
@@ -38,7 +35,7 @@ export default fp(
       await migrateToLatest(owned.db, (line) => app.log.info(line))
       connection = owned
     }
-    app.decorate('database', connection)
+    if (connection.pool) pools.set(connection.db, connection.pool)
     app.decorate('db', connection.db)
   },
   { name: 'db', dependencies: ['config'] },

@@ -1,8 +1,11 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { isDatabaseUnavailable } from '../lib/database-errors.js'
+import { Conflict, DomainError, Invalid, NotFound, Unprocessable } from '../lib/domain-errors.js'
 import {
+  customerNotFound,
   databaseUnavailable,
+  errorBody,
   HttpError,
   validationFailed,
   type ErrorDetail,
@@ -45,16 +48,22 @@ function fromFastifyError(error: FastifyError): HttpError | undefined {
   return undefined
 }
 
+/** The one mapping of the services' domain errors to the contract's statuses and titles. */
+function fromDomainError(error: DomainError): HttpError {
+  if (error instanceof Invalid) return validationFailed(error.details)
+  if (error instanceof NotFound) {
+    return error.resource === 'customer' ? customerNotFound() : new HttpError(404, 'Not found')
+  }
+  if (error instanceof Conflict) return new HttpError(409, error.title, error.message)
+  if (error instanceof Unprocessable) return new HttpError(422, error.title, error.message)
+  throw new Error(`no HTTP mapping for ${error.name}`)
+}
+
 function send(reply: FastifyReply, request: FastifyRequest, problem: HttpError): FastifyReply {
   return reply
     .code(problem.statusCode)
     .headers(problem.headers)
-    .send({
-      error: problem.title,
-      ...(problem.detail ? { message: problem.detail } : {}),
-      ...(problem.details ? { details: problem.details } : {}),
-      request_id: request.id,
-    })
+    .send(errorBody(problem, request.id))
 }
 
 /** Every error leaves in the contract's shape; 5xx bodies never carry internal text. */
@@ -64,9 +73,11 @@ export default fp(
       const known =
         error instanceof HttpError
           ? error
-          : isDatabaseUnavailable(error)
-            ? databaseUnavailable()
-            : fromFastifyError(error)
+          : error instanceof DomainError
+            ? fromDomainError(error)
+            : isDatabaseUnavailable(error)
+              ? databaseUnavailable()
+              : fromFastifyError(error)
       if (known) {
         if (known.statusCode >= 500) request.log.warn({ err: error }, known.title)
         return send(reply, request, known)

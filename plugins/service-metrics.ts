@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { poolOf } from './db.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,7 +14,7 @@ export type WebhookOutcome = 'processed' | 'duplicate' | 'ignored' | 'rejected' 
 function createServiceMetrics(app: FastifyInstance) {
   const client = app.metrics.client
   const registers = [client.register]
-  const pool = app.database.pool
+  const pool = poolOf(app.db)
 
   const errors = new client.Counter({
     name: 'http_request_errors_total',

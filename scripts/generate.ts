@@ -38,6 +38,13 @@ export type ${name} = Static<typeof ${name}>
 `
 }
 
+/** OpenAPI's `{name}` path parameters in Fastify's `:name` form. */
+const routeUrlOf = (path: string): string => path.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1')
+
+/**
+ * One operation as a route declaration: `app.route({ ...operation, handler })` takes its method,
+ * URL and schemas from the document, so no route writes a path by hand.
+ */
 function operationFile(operation: ReturnType<typeof operationsOf>[number]): string {
   const refs = new Set<string>()
   const parts: string[] = [`operationId: ${JSON.stringify(operation.operationId)}`]
@@ -54,11 +61,16 @@ function operationFile(operation: ReturnType<typeof operationsOf>[number]): stri
     return `${status}: ${conversion.code}`
   })
   parts.push(`response: {${responses.join(', ')}}`)
+  const method = JSON.stringify(operation.method.toUpperCase())
   return `${HEADER}import { Type } from '@sinclair/typebox'
 ${importsFor(refs, '../schemas/')}
 
-/** Route schema of \`${operation.method.toUpperCase()} ${operation.path}\`. */
-export const ${operation.operationId} = {${parts.join(',\n')}}
+/** \`${operation.method.toUpperCase()} ${operation.path}\`: method, URL and route schema. */
+export const ${operation.operationId} = {
+  method: ${method} as const,
+  url: ${JSON.stringify(routeUrlOf(operation.path))},
+  schema: {${parts.join(',\n')}},
+}
 `
 }
 

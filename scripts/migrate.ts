@@ -1,8 +1,7 @@
 /** `npm run migrate`: brings the configured database to the latest migration. */
-import { connectDatabase } from '../db/connect.js'
+import { connectDatabase, databaseTargetOf } from '../db/connect.js'
 import { migrateToLatest } from '../db/migrate.js'
 import { ConfigError, loadConfig } from '../lib/config.js'
-import { databaseTargetOf } from '../plugins/db.js'
 
 try {
   const config = loadConfig()

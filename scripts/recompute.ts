@@ -3,13 +3,9 @@
  * business from the sales ledger, or with --check only reports the rows that differ (exit 1).
  */
 import { parseArgs } from 'node:util'
-import { connectDatabase } from '../db/connect.js'
-import {
-  findStalePurchaseHistory,
-  recomputePurchaseHistory,
-} from '../db/customer-purchase-history.js'
+import { connectDatabase, databaseTargetOf } from '../db/connect.js'
 import { ConfigError, loadConfig } from '../lib/config.js'
-import { databaseTargetOf } from '../plugins/db.js'
+import { recomputeBusinessHistory, staleHistories } from '../services/purchase-history.js'
 
 const { values } = parseArgs({
   options: { business: { type: 'string' }, check: { type: 'boolean', default: false } },
@@ -25,7 +21,7 @@ try {
   const { db } = await connectDatabase(databaseTargetOf(loadConfig()))
   try {
     if (values.check) {
-      const stale = await findStalePurchaseHistory(db, businessId)
+      const stale = await staleHistories(db, businessId)
       for (const row of stale) {
         console.log(
           `customer ${row.customer_id}: cached ${JSON.stringify(row.cached)} != ledger ${JSON.stringify(row.fresh)}`,
@@ -36,9 +32,7 @@ try {
       )
       exitCode = stale.length > 0 ? 1 : 0
     } else {
-      const changed = await db
-        .transaction()
-        .execute((trx) => recomputePurchaseHistory(trx, businessId))
+      const changed = await recomputeBusinessHistory(db, businessId)
       console.log(`business ${businessId}: recomputed from the ledger, ${changed} rows changed`)
     }
   } finally {

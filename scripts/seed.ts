@@ -10,10 +10,9 @@
 import { parseArgs } from 'node:util'
 import { SingleBar, Presets } from 'cli-progress'
 import { sql } from 'kysely'
-import { connectDatabase } from '../db/connect.js'
+import { connectDatabase, databaseTargetOf } from '../db/connect.js'
 import { migrateToLatest } from '../db/migrate.js'
 import { ConfigError, loadConfig } from '../lib/config.js'
-import { databaseTargetOf } from '../plugins/db.js'
 import { ensureDatabaseExists } from './seed/ensure-database.js'
 import { DEFERRED_INDEX_NAMES, RARE_NAMES } from './seed/data.js'
 import {

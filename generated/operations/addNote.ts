@@ -5,22 +5,26 @@ import { Id } from '../schemas/Id.js'
 import { NoteCreate } from '../schemas/NoteCreate.js'
 import { NoteCreated } from '../schemas/NoteCreated.js'
 
-/** Route schema of `POST /api/customers/{businessId}/{customerId}/notes`. */
+/** `POST /api/customers/{businessId}/{customerId}/notes`: method, URL and route schema. */
 export const addNote = {
-  operationId: 'addNote',
-  tags: ['notes'],
-  params: Type.Object({ businessId: Id, customerId: Id }),
-  body: NoteCreate,
-  response: {
-    201: NoteCreated,
-    400: ApiError,
-    401: ApiError,
-    403: ApiError,
-    404: ApiError,
-    413: ApiError,
-    415: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
+  method: 'POST' as const,
+  url: '/api/customers/:businessId/:customerId/notes',
+  schema: {
+    operationId: 'addNote',
+    tags: ['notes'],
+    params: Type.Object({ businessId: Id, customerId: Id }),
+    body: NoteCreate,
+    response: {
+      201: NoteCreated,
+      400: ApiError,
+      401: ApiError,
+      403: ApiError,
+      404: ApiError,
+      413: ApiError,
+      415: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
+    },
   },
 }

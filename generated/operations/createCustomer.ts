@@ -5,21 +5,25 @@ import { CustomerCreate } from '../schemas/CustomerCreate.js'
 import { CustomerCreated } from '../schemas/CustomerCreated.js'
 import { Id } from '../schemas/Id.js'
 
-/** Route schema of `POST /api/customers/{businessId}`. */
+/** `POST /api/customers/{businessId}`: method, URL and route schema. */
 export const createCustomer = {
-  operationId: 'createCustomer',
-  tags: ['customers'],
-  params: Type.Object({ businessId: Id }),
-  body: CustomerCreate,
-  response: {
-    201: CustomerCreated,
-    400: ApiError,
-    401: ApiError,
-    403: ApiError,
-    413: ApiError,
-    415: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
+  method: 'POST' as const,
+  url: '/api/customers/:businessId',
+  schema: {
+    operationId: 'createCustomer',
+    tags: ['customers'],
+    params: Type.Object({ businessId: Id }),
+    body: CustomerCreate,
+    response: {
+      201: CustomerCreated,
+      400: ApiError,
+      401: ApiError,
+      403: ApiError,
+      413: ApiError,
+      415: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
+    },
   },
 }

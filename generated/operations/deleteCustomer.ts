@@ -4,19 +4,23 @@ import { ApiError } from '../schemas/ApiError.js'
 import { CustomerDeleted } from '../schemas/CustomerDeleted.js'
 import { Id } from '../schemas/Id.js'
 
-/** Route schema of `DELETE /api/customers/{businessId}/{customerId}`. */
+/** `DELETE /api/customers/{businessId}/{customerId}`: method, URL and route schema. */
 export const deleteCustomer = {
-  operationId: 'deleteCustomer',
-  tags: ['customers'],
-  params: Type.Object({ businessId: Id, customerId: Id }),
-  response: {
-    200: CustomerDeleted,
-    400: ApiError,
-    401: ApiError,
-    403: ApiError,
-    404: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
+  method: 'DELETE' as const,
+  url: '/api/customers/:businessId/:customerId',
+  schema: {
+    operationId: 'deleteCustomer',
+    tags: ['customers'],
+    params: Type.Object({ businessId: Id, customerId: Id }),
+    response: {
+      200: CustomerDeleted,
+      400: ApiError,
+      401: ApiError,
+      403: ApiError,
+      404: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
+    },
   },
 }

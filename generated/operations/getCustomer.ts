@@ -4,19 +4,23 @@ import { ApiError } from '../schemas/ApiError.js'
 import { CustomerResponse } from '../schemas/CustomerResponse.js'
 import { Id } from '../schemas/Id.js'
 
-/** Route schema of `GET /api/customers/{businessId}/{customerId}`. */
+/** `GET /api/customers/{businessId}/{customerId}`: method, URL and route schema. */
 export const getCustomer = {
-  operationId: 'getCustomer',
-  tags: ['customers'],
-  params: Type.Object({ businessId: Id, customerId: Id }),
-  response: {
-    200: CustomerResponse,
-    400: ApiError,
-    401: ApiError,
-    403: ApiError,
-    404: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
+  method: 'GET' as const,
+  url: '/api/customers/:businessId/:customerId',
+  schema: {
+    operationId: 'getCustomer',
+    tags: ['customers'],
+    params: Type.Object({ businessId: Id, customerId: Id }),
+    response: {
+      200: CustomerResponse,
+      400: ApiError,
+      401: ApiError,
+      403: ApiError,
+      404: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
+    },
   },
 }

@@ -4,18 +4,22 @@ import { ApiError } from '../schemas/ApiError.js'
 import { CustomerAnalyticsResponse } from '../schemas/CustomerAnalyticsResponse.js'
 import { Id } from '../schemas/Id.js'
 
-/** Route schema of `GET /api/customers/{businessId}/analytics`. */
+/** `GET /api/customers/{businessId}/analytics`: method, URL and route schema. */
 export const getCustomerAnalytics = {
-  operationId: 'getCustomerAnalytics',
-  tags: ['purchases'],
-  params: Type.Object({ businessId: Id }),
-  response: {
-    200: CustomerAnalyticsResponse,
-    400: ApiError,
-    401: ApiError,
-    403: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
+  method: 'GET' as const,
+  url: '/api/customers/:businessId/analytics',
+  schema: {
+    operationId: 'getCustomerAnalytics',
+    tags: ['purchases'],
+    params: Type.Object({ businessId: Id }),
+    response: {
+      200: CustomerAnalyticsResponse,
+      400: ApiError,
+      401: ApiError,
+      403: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
+    },
   },
 }

@@ -4,19 +4,23 @@ import { ApiError } from '../schemas/ApiError.js'
 import { CustomerMetricsResponse } from '../schemas/CustomerMetricsResponse.js'
 import { Id } from '../schemas/Id.js'
 
-/** Route schema of `GET /api/customers/{businessId}/{customerId}/metrics`. */
+/** `GET /api/customers/{businessId}/{customerId}/metrics`: method, URL and route schema. */
 export const getCustomerMetrics = {
-  operationId: 'getCustomerMetrics',
-  tags: ['purchases'],
-  params: Type.Object({ businessId: Id, customerId: Id }),
-  response: {
-    200: CustomerMetricsResponse,
-    400: ApiError,
-    401: ApiError,
-    403: ApiError,
-    404: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
+  method: 'GET' as const,
+  url: '/api/customers/:businessId/:customerId/metrics',
+  schema: {
+    operationId: 'getCustomerMetrics',
+    tags: ['purchases'],
+    params: Type.Object({ businessId: Id, customerId: Id }),
+    response: {
+      200: CustomerMetricsResponse,
+      400: ApiError,
+      401: ApiError,
+      403: ApiError,
+      404: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
+    },
   },
 }

@@ -2,9 +2,9 @@
 import { Type } from '@sinclair/typebox'
 import { Status } from '../schemas/Status.js'
 
-/** Route schema of `GET /health`. */
+/** `GET /health`: method, URL and route schema. */
 export const getHealth = {
-  operationId: 'getHealth',
-  tags: ['operations'],
-  response: { 200: Status },
+  method: 'GET' as const,
+  url: '/health',
+  schema: { operationId: 'getHealth', tags: ['operations'], response: { 200: Status } },
 }

@@ -2,9 +2,9 @@
 import { Type } from '@sinclair/typebox'
 import { ApiError } from '../schemas/ApiError.js'
 
-/** Route schema of `GET /openapi.json`. */
+/** `GET /openapi.json`: method, URL and route schema. */
 export const getOpenApiDocument = {
-  operationId: 'getOpenApiDocument',
-  tags: ['operations'],
-  response: { 429: ApiError },
+  method: 'GET' as const,
+  url: '/openapi.json',
+  schema: { operationId: 'getOpenApiDocument', tags: ['operations'], response: { 429: ApiError } },
 }

@@ -5,37 +5,41 @@ import { DateFilter } from '../schemas/DateFilter.js'
 import { Id } from '../schemas/Id.js'
 import { SalesHistory } from '../schemas/SalesHistory.js'
 
-/** Route schema of `GET /api/customers/{businessId}/{customerId}/history`. */
+/** `GET /api/customers/{businessId}/{customerId}/history`: method, URL and route schema. */
 export const getPurchaseHistory = {
-  operationId: 'getPurchaseHistory',
-  tags: ['purchases'],
-  params: Type.Object({ businessId: Id, customerId: Id }),
-  querystring: Type.Object(
-    {
-      limit: Type.Optional(
-        Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size.' }),
-      ),
-      offset: Type.Optional(
-        Type.Integer({
-          minimum: 0,
-          maximum: 1000000000,
-          default: 0,
-          description: 'How many sales to skip.',
-        }),
-      ),
-      start_date: Type.Optional(DateFilter),
-      end_date: Type.Optional(DateFilter),
+  method: 'GET' as const,
+  url: '/api/customers/:businessId/:customerId/history',
+  schema: {
+    operationId: 'getPurchaseHistory',
+    tags: ['purchases'],
+    params: Type.Object({ businessId: Id, customerId: Id }),
+    querystring: Type.Object(
+      {
+        limit: Type.Optional(
+          Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size.' }),
+        ),
+        offset: Type.Optional(
+          Type.Integer({
+            minimum: 0,
+            maximum: 1000000000,
+            default: 0,
+            description: 'How many sales to skip.',
+          }),
+        ),
+        start_date: Type.Optional(DateFilter),
+        end_date: Type.Optional(DateFilter),
+      },
+      { additionalProperties: false },
+    ),
+    response: {
+      200: SalesHistory,
+      400: ApiError,
+      401: ApiError,
+      403: ApiError,
+      404: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
     },
-    { additionalProperties: false },
-  ),
-  response: {
-    200: SalesHistory,
-    400: ApiError,
-    401: ApiError,
-    403: ApiError,
-    404: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
   },
 }

@@ -3,9 +3,13 @@ import { Type } from '@sinclair/typebox'
 import { ApiError } from '../schemas/ApiError.js'
 import { Status } from '../schemas/Status.js'
 
-/** Route schema of `GET /ready`. */
+/** `GET /ready`: method, URL and route schema. */
 export const getReady = {
-  operationId: 'getReady',
-  tags: ['operations'],
-  response: { 200: Status, 503: ApiError },
+  method: 'GET' as const,
+  url: '/ready',
+  schema: {
+    operationId: 'getReady',
+    tags: ['operations'],
+    response: { 200: Status, 503: ApiError },
+  },
 }

@@ -5,61 +5,65 @@ import { CustomerList } from '../schemas/CustomerList.js'
 import { CustomerType } from '../schemas/CustomerType.js'
 import { Id } from '../schemas/Id.js'
 
-/** Route schema of `GET /api/customers/{businessId}`. */
+/** `GET /api/customers/{businessId}`: method, URL and route schema. */
 export const listCustomers = {
-  operationId: 'listCustomers',
-  tags: ['customers'],
-  params: Type.Object({ businessId: Id }),
-  querystring: Type.Object(
-    {
-      limit: Type.Optional(
-        Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size.' }),
-      ),
-      offset: Type.Optional(
-        Type.Integer({
-          minimum: 0,
-          maximum: 1000000000,
-          default: 0,
-          description: 'How many matching customers to skip.',
-        }),
-      ),
-      sort_by: Type.Optional(
-        Type.Union([Type.Literal('created_at'), Type.Literal('name'), Type.Literal('id')], {
-          default: 'created_at',
-          description: 'Sort key.',
-        }),
-      ),
-      sort_order: Type.Optional(
-        Type.Union([Type.Literal('asc'), Type.Literal('desc')], {
-          default: 'desc',
-          description: 'Sort direction.',
-        }),
-      ),
-      filter_type: Type.Optional(CustomerType),
-      is_active: Type.Optional(
-        Type.Boolean({
-          default: true,
-          description: '`true` lists active customers, `false` lists soft-deleted ones.',
-        }),
-      ),
-      after: Type.Optional(
-        Type.String({
-          minLength: 1,
-          maxLength: 500,
-          pattern: '^[A-Za-z0-9_-]+$',
-          description: 'The `next_after` cursor of the previous page (keyset paging).',
-        }),
-      ),
+  method: 'GET' as const,
+  url: '/api/customers/:businessId',
+  schema: {
+    operationId: 'listCustomers',
+    tags: ['customers'],
+    params: Type.Object({ businessId: Id }),
+    querystring: Type.Object(
+      {
+        limit: Type.Optional(
+          Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size.' }),
+        ),
+        offset: Type.Optional(
+          Type.Integer({
+            minimum: 0,
+            maximum: 1000000000,
+            default: 0,
+            description: 'How many matching customers to skip.',
+          }),
+        ),
+        sort_by: Type.Optional(
+          Type.Union([Type.Literal('created_at'), Type.Literal('name'), Type.Literal('id')], {
+            default: 'created_at',
+            description: 'Sort key.',
+          }),
+        ),
+        sort_order: Type.Optional(
+          Type.Union([Type.Literal('asc'), Type.Literal('desc')], {
+            default: 'desc',
+            description: 'Sort direction.',
+          }),
+        ),
+        filter_type: Type.Optional(CustomerType),
+        is_active: Type.Optional(
+          Type.Boolean({
+            default: true,
+            description: '`true` lists active customers, `false` lists soft-deleted ones.',
+          }),
+        ),
+        after: Type.Optional(
+          Type.String({
+            minLength: 1,
+            maxLength: 500,
+            pattern: '^[A-Za-z0-9_-]+$',
+            description: 'The `next_after` cursor of the previous page (keyset paging).',
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    response: {
+      200: CustomerList,
+      400: ApiError,
+      401: ApiError,
+      403: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
     },
-    { additionalProperties: false },
-  ),
-  response: {
-    200: CustomerList,
-    400: ApiError,
-    401: ApiError,
-    403: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
   },
 }

@@ -4,35 +4,39 @@ import { ApiError } from '../schemas/ApiError.js'
 import { Id } from '../schemas/Id.js'
 import { NoteList } from '../schemas/NoteList.js'
 
-/** Route schema of `GET /api/customers/{businessId}/{customerId}/notes`. */
+/** `GET /api/customers/{businessId}/{customerId}/notes`: method, URL and route schema. */
 export const listNotes = {
-  operationId: 'listNotes',
-  tags: ['notes'],
-  params: Type.Object({ businessId: Id, customerId: Id }),
-  querystring: Type.Object(
-    {
-      limit: Type.Optional(
-        Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size.' }),
-      ),
-      offset: Type.Optional(
-        Type.Integer({
-          minimum: 0,
-          maximum: 1000000000,
-          default: 0,
-          description: 'How many notes to skip.',
-        }),
-      ),
+  method: 'GET' as const,
+  url: '/api/customers/:businessId/:customerId/notes',
+  schema: {
+    operationId: 'listNotes',
+    tags: ['notes'],
+    params: Type.Object({ businessId: Id, customerId: Id }),
+    querystring: Type.Object(
+      {
+        limit: Type.Optional(
+          Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size.' }),
+        ),
+        offset: Type.Optional(
+          Type.Integer({
+            minimum: 0,
+            maximum: 1000000000,
+            default: 0,
+            description: 'How many notes to skip.',
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    response: {
+      200: NoteList,
+      400: ApiError,
+      401: ApiError,
+      403: ApiError,
+      404: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
     },
-    { additionalProperties: false },
-  ),
-  response: {
-    200: NoteList,
-    400: ApiError,
-    401: ApiError,
-    403: ApiError,
-    404: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
   },
 }

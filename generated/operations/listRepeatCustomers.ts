@@ -4,42 +4,46 @@ import { ApiError } from '../schemas/ApiError.js'
 import { Id } from '../schemas/Id.js'
 import { RepeatCustomers } from '../schemas/RepeatCustomers.js'
 
-/** Route schema of `GET /api/customers/{businessId}/repeat`. */
+/** `GET /api/customers/{businessId}/repeat`: method, URL and route schema. */
 export const listRepeatCustomers = {
-  operationId: 'listRepeatCustomers',
-  tags: ['purchases'],
-  params: Type.Object({ businessId: Id }),
-  querystring: Type.Object(
-    {
-      limit: Type.Optional(
-        Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size.' }),
-      ),
-      offset: Type.Optional(
-        Type.Integer({
-          minimum: 0,
-          maximum: 1000000000,
-          default: 0,
-          description: 'How many customers to skip.',
-        }),
-      ),
-      min_purchases: Type.Optional(
-        Type.Integer({
-          minimum: 1,
-          maximum: 1000000,
-          default: 2,
-          description: 'Least number of purchases.',
-        }),
-      ),
+  method: 'GET' as const,
+  url: '/api/customers/:businessId/repeat',
+  schema: {
+    operationId: 'listRepeatCustomers',
+    tags: ['purchases'],
+    params: Type.Object({ businessId: Id }),
+    querystring: Type.Object(
+      {
+        limit: Type.Optional(
+          Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size.' }),
+        ),
+        offset: Type.Optional(
+          Type.Integer({
+            minimum: 0,
+            maximum: 1000000000,
+            default: 0,
+            description: 'How many customers to skip.',
+          }),
+        ),
+        min_purchases: Type.Optional(
+          Type.Integer({
+            minimum: 1,
+            maximum: 1000000,
+            default: 2,
+            description: 'Least number of purchases.',
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    response: {
+      200: RepeatCustomers,
+      400: ApiError,
+      401: ApiError,
+      403: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
     },
-    { additionalProperties: false },
-  ),
-  response: {
-    200: RepeatCustomers,
-    400: ApiError,
-    401: ApiError,
-    403: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
   },
 }

@@ -4,26 +4,30 @@ import { ApiError } from '../schemas/ApiError.js'
 import { SaleEvent } from '../schemas/SaleEvent.js'
 import { WebhookResult } from '../schemas/WebhookResult.js'
 
-/** Route schema of `POST /webhooks/sales`. */
+/** `POST /webhooks/sales`: method, URL and route schema. */
 export const receiveSaleEvent = {
-  operationId: 'receiveSaleEvent',
-  tags: ['sales feed'],
-  headers: Type.Object({
-    'payme-signature': Type.String({
-      maxLength: 1000,
-      description: '`t=<unix seconds>,v1=<hex HMAC-SHA256>`, several `v1=` allowed.',
+  method: 'POST' as const,
+  url: '/webhooks/sales',
+  schema: {
+    operationId: 'receiveSaleEvent',
+    tags: ['sales feed'],
+    headers: Type.Object({
+      'payme-signature': Type.String({
+        maxLength: 1000,
+        description: '`t=<unix seconds>,v1=<hex HMAC-SHA256>`, several `v1=` allowed.',
+      }),
     }),
-  }),
-  body: SaleEvent,
-  response: {
-    200: WebhookResult,
-    400: ApiError,
-    401: ApiError,
-    413: ApiError,
-    415: ApiError,
-    422: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
+    body: SaleEvent,
+    response: {
+      200: WebhookResult,
+      400: ApiError,
+      401: ApiError,
+      413: ApiError,
+      415: ApiError,
+      422: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
+    },
   },
 }

@@ -4,36 +4,40 @@ import { ApiError } from '../schemas/ApiError.js'
 import { Id } from '../schemas/Id.js'
 import { SearchResults } from '../schemas/SearchResults.js'
 
-/** Route schema of `GET /api/customers/{businessId}/search`. */
+/** `GET /api/customers/{businessId}/search`: method, URL and route schema. */
 export const searchCustomers = {
-  operationId: 'searchCustomers',
-  tags: ['customers'],
-  params: Type.Object({ businessId: Id }),
-  querystring: Type.Object(
-    {
-      q: Type.String({
-        minLength: 1,
-        maxLength: 100,
-        description: 'Text to look for (trimmed; 1–100 characters).',
-      }),
-      limit: Type.Optional(
-        Type.Integer({
-          minimum: 1,
-          maximum: 50,
-          default: 10,
-          description: 'Most results to return.',
+  method: 'GET' as const,
+  url: '/api/customers/:businessId/search',
+  schema: {
+    operationId: 'searchCustomers',
+    tags: ['customers'],
+    params: Type.Object({ businessId: Id }),
+    querystring: Type.Object(
+      {
+        q: Type.String({
+          minLength: 1,
+          maxLength: 100,
+          description: 'Text to look for (trimmed; 1–100 characters).',
         }),
-      ),
+        limit: Type.Optional(
+          Type.Integer({
+            minimum: 1,
+            maximum: 50,
+            default: 10,
+            description: 'Most results to return.',
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    response: {
+      200: SearchResults,
+      400: ApiError,
+      401: ApiError,
+      403: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
     },
-    { additionalProperties: false },
-  ),
-  response: {
-    200: SearchResults,
-    400: ApiError,
-    401: ApiError,
-    403: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
   },
 }

@@ -5,22 +5,26 @@ import { CustomerUpdate } from '../schemas/CustomerUpdate.js'
 import { CustomerUpdated } from '../schemas/CustomerUpdated.js'
 import { Id } from '../schemas/Id.js'
 
-/** Route schema of `PATCH /api/customers/{businessId}/{customerId}`. */
+/** `PATCH /api/customers/{businessId}/{customerId}`: method, URL and route schema. */
 export const updateCustomer = {
-  operationId: 'updateCustomer',
-  tags: ['customers'],
-  params: Type.Object({ businessId: Id, customerId: Id }),
-  body: CustomerUpdate,
-  response: {
-    200: CustomerUpdated,
-    400: ApiError,
-    401: ApiError,
-    403: ApiError,
-    404: ApiError,
-    413: ApiError,
-    415: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
+  method: 'PATCH' as const,
+  url: '/api/customers/:businessId/:customerId',
+  schema: {
+    operationId: 'updateCustomer',
+    tags: ['customers'],
+    params: Type.Object({ businessId: Id, customerId: Id }),
+    body: CustomerUpdate,
+    response: {
+      200: CustomerUpdated,
+      400: ApiError,
+      401: ApiError,
+      403: ApiError,
+      404: ApiError,
+      413: ApiError,
+      415: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
+    },
   },
 }

@@ -5,22 +5,26 @@ import { Id } from '../schemas/Id.js'
 import { PreferencesUpdate } from '../schemas/PreferencesUpdate.js'
 import { PreferencesUpdated } from '../schemas/PreferencesUpdated.js'
 
-/** Route schema of `PATCH /api/customers/{businessId}/{customerId}/preferences`. */
+/** `PATCH /api/customers/{businessId}/{customerId}/preferences`: method, URL and route schema. */
 export const updatePreferences = {
-  operationId: 'updatePreferences',
-  tags: ['preferences'],
-  params: Type.Object({ businessId: Id, customerId: Id }),
-  body: PreferencesUpdate,
-  response: {
-    200: PreferencesUpdated,
-    400: ApiError,
-    401: ApiError,
-    403: ApiError,
-    404: ApiError,
-    413: ApiError,
-    415: ApiError,
-    429: ApiError,
-    500: ApiError,
-    503: ApiError,
+  method: 'PATCH' as const,
+  url: '/api/customers/:businessId/:customerId/preferences',
+  schema: {
+    operationId: 'updatePreferences',
+    tags: ['preferences'],
+    params: Type.Object({ businessId: Id, customerId: Id }),
+    body: PreferencesUpdate,
+    response: {
+      200: PreferencesUpdated,
+      400: ApiError,
+      401: ApiError,
+      403: ApiError,
+      404: ApiError,
+      413: ApiError,
+      415: ApiError,
+      429: ApiError,
+      500: ApiError,
+      503: ApiError,
+    },
   },
 }

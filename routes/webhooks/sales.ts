@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { receiveSaleEvent } from '../../generated/operations/receiveSaleEvent.js'
 import { HttpError } from '../../lib/http-errors.js'
 import { parseSignatureHeader, verifySignature } from '../../lib/webhook-signature.js'
+import type { SalesHook } from '../../plugins/purchase-history.js'
 
 const SIGNATURE_HEADER = 'payme-signature'
 
@@ -10,7 +11,9 @@ const invalidSignature = (): HttpError =>
 
 /**
  * The sales feed. The signature is checked over the raw bytes before the body is parsed, so an
- * unsigned request is a 401 whatever it carries, and nothing is stored.
+ * unsigned request is a 401 whatever it carries, and nothing is stored. A verified event is
+ * emitted on the sales hook (plugins/purchase-history.ts), which records it through
+ * services/sales-feed.ts; the answer waits for the commit.
  */
 const salesWebhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const secrets = app.config.salesWebhookSecrets
@@ -44,16 +47,17 @@ const salesWebhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
     })
   })
 
-  app.post(
-    '/webhooks/sales',
+  const salesHook: SalesHook = app.salesHook
+  app.route({
+    ...receiveSaleEvent,
     // The sales service posts for every shop from few addresses: its own, higher limit.
-    { schema: receiveSaleEvent, config: { rateLimit: { max: app.config.rateLimitWebhookMax } } },
-    async function receive(request) {
-      const outcome = await app.recordSaleEvent(request.body)
+    config: { rateLimit: { max: app.config.rateLimitWebhookMax } },
+    handler: async function receive(request) {
+      const outcome = await salesHook.emit(request.body)
       app.serviceMetrics.webhookEvents.inc({ outcome: outcome.status })
       return outcome
     },
-  )
+  })
 }
 
 export default salesWebhookRoutes

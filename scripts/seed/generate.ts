@@ -3,8 +3,8 @@
  * `npm run seed` and the plan-pinning tests.
  */
 import { sql, type Kysely } from 'kysely'
-import { insertPurchaseHistoryFromLedger } from '../../db/customer-purchase-history.js'
 import type { Database } from '../../db/database.js'
+import { historiesFromLedger } from '../../services/purchase-history.js'
 import { FIRST_NAMES, LAST_NAMES, RARE_NAMES, STREETS, TOWNS } from './data.js'
 
 export const CHUNK = 100_000
@@ -27,7 +27,7 @@ export async function insertCustomers(
   let maxId = 0
   for (let start = 0; start < count; start += CHUNK) {
     const size = Math.min(CHUNK, count - start)
-    const { rows } = await sql<{ min: string; max: string }>`
+    const { rows } = await sql<{ min: number; max: number }>`
       with inserted as (
         insert into customers (business_id, name, phone, email, address, customer_type, is_active,
           prefer_sms, prefer_email, prefer_call, created_at, updated_at)
@@ -48,11 +48,11 @@ export async function insertCustomers(
           from generate_series(${start + 1}::bigint, ${start + size}::bigint) g
         ) s
         returning id
-      ) select min(id)::text as min, max(id)::text as max from inserted`.execute(db)
+      ) select min(id) as min, max(id) as max from inserted`.execute(db)
     const inserted = rows[0]
     if (!inserted) throw new Error('the customer insert returned no id range')
-    minId = Math.min(minId, Number(inserted.min))
-    maxId = Math.max(maxId, Number(inserted.max))
+    minId = Math.min(minId, inserted.min)
+    maxId = Math.max(maxId, inserted.max)
     tick(size)
   }
   return { minId, maxId }
@@ -74,7 +74,7 @@ export async function insertDependents(
   business: number,
   minId: number,
 ): Promise<void> {
-  await insertPurchaseHistoryFromLedger(db, business, minId)
+  await historiesFromLedger(db, business, minId)
   await sql`insert into customer_preferences (business_id, customer_id, favorite_products,
       preferred_payment, best_contact_time, do_not_contact, average_spend, created_at, updated_at)
     select c.business_id, c.id,

@@ -5,8 +5,9 @@ import preferenceRoutes from './preferences.js'
 import purchaseRoutes from './purchases.js'
 
 /**
- * Everything under /api/customers/{businessId}: a valid token is required (401) and must grant
- * the business (403) before any route of this folder runs.
+ * Everything under /api/customers/{businessId} (each route's URL comes from the document): a
+ * valid token is required (401) and must grant the business (403) before any route of this
+ * folder runs.
  */
 const customersApi: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', app.authenticate)

@@ -1,0 +1,156 @@
+import { countCustomers } from '../db/customer-counts.js'
+import { insertDefaultPreferences } from '../db/customer-preferences.js'
+import { insertEmptyPurchaseHistory } from '../db/customer-purchase-history.js'
+import {
+  deactivateCustomer as deactivateCustomerRow,
+  findCustomerDetail,
+  insertCustomer,
+  listCustomers as listCustomerRows,
+  searchCustomers as searchCustomerRows,
+  updateCustomer as updateCustomerRow,
+  type CustomerChanges,
+} from '../db/customers.js'
+import type { CustomerType } from '../db/database.js'
+import { inTransaction, type Executor } from '../db/executor.js'
+import type { Customer } from '../generated/schemas/Customer.js'
+import type { CustomerCreate } from '../generated/schemas/CustomerCreate.js'
+import type { CustomerDetail } from '../generated/schemas/CustomerDetail.js'
+import type { CustomerUpdate } from '../generated/schemas/CustomerUpdate.js'
+import { invalid, NotFound } from '../lib/domain-errors.js'
+import { decodeCursor, encodeCursor } from '../lib/list-cursor.js'
+import { phoneSearchDigits, toE164 } from '../lib/phone.js'
+import { toCustomer, toNote, toPreferences, toPurchaseHistory } from '../lib/representations.js'
+import { businessCountry, phoneOf } from './business-country.js'
+
+/** Notes embedded in a customer; the notes endpoint pages through all of them. */
+export const EMBEDDED_NOTES_LIMIT = 100
+
+/** A new customer with its preferences and empty history, in one transaction. */
+export async function createCustomer(
+  db: Executor,
+  businessId: number,
+  input: CustomerCreate,
+): Promise<Customer> {
+  const { phone, ...fields } = input
+  const e164 = phone === undefined ? null : await phoneOf(db, businessId, phone)
+  const row = await inTransaction(db, async (trx) => {
+    const customer = await insertCustomer(trx, businessId, { ...fields, phone: e164 })
+    await insertDefaultPreferences(trx, businessId, customer.id)
+    await insertEmptyPurchaseHistory(trx, businessId, customer.id)
+    return customer
+  })
+  return toCustomer(row)
+}
+
+export interface ListQuery {
+  limit?: number
+  offset?: number
+  sort_by?: 'created_at' | 'name' | 'id'
+  sort_order?: 'asc' | 'desc'
+  filter_type?: CustomerType
+  is_active?: boolean
+  after?: string
+}
+
+export interface CustomerPage {
+  customers: Customer[]
+  total: number
+  limit: number
+  offset: number
+  next_after: string | null
+}
+
+/** A page of the business's customers, by offset or after a keyset cursor, with the total. */
+export async function listCustomers(
+  db: Executor,
+  businessId: number,
+  query: ListQuery,
+): Promise<CustomerPage> {
+  const limit = query.limit ?? 20
+  const offset = query.offset ?? 0
+  const scope = {
+    sortBy: query.sort_by ?? 'created_at',
+    sortOrder: query.sort_order ?? 'desc',
+    isActive: query.is_active ?? true,
+    customerType: query.filter_type ?? null,
+  }
+  if (query.after !== undefined && offset > 0) {
+    throw invalid('offset', 'cannot be used with after')
+  }
+  const after = query.after === undefined ? undefined : decodeCursor(query.after, scope)
+  const rows = await listCustomerRows(db, businessId, {
+    ...scope,
+    customerType: query.filter_type,
+    limit: limit + 1,
+    offset,
+    after,
+  })
+  // A page past the end carries no row to hold the total; only then is it read on its own.
+  const total =
+    rows[0]?.total ?? (await countCustomers(db, businessId, scope.isActive, query.filter_type))
+  const page = rows.slice(0, limit)
+  const last = page.at(-1)
+  const next_after =
+    rows.length > limit && last ? encodeCursor({ ...scope, key: last.sort_key, id: last.id }) : null
+  return { customers: page.map(toCustomer), total, limit, offset, next_after }
+}
+
+/** Active customers whose name, e-mail or phone holds the query, best matches first. */
+export async function searchCustomers(
+  db: Executor,
+  businessId: number,
+  query: { q: string; limit?: number },
+): Promise<Customer[]> {
+  const country = await businessCountry(db, businessId)
+  const rows = await searchCustomerRows(db, businessId, {
+    text: query.q,
+    phoneDigits: phoneSearchDigits(query.q, country),
+    phoneExact: toE164(query.q, country),
+    limit: query.limit ?? 10,
+  })
+  return rows.map(toCustomer)
+}
+
+/** The customer with its newest notes, preferences and purchase history. */
+export async function getCustomer(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<CustomerDetail> {
+  const row = await findCustomerDetail(db, businessId, customerId, EMBEDDED_NOTES_LIMIT)
+  if (!row || !row.preferences || !row.history) throw new NotFound('customer')
+  const { notes, preferences, history, ...customer } = row
+  return {
+    ...toCustomer(customer),
+    notes: notes.map(toNote),
+    preferences: toPreferences(preferences),
+    history: toPurchaseHistory(history),
+  }
+}
+
+/** Changes the fields given; `phone: null` clears it, a phone is stored in E.164. */
+export async function updateCustomer(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  input: CustomerUpdate,
+): Promise<Customer> {
+  const { phone, ...fields } = input
+  const changes: CustomerChanges = { ...fields }
+  if (phone === null) changes.phone = null
+  else if (phone !== undefined) changes.phone = await phoneOf(db, businessId, phone)
+  const row = await updateCustomerRow(db, businessId, customerId, changes)
+  if (!row) throw new NotFound('customer')
+  return toCustomer(row)
+}
+
+/** Soft delete: the customer becomes inactive; repeating it changes nothing. */
+export async function deleteCustomer(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<Customer> {
+  const row = await deactivateCustomerRow(db, businessId, customerId)
+  if (!row) throw new NotFound('customer')
+  return toCustomer(row)
+}

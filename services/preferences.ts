@@ -1,0 +1,33 @@
+import {
+  updatePreferences as updatePreferencesRow,
+  type PreferencesChanges,
+} from '../db/customer-preferences.js'
+import type { Executor } from '../db/executor.js'
+import type { Preferences } from '../generated/schemas/Preferences.js'
+import type { PreferencesUpdate } from '../generated/schemas/PreferencesUpdate.js'
+import { invalid, NotFound } from '../lib/domain-errors.js'
+import { toPreferences } from '../lib/representations.js'
+
+export const FAVORITES_MESSAGE = 'must be an array of product ids, or a string holding one in JSON'
+
+/** Order kept, duplicates dropped. */
+const uniqueIds = (ids: number[]): number[] => [...new Set(ids)]
+
+/** Changes the preference fields given; favourite products are kept once each, in order. */
+export async function updatePreferences(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  input: PreferencesUpdate,
+): Promise<Preferences> {
+  const { favorite_products: favorites, ...fields } = input
+  const changes: PreferencesChanges = { ...fields }
+  if (favorites !== undefined) {
+    // The HTTP adapter parses the JSON-string form; here only an array is a list of ids.
+    if (typeof favorites === 'string') throw invalid('favorite_products', FAVORITES_MESSAGE)
+    changes.favorite_products = uniqueIds(favorites)
+  }
+  const row = await updatePreferencesRow(db, businessId, customerId, changes)
+  if (!row) throw new NotFound('customer')
+  return toPreferences(row)
+}
