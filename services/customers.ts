@@ -19,7 +19,7 @@ import type { CustomerUpdate } from '../generated/schemas/CustomerUpdate.js'
 import { invalid, NotFound } from '../lib/domain-errors.js'
 import { decodeCursor, encodeCursor } from '../lib/list-cursor.js'
 import { phoneSearchDigits, toE164 } from '../lib/phone.js'
-import { toCustomer, toNote, toPreferences, toPurchaseHistory } from '../lib/representations.js'
+import { toCustomer, toNote, toPreferences, toPurchaseHistory } from './representations.js'
 import { businessCountry, phoneOf } from './business-country.js'
 
 /** Notes embedded in a customer; the notes endpoint pages through all of them. */

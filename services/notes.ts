@@ -4,7 +4,7 @@ import type { NoteType } from '../db/database.js'
 import type { Executor } from '../db/executor.js'
 import type { Note } from '../generated/schemas/Note.js'
 import { NotFound } from '../lib/domain-errors.js'
-import { toNote } from '../lib/representations.js'
+import { toNote } from './representations.js'
 
 /** A note on the customer, written by `authorId` (the token's user). */
 export async function addNote(

@@ -6,7 +6,7 @@ import type { Executor } from '../db/executor.js'
 import type { Preferences } from '../generated/schemas/Preferences.js'
 import type { PreferencesUpdate } from '../generated/schemas/PreferencesUpdate.js'
 import { invalid, NotFound } from '../lib/domain-errors.js'
-import { toPreferences } from '../lib/representations.js'
+import { toPreferences } from './representations.js'
 
 export const FAVORITES_MESSAGE = 'must be an array of product ids, or a string holding one in JSON'
 

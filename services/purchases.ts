@@ -12,7 +12,7 @@ import type { RepeatCustomer } from '../generated/schemas/RepeatCustomer.js'
 import type { SalesHistory } from '../generated/schemas/SalesHistory.js'
 import { isStorableDate } from '../lib/dates.js'
 import { invalid, NotFound } from '../lib/domain-errors.js'
-import { toAnalytics, toMetrics, toRepeatCustomer, toSale } from '../lib/representations.js'
+import { toAnalytics, toMetrics, toRepeatCustomer, toSale } from './representations.js'
 
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
 const DAY_MS = 24 * 60 * 60 * 1000

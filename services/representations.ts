@@ -16,7 +16,7 @@ import type {
   RepeatCustomerRow,
 } from '../db/customer-purchase-history.js'
 import type { SaleRow } from '../db/customer-sales.js'
-import { isZero } from './money.js'
+import { isZero } from '../lib/money.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
