@@ -16,6 +16,7 @@ import configPlugin from './plugins/config.js'
 import db from './plugins/db.js'
 import errors from './plugins/errors.js'
 import inputNormalisation from './plugins/input-normalisation.js'
+import loadShedding from './plugins/load-shedding.js'
 import purchaseHistory from './plugins/purchase-history.js'
 import rateLimitPlugin, { rateLimitKey } from './plugins/rate-limit.js'
 import requestId from './plugins/request-id.js'
@@ -55,6 +56,7 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   await fastify.register(inputNormalisation)
   await fastify.register(db, { connection: options.database })
   await fastify.register(serviceMetrics)
+  await fastify.register(loadShedding)
   await fastify.register(auth)
   await fastify.register(rateLimitPlugin)
   await fastify.register(purchaseHistory)

@@ -22,6 +22,9 @@ function describeStart(config: Config, address: string): string {
   )
 }
 
+/** Connections the kernel queues for accept (Node's default is 511). */
+const LISTEN_BACKLOG = 4096
+
 async function main(): Promise<void> {
   let config: Config
   try {
@@ -66,7 +69,13 @@ async function main(): Promise<void> {
     },
   )
 
-  const address = await server.listen({ port: config.port, host: config.host })
+  const address = await server.listen({
+    port: config.port,
+    host: config.host,
+    // A burst of connections waits to be accepted (then answered, or shed at once) rather than
+    // being reset by the kernel; the system's somaxconn caps it.
+    backlog: LISTEN_BACKLOG,
+  })
   console.log(describeStart(config, address.replace('127.0.0.1', 'localhost')))
 }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin'
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
-import { Kysely, PostgresDialect, type Dialect } from 'kysely'
+import { Kysely, PostgresDialect, sql, type Dialect } from 'kysely'
 import { PGliteDialect } from 'kysely-pglite-dialect'
 import pg from 'pg'
 import type { Config } from '../lib/config.js'
@@ -12,7 +12,8 @@ import type { Database } from './database.js'
 import { usePreparedStatements } from './prepared-statements.js'
 
 export type DatabaseTarget =
-  | { kind: 'postgres'; url: string; poolMax: number }
+  /** `poolWaitMs`: the longest a query waits for a pool connection (3 s unless given). */
+  | { kind: 'postgres'; url: string; poolMax: number; poolWaitMs?: number }
   /** `path` is a folder, or `memory://` for a throw-away database. */
   | { kind: 'embedded'; path: string }
 
@@ -23,12 +24,36 @@ export interface DatabaseConnection {
   target: DatabaseTarget
   /** The pg pool, for pool metrics; absent on embedded PostgreSQL. */
   pool?: pg.Pool
+  /**
+   * Resolves when the database answers `select 1` within the time given. On PostgreSQL it uses
+   * a connection of its own, so readiness never waits behind a saturated pool.
+   */
+  ping(milliseconds: number): Promise<void>
+  /** Closes the database and the probe's connection. */
+  close(): Promise<void>
+}
+
+async function withinTime(work: Promise<unknown>, milliseconds: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('the database did not answer in time')), milliseconds)
+  })
+  try {
+    await Promise.race([work, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /** Where the data lives: PostgreSQL through a pg pool, or embedded PostgreSQL in DATA_DIR. */
 export function databaseTargetOf(config: Config): DatabaseTarget {
   if (config.databaseUrl) {
-    return { kind: 'postgres', url: config.databaseUrl, poolMax: config.dbPoolMax }
+    return {
+      kind: 'postgres',
+      url: config.databaseUrl,
+      poolMax: config.dbPoolMax,
+      poolWaitMs: config.dbPoolWaitMs,
+    }
   }
   return { kind: 'embedded', path: config.embeddedDatabasePath ?? join(config.dataDir, 'pgdata') }
 }
@@ -38,7 +63,7 @@ export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseC
     const pool = new pg.Pool({
       connectionString: target.url,
       max: target.poolMax,
-      connectionTimeoutMillis: 3000,
+      connectionTimeoutMillis: target.poolWaitMs ?? 3000,
       idleTimeoutMillis: 30000,
       // A terminated backend must not crash the process; the next checkout reconnects.
       allowExitOnIdle: false,
@@ -52,8 +77,28 @@ export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseC
       client.on('error', () => {})
       usePreparedStatements(client)
     })
+    const probe = new pg.Pool({
+      connectionString: target.url,
+      max: 1,
+      connectionTimeoutMillis: 1000,
+      idleTimeoutMillis: 30000,
+      // An idle probe connection must not keep a finished script or test alive.
+      allowExitOnIdle: true,
+    })
+    probe.on('error', () => {})
+    probe.on('connect', (client) => client.on('error', () => {}))
     const dialect = new PostgresDialect({ pool })
-    return { db: new Kysely<Database>({ dialect }), dialect, target, pool }
+    const db = new Kysely<Database>({ dialect })
+    return {
+      db,
+      dialect,
+      target,
+      pool,
+      ping: (milliseconds) => withinTime(probe.query('select 1'), milliseconds),
+      close: async () => {
+        await Promise.all([db.destroy(), probe.end()])
+      },
+    }
   }
   if (!target.path.startsWith('memory://')) mkdirSync(target.path, { recursive: true })
   const pglite = await PGlite.create(target.path, {
@@ -61,5 +106,12 @@ export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseC
     parsers: pgliteParsers,
   })
   const dialect = new PGliteDialect(pglite)
-  return { db: new Kysely<Database>({ dialect }), dialect, target }
+  const db = new Kysely<Database>({ dialect })
+  return {
+    db,
+    dialect,
+    target,
+    ping: (milliseconds) => withinTime(sql`select 1`.execute(db), milliseconds),
+    close: () => db.destroy(),
+  }
 }

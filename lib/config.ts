@@ -25,6 +25,28 @@ export const EnvironmentSchema = Type.Object({
     description: 'Embedded database and the development JWT secret live here',
   }),
   DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, default: 20, description: 'pg pool size' }),
+  DB_POOL_WAIT_MS: Type.Integer({
+    minimum: 10,
+    maximum: 60000,
+    default: 1000,
+    description: 'Longest wait for a pool connection; past it the answer is 503 Service overloaded',
+  }),
+  DB_QUEUE_MAX: Type.Integer({
+    minimum: 0,
+    maximum: 100000,
+    default: 200,
+    description: 'Requests allowed to wait for a database connection; more get 503 at once',
+  }),
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({
+    minimum: 0,
+    default: 1000,
+    description: 'Event-loop delay past which requests get 503 Service overloaded (0: off)',
+  }),
+  MAX_HEAP_USED_MB: Type.Integer({
+    minimum: 0,
+    default: 1536,
+    description: 'Heap in use past which requests get 503 Service overloaded (0: off)',
+  }),
   JWT_SECRET: Type.Optional(
     Type.String({ minLength: 32, description: 'HS256 secret (at least 32 characters)' }),
   ),
@@ -105,6 +127,11 @@ export interface Config {
   /** Overrides DATA_DIR/pgdata for embedded PostgreSQL; tests use `memory://`. */
   embeddedDatabasePath?: string
   dbPoolMax: number
+  /** Load shedding: pool wait limit, waiting requests allowed, event-loop and heap limits (0: off). */
+  dbPoolWaitMs: number
+  dbQueueMax: number
+  maxEventLoopDelayMs: number
+  maxHeapUsedBytes: number
   jwt: JwtKey
   jwtIssuer?: string
   jwtAudience?: string
@@ -234,6 +261,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: environment.DATABASE_URL,
     dataDir: resolve(environment.DATA_DIR),
     dbPoolMax: environment.DB_POOL_MAX,
+    dbPoolWaitMs: environment.DB_POOL_WAIT_MS,
+    dbQueueMax: environment.DB_QUEUE_MAX,
+    maxEventLoopDelayMs: environment.MAX_EVENT_LOOP_DELAY_MS,
+    maxHeapUsedBytes: environment.MAX_HEAP_USED_MB * 1024 * 1024,
     jwt: jwtKeyOf(environment),
     jwtIssuer: environment.JWT_ISSUER,
     jwtAudience: environment.JWT_AUDIENCE,

@@ -19,7 +19,6 @@ const UNAVAILABLE_CODES = new Set([
 
 const UNAVAILABLE_MESSAGES = [
   'Connection terminated',
-  'timeout exceeded when trying to connect',
   'Client has encountered a connection error',
   'Connection ended unexpectedly',
 ]
@@ -30,4 +29,14 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true
   if (UNAVAILABLE_MESSAGES.some((message) => error.message.includes(message))) return true
   return error.cause !== undefined && isDatabaseUnavailable(error.cause)
+}
+
+/**
+ * pg-pool's "no connection became free in time": every connection is busy (overload), which
+ * is not an outage. A connection attempt that times out is "Connection terminated…" instead.
+ */
+export function isPoolSaturated(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  if (error.message.includes('timeout exceeded when trying to connect')) return true
+  return error.cause !== undefined && isPoolSaturated(error.cause)
 }

@@ -50,3 +50,11 @@ export const databaseUnavailable = (): HttpError =>
       'retry-after': String(RETRY_AFTER_SECONDS),
     },
   )
+
+export const OVERLOAD_RETRY_AFTER_SECONDS = 2
+
+/** Shed load: answered at once instead of queueing for seconds; not a database outage. */
+export const serviceOverloaded = (): HttpError =>
+  new HttpError(503, 'Service overloaded', 'The service is busy; retry shortly', undefined, {
+    'retry-after': String(OVERLOAD_RETRY_AFTER_SECONDS),
+  })

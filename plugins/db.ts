@@ -11,11 +11,13 @@ declare module 'fastify' {
   }
 }
 
-/** The pool behind `app.db` (absent on embedded PostgreSQL), for the pool gauges. */
-const pools = new WeakMap<Kysely<Database>, NonNullable<DatabaseConnection['pool']>>()
+/** The connection behind each `app.db`: its pool (for the gauges) and its readiness probe. */
+const connections = new WeakMap<Kysely<Database>, DatabaseConnection>()
 
-export function poolOf(db: Kysely<Database>): DatabaseConnection['pool'] {
-  return pools.get(db)
+export function connectionOf(db: Kysely<Database>): DatabaseConnection {
+  const connection = connections.get(db)
+  if (!connection) throw new Error('this database was not opened by the db plugin')
+  return connection
 }
 
 export interface DbPluginOptions {
@@ -30,12 +32,12 @@ export default fp(
     if (!connection) {
       const owned = await connectDatabase(databaseTargetOf(app.config))
       app.addHook('onClose', async () => {
-        await owned.db.destroy()
+        await owned.close()
       })
       await migrateToLatest(owned.db, (line) => app.log.info(line))
       connection = owned
     }
-    if (connection.pool) pools.set(connection.db, connection.pool)
+    connections.set(connection.db, connection)
     app.decorate('db', connection.db)
   },
   { name: 'db', dependencies: ['config'] },

@@ -1,12 +1,14 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { isDatabaseUnavailable } from '../lib/database-errors.js'
+import { isDatabaseUnavailable, isPoolSaturated } from '../lib/database-errors.js'
+import { createEpisodeLog } from '../lib/episode-log.js'
 import { Conflict, DomainError, Invalid, NotFound, Unprocessable } from '../lib/domain-errors.js'
 import {
   customerNotFound,
   databaseUnavailable,
   errorBody,
   HttpError,
+  serviceOverloaded,
   validationFailed,
   type ErrorDetail,
 } from '../lib/http-errors.js'
@@ -69,15 +71,26 @@ function send(reply: FastifyReply, request: FastifyRequest, problem: HttpError):
 /** Every error leaves in the contract's shape; 5xx bodies never carry internal text. */
 export default fp(
   async function errorsPlugin(app) {
+    // An outage or an overload fails every request alike: one warning per episode, not per request.
+    const outage = createEpisodeLog(app.log, 'The database is unreachable')
+    const saturation = createEpisodeLog(app.log, 'Service overloaded: no pool connection in time')
+
     app.setErrorHandler(function handleError(error: FastifyError, request, reply) {
+      if (isPoolSaturated(error)) {
+        request.server.serviceMetrics.loadShed.inc({ reason: 'pool_wait' })
+        saturation({ request_id: request.id })
+        return send(reply, request, serviceOverloaded())
+      }
+      if (isDatabaseUnavailable(error)) {
+        outage({ request_id: request.id, err: error })
+        return send(reply, request, databaseUnavailable())
+      }
       const known =
         error instanceof HttpError
           ? error
           : error instanceof DomainError
             ? fromDomainError(error)
-            : isDatabaseUnavailable(error)
-              ? databaseUnavailable()
-              : fromFastifyError(error)
+            : fromFastifyError(error)
       if (known) {
         if (known.statusCode >= 500) request.log.warn({ err: error }, known.title)
         return send(reply, request, known)

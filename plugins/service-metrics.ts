@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { poolOf } from './db.js'
+import { connectionOf } from './db.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,7 +14,7 @@ export type WebhookOutcome = 'processed' | 'duplicate' | 'ignored' | 'rejected' 
 function createServiceMetrics(app: FastifyInstance) {
   const client = app.metrics.client
   const registers = [client.register]
-  const pool = poolOf(app.db)
+  const pool = connectionOf(app.db).pool
 
   const errors = new client.Counter({
     name: 'http_request_errors_total',
@@ -55,7 +55,13 @@ function createServiceMetrics(app: FastifyInstance) {
       },
     })
   }
-  return { errors, webhookEvents }
+  const loadShed = new client.Counter({
+    name: 'load_shed_total',
+    help: 'Requests answered 503 Service overloaded at once, by reason: event_loop_delay, heap_used, database_queue, pool_wait',
+    labelNames: ['reason'],
+    registers,
+  })
+  return { errors, webhookEvents, loadShed }
 }
 
 /** Error counts, webhook outcomes and the database pool, in the registry GET /metrics serves. */

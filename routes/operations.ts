@@ -5,21 +5,24 @@ import { getOpenApiDocument } from '../generated/operations/getOpenApiDocument.j
 import { getReady } from '../generated/operations/getReady.js'
 import { databaseUnavailable } from '../lib/http-errors.js'
 import type { OpenApiDocument } from '../lib/openapi-document.js'
-import { databaseIsReachable } from '../services/health.js'
+import { connectionOf } from '../plugins/db.js'
 
 const READY_TIMEOUT_MS = 1000
 
 /**
- * Probes and scrapes come from the platform, often and from few addresses: never limited, and
- * not logged line by line unless they fail.
+ * Probes and scrapes come from the platform, often and from few addresses: never limited, never
+ * shed under load, and not logged line by line unless they fail.
  */
-const probe = { rateLimit: false, logRequests: false } as const
+const probe = { rateLimit: false, logRequests: false, loadShedding: false } as const
 
 /** Public routes: liveness, readiness, metrics and the contract. */
 const operationsRoutes: FastifyPluginAsyncTypebox<{ document: OpenApiDocument }> = async (
   app,
   options,
 ) => {
+  // Readiness asks on a connection of its own: it reports the database, never pool saturation.
+  const database = connectionOf(app.db)
+
   app.route({
     ...getHealth,
     config: probe,
@@ -32,7 +35,11 @@ const operationsRoutes: FastifyPluginAsyncTypebox<{ document: OpenApiDocument }>
     ...getReady,
     config: probe,
     handler: async function ready() {
-      if (!(await databaseIsReachable(app.db, READY_TIMEOUT_MS))) throw databaseUnavailable()
+      try {
+        await database.ping(READY_TIMEOUT_MS)
+      } catch {
+        throw databaseUnavailable()
+      }
       return { status: 'ok' as const }
     },
   })

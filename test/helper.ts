@@ -30,6 +30,10 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     host: '127.0.0.1',
     dataDir: mkdtempSync(join(tmpdir(), 'payme-test-')),
     dbPoolMax: 5,
+    dbPoolWaitMs: 3000,
+    dbQueueMax: 10_000,
+    maxEventLoopDelayMs: 0,
+    maxHeapUsedBytes: 0,
     jwt: { kind: 'secret', secret: TEST_JWT_SECRET, source: 'env' },
     salesWebhookSecrets: [TEST_WEBHOOK_SECRET],
     logLevel: 'silent',
@@ -94,13 +98,17 @@ export function testDatabase(): Promise<DatabaseConnection> {
 }
 
 /** Another connection to this file's database (a second app instance, a killer of backends). */
-export async function secondConnection(poolMax = 10): Promise<DatabaseConnection> {
+export async function secondConnection(
+  poolMax = 10,
+  poolWaitMs?: number,
+): Promise<DatabaseConnection> {
   const choice = loadChoice()
   if (choice.kind !== 'postgres' || !fileDatabaseName) throw new Error('needs PostgreSQL')
   return connectDatabase({
     kind: 'postgres',
     url: withDatabase(choice.adminUrl, fileDatabaseName),
     poolMax,
+    poolWaitMs,
   })
 }
 

@@ -99,7 +99,15 @@ t.test('connections refused, then the database is back: served again, no restart
       return result
     },
   }
-  const database: DatabaseConnection = { ...real, db: real.db.withPlugin(refusing) }
+  const database: DatabaseConnection = {
+    ...real,
+    db: real.db.withPlugin(refusing),
+    // /ready pings on a connection of its own, refused like the others while down.
+    ping: async (milliseconds) => {
+      if (down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })
+      await real.ping(milliseconds)
+    },
+  }
   const server = await build(t, { database })
   const customerId = await createCustomer(server)
   await assertAllServed(t, server, customerId, 'before')

@@ -215,10 +215,16 @@ t.test('pool series follow the pg pool: total, idle, waiting', async (t) => {
   t.equal(sampleValue(samples, 'db_pool_clients'), 1, 'one client, held')
   t.equal(sampleValue(samples, 'db_pool_idle_clients'), 0, 'none idle')
 
-  const waiting = server.inject({ method: 'GET', url: '/ready' })
+  const waiting = server.inject({
+    method: 'GET',
+    url: '/api/customers/5/analytics',
+    headers: authFor(5),
+  })
   for (let attempt = 0; attempt < 50 && pool.waitingCount === 0; attempt += 1) await sleep(10)
   samples = await scrape(server)
   t.equal(sampleValue(samples, 'db_pool_waiting_clients'), 1, 'a request waits for the client')
+  const ready = await server.inject({ method: 'GET', url: '/ready' })
+  t.equal(ready.statusCode, 200, '/ready answers on its own connection while the pool is held')
   held.release()
   t.equal((await waiting).statusCode, 200, 'the waiting request is served once released')
   samples = await scrape(server)

@@ -1,6 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import {
   Kysely,
   PostgresDialect,
+  sql,
   type KyselyPlugin,
   type PostgresPool,
   type PostgresPoolClient,
@@ -25,7 +27,11 @@ async function failingQueries(error: unknown, kinds?: string[]): Promise<Databas
       return result
     },
   }
-  return { ...connection, db: connection.db.withPlugin(plugin) }
+  // /ready pings on a connection of its own: it fails with the queries.
+  const ping = async (): Promise<void> => {
+    throw error
+  }
+  return { ...connection, db: connection.db.withPlugin(plugin), ping }
 }
 
 /** A pg pool whose server cannot be reached, whose backend is gone, or that never answers. */
@@ -49,10 +55,19 @@ function unreachableDatabase(failure: {
     options: {},
   }
   const dialect = new PostgresDialect({ pool })
+  const db = new Kysely<Database>({ dialect })
   return {
-    db: new Kysely<Database>({ dialect }),
+    db,
     dialect,
     target: { kind: 'postgres', url: 'postgres://db.invalid/payme', poolMax: 1 },
+    // Like the real probe: a database that never answers is given up on in time.
+    ping: async (milliseconds) => {
+      const timeout = sleep(milliseconds).then(() => {
+        throw new Error('the database did not answer in time')
+      })
+      await Promise.race([sql`select 1`.execute(db), timeout])
+    },
+    close: () => db.destroy(),
   }
 }
 

@@ -1014,7 +1014,7 @@ export interface components {
         'application/json': components['schemas']['ApiError']
       }
     }
-    /** @description The database cannot be reached. Retry after the number of seconds in `Retry-After`. */
+    /** @description `Service unavailable`: the database cannot be reached. `Service overloaded`: the service is shedding load (too many requests already wait for a database connection, none became free within `DB_POOL_WAIT_MS`, or the event loop or heap is past its limit) and answered at once instead of queueing. Either way, retry after the number of seconds in `Retry-After`. */
     ServiceUnavailable: {
       headers: {
         /** @description Seconds to wait before retrying. */
