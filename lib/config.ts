@@ -9,7 +9,10 @@ import envSchema from 'env-schema'
 export const EnvironmentSchema = Type.Object({
   NODE_ENV: Type.Union(
     [Type.Literal('development'), Type.Literal('production'), Type.Literal('test')],
-    { default: 'development', description: 'production refuses to start without a JWT key' },
+    {
+      default: 'development',
+      description: 'production refuses to start without a JWT key (or CURSOR_SECRET, see below)',
+    },
   ),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'HTTP port' }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address to bind' }),
@@ -62,6 +65,13 @@ export const EnvironmentSchema = Type.Object({
     Type.String({
       pattern: '^[^,]{16,}(,[^,]{16,})*$',
       description: 'Comma-separated secrets (16+ characters each) for the sales webhook signature',
+    }),
+  ),
+  CURSOR_SECRET: Type.Optional(
+    Type.String({
+      pattern: '^[^,]{16,}(,[^,]{16,})*$',
+      description:
+        'Comma-separated secrets (16+ each) signing list cursors, first signs; unset: from the HS256 JWT secret',
     }),
   ),
   LOG_LEVEL: Type.Union(
@@ -137,6 +147,11 @@ export interface Config {
   jwtAudience?: string
   /** Secrets that may sign sales webhooks; more than one during a rotation. */
   salesWebhookSecrets: string[]
+  /**
+   * What list cursors' HMAC keys are derived from (lib/list-cursor.ts, HKDF with a fixed label,
+   * so a JWT secret here never signs a cursor itself); the first signs, all verify.
+   */
+  cursorSecrets: string[]
   logLevel: string
   /** Where error.log and combined.log are written; unset: stdout only. */
   logDir?: string
@@ -159,7 +174,7 @@ export function devSecretPath(dataDir: string): string {
   return join(resolve(dataDir), DEV_SECRET_FILE)
 }
 
-function loadOrCreateDevSecret(dataDir: string): JwtKey {
+function loadOrCreateDevSecret(dataDir: string): JwtKey & { kind: 'secret' } {
   const path = devSecretPath(dataDir)
   if (!existsSync(path)) {
     mkdirSync(resolve(dataDir), { recursive: true })
@@ -190,6 +205,30 @@ const listOf = (value: string | undefined): string[] =>
     .split(',')
     .map((item) => item.trim())
     .filter((item) => item !== '')
+
+/**
+ * CURSOR_SECRET; without it the HS256 JWT secret in use (JWT_SECRET, or the development secret),
+ * or outside production the development secret even when tokens are checked with a public key.
+ */
+function cursorSecretsOf(environment: Environment, jwt: JwtKey): string[] {
+  if (environment.CURSOR_SECRET) {
+    const secrets = listOf(environment.CURSOR_SECRET)
+    // The schema counts spaces around the commas; what is used must still be 16+ characters.
+    if (secrets.length === 0 || secrets.some((secret) => secret.length < 16)) {
+      throw new ConfigError(
+        'Invalid configuration: CURSOR_SECRET must be comma-separated secrets of 16+ characters each',
+      )
+    }
+    return secrets
+  }
+  if (jwt.kind === 'secret') return [jwt.secret]
+  if (environment.NODE_ENV === 'production') {
+    throw new ConfigError(
+      'CURSOR_SECRET is required when NODE_ENV=production and tokens are checked with JWT_PUBLIC_KEY (no HS256 secret to derive it from); refusing to start',
+    )
+  }
+  return [loadOrCreateDevSecret(environment.DATA_DIR).secret]
+}
 
 const PROXY_PRESETS = new Set(['loopback', 'linklocal', 'uniquelocal'])
 
@@ -254,6 +293,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   } catch (error) {
     throw new ConfigError(`Invalid configuration: ${describeProblems(error as Error)}`)
   }
+  const jwt = jwtKeyOf(environment)
   return {
     env: environment.NODE_ENV,
     port: environment.PORT,
@@ -265,10 +305,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     dbQueueMax: environment.DB_QUEUE_MAX,
     maxEventLoopDelayMs: environment.MAX_EVENT_LOOP_DELAY_MS,
     maxHeapUsedBytes: environment.MAX_HEAP_USED_MB * 1024 * 1024,
-    jwt: jwtKeyOf(environment),
+    jwt,
     jwtIssuer: environment.JWT_ISSUER,
     jwtAudience: environment.JWT_AUDIENCE,
     salesWebhookSecrets: listOf(environment.SALES_WEBHOOK_SECRET),
+    cursorSecrets: cursorSecretsOf(environment, jwt),
     logLevel: environment.LOG_LEVEL,
     logDir: environment.LOG_DIR === undefined ? undefined : resolve(environment.LOG_DIR),
     redisUrl: environment.REDIS_URL,

@@ -17,7 +17,7 @@ import type { CustomerCreate } from '../generated/schemas/CustomerCreate.js'
 import type { CustomerDetail } from '../generated/schemas/CustomerDetail.js'
 import type { CustomerUpdate } from '../generated/schemas/CustomerUpdate.js'
 import { invalid, NotFound } from '../lib/domain-errors.js'
-import { decodeCursor, encodeCursor } from '../lib/list-cursor.js'
+import type { ListCursorCodec, ListScope } from '../lib/list-cursor.js'
 import { phoneSearchDigits, toE164 } from '../lib/phone.js'
 import { toCustomer, toNote, toPreferences, toPurchaseHistory } from './representations.js'
 import { businessCountry, phoneOf } from './business-country.js'
@@ -60,15 +60,19 @@ export interface CustomerPage {
   next_after: string | null
 }
 
-/** A page of the business's customers, by offset or after a keyset cursor, with the total. */
+/**
+ * A page of the business's customers, by offset or after a keyset cursor, with the total.
+ * `cursors` signs `next_after` and checks `after` (bound to this business and list) before SQL.
+ */
 export async function listCustomers(
   db: Executor,
   businessId: number,
   query: ListQuery,
+  cursors: ListCursorCodec,
 ): Promise<CustomerPage> {
   const limit = query.limit ?? 20
   const offset = query.offset ?? 0
-  const scope = {
+  const scope: ListScope = {
     sortBy: query.sort_by ?? 'created_at',
     sortOrder: query.sort_order ?? 'desc',
     isActive: query.is_active ?? true,
@@ -77,7 +81,8 @@ export async function listCustomers(
   if (query.after !== undefined && offset > 0) {
     throw invalid('offset', 'cannot be used with after')
   }
-  const after = query.after === undefined ? undefined : decodeCursor(query.after, scope)
+  const after =
+    query.after === undefined ? undefined : cursors.decode(query.after, businessId, scope)
   const rows = await listCustomerRows(db, businessId, {
     ...scope,
     customerType: query.filter_type,
@@ -91,7 +96,9 @@ export async function listCustomers(
   const page = rows.slice(0, limit)
   const last = page.at(-1)
   const next_after =
-    rows.length > limit && last ? encodeCursor({ ...scope, key: last.sort_key, id: last.id }) : null
+    rows.length > limit && last
+      ? cursors.encode(businessId, scope, { key: last.sort_key, id: last.id })
+      : null
   return { customers: page.map(toCustomer), total, limit, offset, next_after }
 }
 

@@ -23,6 +23,8 @@ export const TEST_JWT_SECRET = randomBytes(32).toString('base64url')
 
 export const TEST_WEBHOOK_SECRET = randomBytes(24).toString('base64url')
 
+export const TEST_CURSOR_SECRET = randomBytes(24).toString('base64url')
+
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return {
     env: 'test',
@@ -36,6 +38,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     maxHeapUsedBytes: 0,
     jwt: { kind: 'secret', secret: TEST_JWT_SECRET, source: 'env' },
     salesWebhookSecrets: [TEST_WEBHOOK_SECRET],
+    cursorSecrets: [TEST_CURSOR_SECRET],
     logLevel: 'silent',
     corsOrigins: [],
     // Far above any test's traffic; the rate-limit tests set their own.

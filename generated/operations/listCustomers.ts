@@ -48,9 +48,10 @@ export const listCustomers = {
         after: Type.Optional(
           Type.String({
             minLength: 1,
-            maxLength: 500,
+            maxLength: 2048,
             pattern: '^[A-Za-z0-9_-]+$',
-            description: 'The `next_after` cursor of the previous page (keyset paging).',
+            description:
+              'The `next_after` cursor of the previous page (keyset paging). Opaque: pass it back\nexactly as received. It is signed by the service and bound to the business and to the\nlist it came from (`sort_by`, `sort_order`, `filter_type`, `is_active`); an altered\ncursor, or one used with another business or list, is a 400 with a detail on `after`.\nThe signing key is `CURSOR_SECRET` (comma-separated for rotation: the first signs, all\nverify); unset, it is derived with HKDF and a fixed label from the HS256 JWT secret\n(`JWT_SECRET`, or the development secret outside production), so rotating that secret\nalso retires earlier cursors; production with `JWT_PUBLIC_KEY` requires\n`CURSOR_SECRET`.\n',
           }),
         ),
       },

@@ -12,7 +12,8 @@ export const CustomerList = Type.Object(
     limit: Type.Integer(),
     offset: Type.Integer(),
     next_after: Type.Union([Type.String(), Type.Null()], {
-      description: 'Pass as `after` for the next page; `null` on the last page.',
+      description:
+        'Pass as `after`, unchanged and with the same list parameters, for the next page;\n`null` on the last page. Opaque and signed, bound to this business and list: do not\nbuild or edit it (an altered cursor is a 400).\n',
     }),
   },
   { additionalProperties: false },

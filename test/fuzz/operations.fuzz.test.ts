@@ -21,11 +21,19 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max'
 import t, { type Test } from 'tap'
+import { createListCursorCodec, type ListPosition, type ListScope } from '../../lib/list-cursor.js'
 import { loadOpenApiDocument } from '../../lib/openapi-document.js'
 import { nowSeconds, signatureHeader } from '../../lib/webhook-signature.js'
 import { BODY_LIMIT_BYTES } from '../../server-options.js'
 import { ContractValidator } from '../contract.js'
-import { authFor, build, tokenFor, TEST_JWT_SECRET, TEST_WEBHOOK_SECRET } from '../helper.js'
+import {
+  authFor,
+  build,
+  tokenFor,
+  TEST_CURSOR_SECRET,
+  TEST_JWT_SECRET,
+  TEST_WEBHOOK_SECRET,
+} from '../helper.js'
 import { signedEvent, type SaleEventBody } from '../sales-feed.js'
 
 /** The business every request acts for, the one whose rows must never change, one never granted. */
@@ -1869,19 +1877,23 @@ function queryMutations(parameter: Parameter): Tagged[] {
   ]
 }
 
-/** A cursor that decodes, fits the list's scope, and points at a key that is not one. */
+/** The server's cursor key, as if it had leaked: forged cursors pass the signature check. */
+const cursorCodec = createListCursorCodec([TEST_CURSOR_SECRET])
+
+/**
+ * A cursor correctly signed for the request's business and list that points at a key that is
+ * not one: only the checks of the position itself stand between it and SQL.
+ */
 function forgedCursor(spec: RequestSpec, key: unknown, id: unknown): string {
   const value = (name: string, fallback: string): string =>
     spec.query.find(([key]) => key === name)?.[1] ?? fallback
-  const cursor = {
+  const scope = {
     sortBy: value('sort_by', 'created_at'),
     sortOrder: value('sort_order', 'desc'),
     isActive: value('is_active', 'true') === 'true',
     customerType: spec.query.find(([name]) => name === 'filter_type')?.[1] ?? null,
-    key,
-    id,
-  }
-  return Buffer.from(JSON.stringify(cursor)).toString('base64url')
+  } as ListScope
+  return cursorCodec.encode(Number(spec.path.businessId), scope, { key, id } as ListPosition)
 }
 
 function cursorMutations(): fc.Arbitrary<Mutation>[] {

@@ -5,6 +5,8 @@ import t from 'tap'
 import { ConfigError, devSecretPath, EnvironmentSchema, loadConfig } from '../../lib/config.js'
 
 const SECRET = 's'.repeat(40)
+const CURSOR = 'c'.repeat(16)
+const PUBLIC_KEY = '-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----'
 
 const tempDir = (): string => mkdtempSync(join(tmpdir(), 'payme-config-'))
 
@@ -82,6 +84,26 @@ t.test('a bad value stops start-up with a message naming the variable', async (t
       variables: { JWT_PUBLIC_KEY: 'abc' },
     },
     {
+      name: 'a CURSOR_SECRET shorter than 16',
+      variable: 'CURSOR_SECRET',
+      variables: { JWT_SECRET: SECRET, CURSOR_SECRET: 'c'.repeat(15) },
+    },
+    {
+      name: 'a CURSOR_SECRET list with a short second secret',
+      variable: 'CURSOR_SECRET',
+      variables: { JWT_SECRET: SECRET, CURSOR_SECRET: `${CURSOR},short` },
+    },
+    {
+      name: 'a CURSOR_SECRET list with an empty item',
+      variable: 'CURSOR_SECRET',
+      variables: { JWT_SECRET: SECRET, CURSOR_SECRET: `${CURSOR},,${CURSOR}` },
+    },
+    {
+      name: 'a CURSOR_SECRET padded with spaces to 16',
+      variable: 'CURSOR_SECRET',
+      variables: { JWT_SECRET: SECRET, CURSOR_SECRET: `   ${'c'.repeat(13)}` },
+    },
+    {
       name: 'both JWT_SECRET and JWT_PUBLIC_KEY',
       variable: 'JWT_PUBLIC_KEY',
       variables: {
@@ -140,7 +162,7 @@ t.test('good values are read and typed', async (t) => {
     },
     {
       name: 'a public key with escaped newlines',
-      variables: { NODE_ENV: 'production', JWT_PUBLIC_KEY: publicKey },
+      variables: { NODE_ENV: 'production', JWT_PUBLIC_KEY: publicKey, CURSOR_SECRET: CURSOR },
       expected: { jwt: { kind: 'public-key', publicKey: publicKey.replace(/\\n/g, '\n') } },
     },
     {
@@ -199,5 +221,55 @@ t.test('loadConfig reads only the variables it is given', async (t) => {
   t.ok(
     error instanceof ConfigError,
     'production without JWT_SECRET in the given source refuses, whatever process.env holds',
+  )
+})
+
+t.test('the cursor secrets: CURSOR_SECRET, else the HS256 JWT secret, else refuse', async (t) => {
+  const rotation = `${'n'.repeat(20)}, ${'o'.repeat(20)}`
+  t.strictSame(
+    loadConfig(environment({ JWT_SECRET: SECRET, CURSOR_SECRET: rotation })).cursorSecrets,
+    ['n'.repeat(20), 'o'.repeat(20)],
+    'CURSOR_SECRET: every secret, trimmed, the first (the one that signs) first',
+  )
+  t.strictSame(
+    loadConfig(environment({ NODE_ENV: 'production', JWT_SECRET: SECRET })).cursorSecrets,
+    [SECRET],
+    'production without CURSOR_SECRET: the HS256 JWT_SECRET (lib/list-cursor.ts derives the key)',
+  )
+  const dataDir = tempDir()
+  const development = loadConfig(environment({ DATA_DIR: dataDir }))
+  t.strictSame(
+    development.cursorSecrets,
+    [readFileSync(devSecretPath(dataDir), 'utf8').trim()],
+    'development without any secret: the development secret kept in DATA_DIR',
+  )
+  const publicKeyDir = tempDir()
+  const withPublicKey = loadConfig(
+    environment({ JWT_PUBLIC_KEY: PUBLIC_KEY, DATA_DIR: publicKeyDir }),
+  )
+  t.strictSame(
+    withPublicKey.cursorSecrets,
+    [readFileSync(devSecretPath(publicKeyDir), 'utf8').trim()],
+    'development with a public key: the development secret kept in DATA_DIR',
+  )
+  t.ok(withPublicKey.cursorSecrets[0]!.length >= 32, 'a random secret, not a fixed one')
+
+  const productionDir = tempDir()
+  const error = thrown(() =>
+    loadConfig(
+      environment({ NODE_ENV: 'production', JWT_PUBLIC_KEY: PUBLIC_KEY, DATA_DIR: productionDir }),
+    ),
+  )
+  t.ok(error instanceof ConfigError, 'production with a public key and no CURSOR_SECRET refuses')
+  const message = (error as Error | undefined)?.message ?? ''
+  t.match(message, /\bCURSOR_SECRET\b/, 'the message names CURSOR_SECRET')
+  t.equal(message.split('\n').length, 1, 'in one line')
+  t.notOk(existsSync(devSecretPath(productionDir)), 'no development secret was written')
+  t.strictSame(
+    loadConfig(
+      environment({ NODE_ENV: 'production', JWT_PUBLIC_KEY: PUBLIC_KEY, CURSOR_SECRET: CURSOR }),
+    ).cursorSecrets,
+    [CURSOR],
+    'production with a public key and CURSOR_SECRET starts',
   )
 })

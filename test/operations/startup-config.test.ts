@@ -21,6 +21,7 @@ const cases: { variable: string; value: string; named?: string }[] = [
   { variable: 'JWT_ISSUER', value: '' },
   { variable: 'JWT_AUDIENCE', value: '' },
   { variable: 'SALES_WEBHOOK_SECRET', value: SECRET_LOOKING.slice(0, 10) },
+  { variable: 'CURSOR_SECRET', value: SECRET_LOOKING.slice(0, 15) },
   { variable: 'LOG_LEVEL', value: 'loud' },
   { variable: 'LOG_DIR', value: '' },
   { variable: 'REDIS_URL', value: '127.0.0.1:6379' },
@@ -89,4 +90,17 @@ t.test('production without a JWT key refuses to start, naming JWT_SECRET', async
   const result = await startWith({ NODE_ENV: 'production', JWT_SECRET: undefined })
   t.equal(result.code, 1, 'exit code 1')
   t.match(result.stderr, /JWT_SECRET/, 'names JWT_SECRET')
+})
+
+t.test('production with a public key and no CURSOR_SECRET refuses, naming it', async (t) => {
+  const result = await startWith({
+    NODE_ENV: 'production',
+    JWT_SECRET: undefined,
+    JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----',
+  })
+  t.equal(result.code, 1, 'exit code 1')
+  const lines = result.stderr.trim().split('\n')
+  t.equal(lines.length, 1, `one line on stderr (${result.stderr.trim()})`)
+  t.match(lines[0], /\bCURSOR_SECRET\b/, 'names CURSOR_SECRET')
+  t.notMatch(result.stdout, /listening/, 'never listened')
 })

@@ -25,6 +25,12 @@ export interface paths {
      *     A keyset page costs the same at any depth and never repeats or skips a customer when
      *     others are added meanwhile. `after` must be used with the same `sort_by`, `sort_order`,
      *     `filter_type` and `is_active` as the page that gave it, and without `offset`.
+     *
+     *     Cursors are opaque and signed by the service (HMAC-SHA256 with a server key): a cursor
+     *     that was altered in any way, made for another business or another list, or that holds
+     *     no real position of the list is a 400 `Validation failed` with a detail on `after`.
+     *     Cursors survive restarts; they stop working when the server's key is rotated out (see
+     *     `after`).
      */
     get: operations['listCustomers']
     put?: never
@@ -711,7 +717,11 @@ export interface components {
       total: number
       limit: number
       offset: number
-      /** @description Pass as `after` for the next page; `null` on the last page. */
+      /**
+       * @description Pass as `after`, unchanged and with the same list parameters, for the next page;
+       *     `null` on the last page. Opaque and signed, bound to this business and list: do not
+       *     build or edit it (an altered cursor is a 400).
+       */
       next_after: string | null
     }
     SearchResults: {
@@ -1094,7 +1104,17 @@ export interface operations {
         filter_type?: components['schemas']['CustomerType']
         /** @description `true` lists active customers, `false` lists soft-deleted ones. */
         is_active?: boolean
-        /** @description The `next_after` cursor of the previous page (keyset paging). */
+        /**
+         * @description The `next_after` cursor of the previous page (keyset paging). Opaque: pass it back
+         *     exactly as received. It is signed by the service and bound to the business and to the
+         *     list it came from (`sort_by`, `sort_order`, `filter_type`, `is_active`); an altered
+         *     cursor, or one used with another business or list, is a 400 with a detail on `after`.
+         *     The signing key is `CURSOR_SECRET` (comma-separated for rotation: the first signs, all
+         *     verify); unset, it is derived with HKDF and a fixed label from the HS256 JWT secret
+         *     (`JWT_SECRET`, or the development secret outside production), so rotating that secret
+         *     also retires earlier cursors; production with `JWT_PUBLIC_KEY` requires
+         *     `CURSOR_SECRET`.
+         */
         after?: string
       }
       header?: never

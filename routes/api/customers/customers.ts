@@ -5,10 +5,14 @@ import { getCustomer } from '../../../generated/operations/getCustomer.js'
 import { listCustomers } from '../../../generated/operations/listCustomers.js'
 import { searchCustomers } from '../../../generated/operations/searchCustomers.js'
 import { updateCustomer } from '../../../generated/operations/updateCustomer.js'
+import { createListCursorCodec } from '../../../lib/list-cursor.js'
 import * as customers from '../../../services/customers.js'
 
 /** Endpoints 1–6: the customer record. */
 const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // Made once from the configuration: the signing keys stay here, out of requests and services.
+  const cursors = createListCursorCodec(app.config.cursorSecrets)
+
   app.route({
     ...createCustomer,
     handler: async function create(request, reply) {
@@ -25,7 +29,7 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.route({
     ...listCustomers,
     handler: async function list(request) {
-      return customers.listCustomers(app.db, request.params.businessId, request.query)
+      return customers.listCustomers(app.db, request.params.businessId, request.query, cursors)
     },
   })
 
