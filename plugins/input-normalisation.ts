@@ -1,6 +1,13 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { validationFailed, type ErrorDetail } from '../lib/http-errors.js'
+import {
+  BODY_TEXT_RULES,
+  cleanText,
+  hasLoneSurrogate,
+  QUERY_TEXT_RULES,
+  toNfc,
+} from '../lib/text.js'
 
 type JsonObject = Record<string, unknown>
 type PropertySchemas = Record<string, { minLength?: number; type?: unknown } | undefined>
@@ -8,27 +15,46 @@ type PropertySchemas = Record<string, { minLength?: number; type?: unknown } | u
 const isObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
+/** Deeper than any body the document allows: past it, schema validation refuses the shape. */
+const SCAN_DEPTH = 8
+
+/** NFC for every string in a nested value (webhook `data`, arrays); object keys are left as sent. */
+function nfcDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return toNfc(value)
+  if (depth >= SCAN_DEPTH || typeof value !== 'object' || value === null) return value
+  if (Array.isArray(value)) return value.map((item) => nfcDeep(item, depth + 1))
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [key, nfcDeep(item, depth + 1)]),
+  )
+}
+
 /**
- * Trims strings before validation. In a body, an empty string stands for "absent" unless the
- * field cannot be empty (minLength ≥ 1, e.g. `name`), which then fails validation by name.
+ * Cleans strings before validation (lib/text.ts: NFC, invisible characters by field, trimmed).
+ * In a body, an empty string stands for "absent" unless the field cannot be empty (minLength ≥ 1,
+ * e.g. `name`), which then fails validation by name — so does a name of only U+200B. Nested
+ * strings are put in NFC and otherwise taken as sent.
  */
 function normaliseBody(body: JsonObject, properties: PropertySchemas): JsonObject {
   const normalised: JsonObject = {}
   for (const [key, value] of Object.entries(body)) {
     if (typeof value !== 'string') {
-      normalised[key] = value
+      normalised[key] = nfcDeep(value, 1)
       continue
     }
-    const trimmed = value.trim()
+    const cleaned = cleanText(value, BODY_TEXT_RULES[key] ?? 'plain')
     const mayBeEmpty = (properties[key]?.minLength ?? 0) < 1
-    if (trimmed !== '' || !mayBeEmpty) normalised[key] = trimmed
+    if (cleaned !== '' || !mayBeEmpty) normalised[key] = cleaned
   }
   return normalised
 }
 
 function normaliseQuery(query: JsonObject): void {
   for (const [key, value] of Object.entries(query)) {
-    if (typeof value === 'string') query[key] = value.trim()
+    const rule = QUERY_TEXT_RULES[key] ?? 'plain'
+    if (typeof value === 'string') query[key] = cleanText(value, rule)
+    if (Array.isArray(value)) {
+      query[key] = value.map((item) => (typeof item === 'string' ? cleanText(item, rule) : item))
+    }
   }
 }
 
@@ -47,18 +73,21 @@ function nonDecimalIntegers(values: unknown, properties: PropertySchemas): Error
     .map(([key]) => ({ path: key, message: 'must be an integer written in decimal digits' }))
 }
 
-/** Deeper than any body the document allows: past it, schema validation refuses the shape. */
-const SCAN_DEPTH = 8
-
-/** PostgreSQL text cannot hold U+0000: refuse it by name rather than fail in the database. */
-function nulCharacters(value: unknown, path: string[] = []): ErrorDetail[] {
+/**
+ * Characters PostgreSQL text cannot hold, refused by name rather than failing in the database
+ * (U+0000) or being stored as U+FFFD by the driver (a lone surrogate, which JSON can escape).
+ */
+function unstorableCharacters(value: unknown, path: string[] = []): ErrorDetail[] {
   if (typeof value === 'string') {
-    return value.includes('\u0000')
-      ? [{ path: path.join('.') || 'body', message: 'must not contain a NUL character' }]
-      : []
+    const at = path.join('.') || 'body'
+    if (value.includes('\u0000')) return [{ path: at, message: 'must not contain a NUL character' }]
+    if (hasLoneSurrogate(value)) {
+      return [{ path: at, message: 'must be valid Unicode text (no lone surrogate)' }]
+    }
+    return []
   }
   if (path.length >= SCAN_DEPTH || typeof value !== 'object' || value === null) return []
-  return Object.entries(value).flatMap(([key, item]) => nulCharacters(item, [...path, key]))
+  return Object.entries(value).flatMap(([key, item]) => unstorableCharacters(item, [...path, key]))
 }
 
 type Part = 'body' | 'querystring' | 'params'
@@ -76,8 +105,8 @@ export default fp(
       }
       if (isObject(request.query)) normaliseQuery(request.query)
       const details = [
-        ...nulCharacters(request.body),
-        ...nulCharacters(request.query),
+        ...unstorableCharacters(request.body),
+        ...unstorableCharacters(request.query),
         ...nonDecimalIntegers(request.params, propertiesOf(request, 'params')),
         ...nonDecimalIntegers(request.query, propertiesOf(request, 'querystring')),
       ]

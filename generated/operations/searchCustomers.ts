@@ -17,7 +17,8 @@ export const searchCustomers = {
         q: Type.String({
           minLength: 1,
           maxLength: 100,
-          description: 'Text to look for (trimmed; 1–100 characters).',
+          description:
+            'Text to look for: NFC, zero-width and bidirectional control characters removed, then\ntrimmed; 1–100 characters left (none left is a 400).\n',
         }),
         limit: Type.Optional(
           Type.Integer({

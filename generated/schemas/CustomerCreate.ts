@@ -7,7 +7,8 @@ export const CustomerCreate = Type.Object(
     name: Type.String({
       minLength: 1,
       maxLength: 255,
-      description: "The customer's name (1–255 characters after trimming).",
+      description:
+        "The customer's name: NFC, zero-width and bidirectional control characters removed,\ntrimmed; 1–255 characters left (a name of only such characters is a 400).\n",
     }),
     phone: Type.Optional(
       Type.String({
@@ -16,7 +17,13 @@ export const CustomerCreate = Type.Object(
       }),
     ),
     email: Type.Optional(Type.String({ maxLength: 255, format: 'email' })),
-    address: Type.Optional(Type.String({ maxLength: 500 })),
+    address: Type.Optional(
+      Type.String({
+        maxLength: 500,
+        description:
+          'NFC; bidirectional controls and zero-width spaces removed (joiners kept), trimmed.\n',
+      }),
+    ),
     customer_type: Type.Optional(CustomerType),
     prefer_sms: Type.Optional(Type.Boolean({ description: 'Defaults to `true`.' })),
     prefer_email: Type.Optional(Type.Boolean({ description: 'Defaults to `false`.' })),

@@ -4,7 +4,14 @@ import { CustomerType } from './CustomerType.js'
 
 export const CustomerUpdate = Type.Object(
   {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    name: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description:
+          'NFC, zero-width and bidirectional control characters removed, trimmed; 1–255\ncharacters left (a name of only such characters is a 400).\n',
+      }),
+    ),
     phone: Type.Optional(
       Type.Union([Type.String({ maxLength: 20 }), Type.Null()], {
         description: '`null` clears it.',
@@ -17,7 +24,8 @@ export const CustomerUpdate = Type.Object(
     ),
     address: Type.Optional(
       Type.Union([Type.String({ maxLength: 500 }), Type.Null()], {
-        description: '`null` clears it.',
+        description:
+          'NFC; bidirectional controls and zero-width spaces removed (joiners kept), trimmed.\n`null` clears it.\n',
       }),
     ),
     customer_type: Type.Optional(CustomerType),

@@ -8,7 +8,8 @@ export const NoteCreate = Type.Object(
     content: Type.String({
       minLength: 1,
       maxLength: 2000,
-      description: '1–2000 characters after trimming.',
+      description:
+        'NFC; bidirectional controls and zero-width spaces removed (joiners kept, for emoji\nsequences), trimmed; 1–2000 characters left (none left is a 400).\n',
     }),
   },
   { additionalProperties: false },

@@ -21,7 +21,8 @@ export const PreferencesUpdate = Type.Object(
     ),
     best_contact_time: Type.Optional(
       Type.Union([Type.String({ maxLength: 100 }), Type.Null()], {
-        description: '`null` clears it.',
+        description:
+          'NFC; bidirectional controls and zero-width spaces removed (joiners kept), trimmed.\n`null` clears it.\n',
       }),
     ),
     do_not_contact: Type.Optional(Type.Boolean()),

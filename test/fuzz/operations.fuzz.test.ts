@@ -23,6 +23,7 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/max'
 import t, { type Test } from 'tap'
 import { createListCursorCodec, type ListPosition, type ListScope } from '../../lib/list-cursor.js'
 import { loadOpenApiDocument } from '../../lib/openapi-document.js'
+import { BODY_TEXT_RULES, cleanText, QUERY_TEXT_RULES, type TextRule } from '../../lib/text.js'
 import { nowSeconds, signatureHeader } from '../../lib/webhook-signature.js'
 import { BODY_LIMIT_BYTES } from '../../server-options.js'
 import { ContractValidator } from '../contract.js'
@@ -624,13 +625,20 @@ const textUnit = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('\t', '\n', '\u0001', '\u001f', '\u00a0', '\u2028') },
 )
 
+/**
+ * The service keeps enough of the text and it still fits (lib/text.ts): a name of only U+200B is
+ * empty once cleaned, and NFC may lengthen (U+0958 → U+0915 U+093C).
+ */
+const keeps = (text: string, least: number, maxLength: number): boolean =>
+  [...cleanText(text, 'name')].length >= least && [...cleanText(text, 'plain')].length <= maxLength
+
 function textArbitrary(minLength: number, maxLength: number): fc.Arbitrary<string> {
   const least = Math.max(1, minLength)
   const short = fc.string({ unit: textUnit, minLength: least, maxLength: Math.min(maxLength, 40) })
   const full = fc.string({ unit: visibleUnit, minLength: maxLength, maxLength })
   return fc
     .oneof({ weight: 12, arbitrary: short }, { weight: 1, arbitrary: full })
-    .filter((text) => text.trim().length >= least)
+    .filter((text) => keeps(text, least, maxLength))
 }
 
 const instant = fc.date({
@@ -1264,10 +1272,10 @@ function objectsOf(schema: Schema, prefix: string[] = []): { path: string[]; sch
   ]
 }
 
-/** The document rejects this value for the field, after the service's trimming of top-level strings. */
+/** The document rejects this value for the field, after the service cleans top-level strings. */
 function rejects(field: Field, value: unknown): boolean {
   if (typeof value === 'string' && field.topLevel) {
-    const trimmed = value.trim()
+    const trimmed = cleanText(value, BODY_TEXT_RULES[named(field.path)] ?? 'plain')
     return trimmed !== '' && !accepts(field.schema, trimmed)
   }
   return !accepts(field.schema, value)
@@ -1725,6 +1733,7 @@ function saleEventMutations(): Tagged[] {
 function queryMutations(parameter: Parameter): Tagged[] {
   const { name, schema } = parameter
   const set = (value: string) => (spec: RequestSpec) => withQuery(spec, name, value)
+  const cleaned = (value: string): string => cleanText(value, QUERY_TEXT_RULES[name] ?? 'plain')
   const types = typesOf(schema)
   const mutations: fc.Arbitrary<Mutation>[] = []
   const nul: fc.Arbitrary<Mutation>[] = []
@@ -1788,7 +1797,7 @@ function queryMutations(parameter: Parameter): Tagged[] {
           ),
           fc.string({ unit: textUnit, minLength: 1, maxLength: 20 }),
         )
-        .filter((value) => value.trim() !== '' && !members.includes(value.trim()))
+        .filter((value) => cleaned(value) !== '' && !members.includes(cleaned(value)))
         .map((value) => mutation(`${name}=${JSON.stringify(value)}`, refused(400), set(value))),
     )
   }
@@ -1801,6 +1810,7 @@ function queryMutations(parameter: Parameter): Tagged[] {
             fc.string({ unit: visibleUnit, minLength: least, maxLength: least + 50 }),
             fc.integer({ min: 1000, max: 8000 }).map((length) => 'q'.repeat(length)),
           )
+          .filter((value) => [...cleaned(value)].length >= least)
           .map((value) =>
             mutation(`${name} of ${[...value].length} characters`, refused(400), set(value)),
           ),
@@ -1818,7 +1828,7 @@ function queryMutations(parameter: Parameter): Tagged[] {
       mutations.push(
         fc
           .string({ unit: textUnit, minLength: 1, maxLength: 30 })
-          .filter((value) => value.trim() !== '' && !pattern.test(value.trim()))
+          .filter((value) => cleaned(value) !== '' && !pattern.test(cleaned(value)))
           .map((value) =>
             mutation(
               `${name}=${JSON.stringify(value)} (outside ${schema.pattern})`,
@@ -1854,7 +1864,7 @@ function queryMutations(parameter: Parameter): Tagged[] {
           ),
           fc.string({ unit: textUnit, minLength: 1, maxLength: 25 }),
         )
-        .filter((value) => value.trim() !== '' && !accepts(schema, value.trim()))
+        .filter((value) => cleaned(value) !== '' && !accepts(schema, cleaned(value)))
         .map((value) => mutation(`${name}=${JSON.stringify(value)}`, refused(400), set(value))),
     )
     edges.push(
@@ -2152,6 +2162,210 @@ for (const [index, operation] of operations.entries()) {
     )
   })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Unicode in every text field (lib/text.ts): combining marks, format characters (Cf), astral
+// characters, and lone surrogates written as JSON escapes in a raw body. No answer is a 5xx; a
+// lone surrogate is a 400 that changes nothing; a cleaned field is answered as lib/text.ts
+// cleans it. Self-contained: its own generators, its own runs (UNICODE_RUNS per operation).
+
+const UNICODE_RUNS = 24
+
+const codePointIn = (min: number, max: number): fc.Arbitrary<string> =>
+  fc.integer({ min, max }).map((code) => String.fromCodePoint(code))
+
+/** Every format character (general category Cf): soft hyphen, bidi controls, ZWJ, tags… */
+const FORMAT_CHARACTERS = Array.from({ length: 0x110000 }, (_, code) => code)
+  .filter((code) => code < 0xd800 || code > 0xdfff)
+  .map((code) => String.fromCodePoint(code))
+  .filter((c) => /\p{Cf}/u.test(c))
+
+const unicodeLetters = fc.string({
+  unit: fc.constantFrom(...'aeiouAEIOUnkmwjZ', '\u00e9', '\u00c5', '\u1E9B', '\u0958', '\u212B'),
+  minLength: 1,
+  maxLength: 4,
+})
+/** A letter with one to three combining marks, often not in NFC order or form. */
+const combiningSequence = fc
+  .tuple(
+    fc.constantFrom('a', 'e', 'o', 'A', 'n', '\u0915', '\u05D0', '\u3131'),
+    fc.array(
+      fc.oneof(
+        codePointIn(0x0300, 0x036f),
+        codePointIn(0x1ab0, 0x1aff),
+        codePointIn(0x20d0, 0x20ff),
+        codePointIn(0xfe20, 0xfe2f),
+        fc.constantFrom('\u0323', '\u0301', '\u093C', '\u05B4', '\u3099'),
+      ),
+      { minLength: 1, maxLength: 3 },
+    ),
+  )
+  .map(([base, marks]) => base + marks.join(''))
+const formatCharacter = fc.constantFrom(...FORMAT_CHARACTERS)
+const astralCharacter = fc.oneof(
+  codePointIn(0x1f600, 0x1f64f),
+  codePointIn(0x1f300, 0x1faff),
+  fc.constantFrom(
+    '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}',
+    '\u{1F1F0}\u{1F1EA}',
+    '\u{1F44D}\u{1F3FD}',
+  ),
+  codePointIn(0x10000, 0x1ffff),
+  codePointIn(0x20000, 0x2a6df),
+  codePointIn(0xe0000, 0xe007f),
+)
+const unicodePiece = fc.oneof(
+  { weight: 2, arbitrary: unicodeLetters },
+  { weight: 3, arbitrary: combiningSequence },
+  { weight: 3, arbitrary: formatCharacter },
+  { weight: 3, arbitrary: astralCharacter },
+  { weight: 1, arbitrary: fc.constant(' ') },
+)
+const unicodeText = fc.array(unicodePiece, { minLength: 1, maxLength: 12 }).map((p) => p.join(''))
+/** Lone surrogates as JSON escapes: a high or a low half alone, or a pair in the wrong order. */
+const loneSurrogateEscape = fc.oneof(
+  fc.integer({ min: 0xd800, max: 0xdbff }).map((code) => `\\u${code.toString(16)}`),
+  fc.integer({ min: 0xdc00, max: 0xdfff }).map((code) => `\\u${code.toString(16).toUpperCase()}`),
+  fc.constant('\\ude00\\ud83d'),
+)
+
+interface UnicodeCase extends Mutation {
+  /** A field the service cleans by a rule of lib/text.ts, and the text sent in it. */
+  cleaned?: { key: string; text: string; rule: TextRule }
+}
+
+const SURROGATE_MARK = 'LONE-SURROGATE-HERE'
+
+function unicodeCases(operation: Operation): fc.Arbitrary<UnicodeCase>[] {
+  const cases: fc.Arbitrary<UnicodeCase>[] = []
+  const bodyFields = operation.body
+    ? fieldsOf(operation.body).filter((field) => allowsString(field.schema))
+    : []
+  const queryFields = operation.query.filter((parameter) => allowsString(parameter.schema))
+  const placed = (text: fc.Arbitrary<string>) => fc.tuple(text, fc.boolean(), fc.nat())
+  if (bodyFields.length > 0) {
+    cases.push(
+      fc
+        .tuple(fc.constantFrom(...bodyFields), placed(unicodeText))
+        .map(([field, [text, alone, position]]): UnicodeCase => {
+          const key = named(field.path)
+          const rule = field.topLevel ? BODY_TEXT_RULES[key] : undefined
+          const build = (spec: RequestSpec): string => {
+            const current = getAt(jsonValue(spec), field.path)
+            return alone || typeof current !== 'string' ? text : insertAt(current, position, text)
+          }
+          let sent = text
+          return {
+            label: `unicode in ${key}: ${JSON.stringify(text)}`,
+            expect: NO_5XX,
+            apply: (spec) => {
+              sent = build(spec)
+              return withJson(spec, setAt(jsonValue(spec), field.path, sent))
+            },
+            get cleaned() {
+              return rule ? { key, text: sent, rule } : undefined
+            },
+          }
+        }),
+      fc
+        .tuple(fc.constantFrom(...bodyFields), loneSurrogateEscape, fc.nat())
+        .map(([field, escape, position]): UnicodeCase => ({
+          label: `lone surrogate ${escape} in ${named(field.path)}, raw JSON`,
+          expect: refused(400),
+          apply: (spec) => {
+            const current = getAt(jsonValue(spec), field.path)
+            const text = typeof current === 'string' ? current : 'x'
+            const marked = setAt(
+              jsonValue(spec),
+              field.path,
+              insertAt(text, position, SURROGATE_MARK),
+            )
+            return withRaw(spec, JSON.stringify(marked).replace(SURROGATE_MARK, escape))
+          },
+        })),
+    )
+  }
+  if (queryFields.length > 0) {
+    cases.push(
+      fc
+        .tuple(fc.constantFrom(...queryFields), placed(unicodeText))
+        .map(([parameter, [text, alone, position]]): UnicodeCase => {
+          const rule = QUERY_TEXT_RULES[parameter.name]
+          let sent = text
+          return {
+            label: `unicode in ${parameter.name}: ${JSON.stringify(text)}`,
+            expect: NO_5XX,
+            apply: (spec) => {
+              const current = spec.query.find(([name]) => name === parameter.name)?.[1]
+              sent = alone || current === undefined ? text : insertAt(current, position, text)
+              return withQuery(spec, parameter.name, sent)
+            },
+            get cleaned() {
+              return rule ? { key: parameter.name, text: sent, rule } : undefined
+            },
+          }
+        }),
+    )
+  }
+  return cases
+}
+
+/** The cleaned field as answered: in `customer`, `note` or `preferences`, or the echoed `query`. */
+function answered(body: unknown, key: string): unknown {
+  const answer = body as Record<string, Record<string, unknown> | undefined> | undefined
+  if (key === 'q') return (answer as { query?: unknown } | undefined)?.query
+  return answer?.customer?.[key] ?? answer?.note?.[key] ?? answer?.preferences?.[key]
+}
+
+async function checkUnicode(
+  operation: Operation,
+  draft: RequestSpec,
+  unicode: UnicodeCase,
+): Promise<void> {
+  const spec = unicode.apply(await prepare(operation, draft, true))
+  const before = unicode.expect.kind === 'refused' ? await fingerprint() : undefined
+  const response = await send(operation, spec)
+  const problems = problemsWith(operation, response, unicode.expect)
+  if (before !== undefined && (await fingerprint()) !== before) {
+    problems.push(`business ${BUSINESS}'s rows changed although the request was refused`)
+  }
+  const cleaned = unicode.cleaned
+  if (cleaned && response.statusCode < 300) {
+    const expected = cleanText(cleaned.text, cleaned.rule)
+    const actual = answered(jsonOf(response), cleaned.key)
+    if (expected !== '' && actual !== undefined && actual !== expected) {
+      problems.push(
+        `${cleaned.key} answered as ${JSON.stringify(actual)}, cleaned would be ${JSON.stringify(expected)}`,
+      )
+    }
+  }
+  if (problems.length > 0) throw failure(operation, spec, response, problems, unicode.label)
+}
+
+await t.test('unicode in every text field never gets a 5xx', async (t) => {
+  t.comment(`${FORMAT_CHARACTERS.length} format characters (Cf) in the pool`)
+  for (const [index, operation] of operations.entries()) {
+    const cases = unicodeCases(operation)
+    if (cases.length === 0) continue
+    const draft = validDraft(operation).map((spec) => described(spec, describe(operation, spec)))
+    await property(
+      t,
+      `${operation.id}: combining marks, format characters, astral characters, lone surrogates`,
+      fc.tuple(
+        draft,
+        fc.oneof(...cases).map((unicode) => described(unicode, unicode.label)),
+      ),
+      ([spec, unicode]) => checkUnicode(operation, spec, unicode),
+      UNICODE_RUNS,
+      (SEED + 7919 + index * 32) % 2 ** 31,
+    )
+  }
+  t.same(
+    await businessRows(OTHER_BUSINESS),
+    otherBusinessBefore,
+    `business ${OTHER_BUSINESS}'s rows are unchanged after the unicode runs`,
+  )
+})
 
 t.comment(`fuzz requests sent: ${requests} (seed ${SEED})`)
 // A failed property stops at its counterexample, short of its runs: the count means something

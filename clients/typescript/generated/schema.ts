@@ -565,12 +565,16 @@ export interface components {
     }
     /** @description A new customer. Only `name` is required. */
     CustomerCreate: {
-      /** @description The customer's name (1–255 characters after trimming). */
+      /**
+       * @description The customer's name: NFC, zero-width and bidirectional control characters removed,
+       *     trimmed; 1–255 characters left (a name of only such characters is a 400).
+       */
       name: string
       /** @description A phone number in any common format; stored in E.164. */
       phone?: string
       /** Format: email */
       email?: string
+      /** @description NFC; bidirectional controls and zero-width spaces removed (joiners kept), trimmed. */
       address?: string
       customer_type?: components['schemas']['CustomerType']
       /** @description Defaults to `true`. */
@@ -582,6 +586,10 @@ export interface components {
     }
     /** @description Any subset of the create fields plus `is_active`; at least one field. */
     CustomerUpdate: {
+      /**
+       * @description NFC, zero-width and bidirectional control characters removed, trimmed; 1–255
+       *     characters left (a name of only such characters is a 400).
+       */
       name?: string
       /** @description `null` clears it. */
       phone?: string | null
@@ -590,7 +598,10 @@ export interface components {
        * @description `null` clears it.
        */
       email?: string | null
-      /** @description `null` clears it. */
+      /**
+       * @description NFC; bidirectional controls and zero-width spaces removed (joiners kept), trimmed.
+       *     `null` clears it.
+       */
       address?: string | null
       customer_type?: components['schemas']['CustomerType']
       /** @description `true` reactivates a soft-deleted customer. */
@@ -613,7 +624,10 @@ export interface components {
     }
     NoteCreate: {
       note_type?: components['schemas']['NoteType']
-      /** @description 1–2000 characters after trimming. */
+      /**
+       * @description NFC; bidirectional controls and zero-width spaces removed (joiners kept, for emoji
+       *     sequences), trimmed; 1–2000 characters left (none left is a 400).
+       */
       content: string
     }
     /** @description A customer's preferences (one per customer, created with it). */
@@ -644,7 +658,10 @@ export interface components {
       favorite_products?: number[] | string
       /** @description `null` clears it. */
       preferred_payment?: components['schemas']['PaymentMethod'] | null
-      /** @description `null` clears it. */
+      /**
+       * @description NFC; bidirectional controls and zero-width spaces removed (joiners kept), trimmed.
+       *     `null` clears it.
+       */
       best_contact_time?: string | null
       do_not_contact?: boolean
       can_receive_offers?: boolean
@@ -1188,7 +1205,8 @@ export interface operations {
     parameters: {
       query: {
         /**
-         * @description Text to look for (trimmed; 1–100 characters).
+         * @description Text to look for: NFC, zero-width and bidirectional control characters removed, then
+         *     trimmed; 1–100 characters left (none left is a 400).
          * @example wanjiru
          */
         q: string
