@@ -17,6 +17,7 @@ import type { Config } from '../lib/config.js'
 import { serverOptions } from '../server-options.js'
 import { ContractValidator } from './contract.js'
 import { loadChoice, withDatabase } from './setup/test-database.js'
+import { loadArchive } from './support/pglite.js'
 
 /** A secret made for this test process; no secret is written in the code. */
 export const TEST_JWT_SECRET = randomBytes(32).toString('base64url')
@@ -66,12 +67,19 @@ export function authFor(...businesses: number[]): Record<string, string> {
 
 let fileDatabase: Promise<DatabaseConnection> | undefined
 let fileDatabaseName: string | undefined
+let closeFileDatabase: (() => Promise<void>) | undefined
 
 /** This test file's own database: a clone of the migrated template, or an in-memory PGlite. */
 export function testDatabase(): Promise<DatabaseConnection> {
   fileDatabase ??= (async () => {
     const choice = loadChoice()
     if (choice.kind === 'embedded') {
+      // From the before step's template; a file run on its own makes and migrates its own.
+      const loaded = choice.template && (await loadArchive(choice.template.archive))
+      if (loaded) {
+        closeFileDatabase = loaded.close
+        return loaded.connection
+      }
       const connection = await connectDatabase({ kind: 'embedded', path: 'memory://' })
       await migrateToLatest(connection.db)
       return connection
@@ -109,7 +117,8 @@ export const onPostgres = (): boolean => loadChoice().kind === 'postgres'
 async function dropFileDatabase(): Promise<void> {
   if (!fileDatabase) return
   const connection = await fileDatabase
-  await connection.db.destroy()
+  if (closeFileDatabase) await closeFileDatabase()
+  else await connection.db.destroy()
   const choice = loadChoice()
   if (choice.kind === 'postgres' && fileDatabaseName) {
     const admin = new pg.Client({ connectionString: choice.adminUrl })
