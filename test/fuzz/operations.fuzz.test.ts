@@ -10,7 +10,8 @@
  *   lone surrogates) may get a 2xx or a 4xx;
  * - nothing ever answers 5xx, and no request changes another business's rows.
  *
- * Replay a run with FUZZ_SEED=<the seed printed>; FUZZ_RUNS sets how many requests (2000).
+ * Replay a run with FUZZ_SEED=<the seed printed> FUZZ_RUNS=<the count printed>; FUZZ_RUNS sets
+ * how many requests (2000 in CI, 500 in a plain `npm test`).
  */
 import { createHmac } from 'node:crypto'
 import { Ajv2020 } from 'ajv/dist/2020.js'
@@ -27,6 +28,7 @@ import { BODY_LIMIT_BYTES } from '../../server-options.js'
 import { ContractValidator } from '../contract.js'
 import { authFor, build, tokenFor, TEST_JWT_SECRET, TEST_WEBHOOK_SECRET } from '../helper.js'
 import { signedEvent, type SaleEventBody } from '../sales-feed.js'
+import { runsFromEnvironment } from '../support/runs.js'
 
 /** The business every request acts for, the one whose rows must never change, one never granted. */
 const BUSINESS = 4101
@@ -41,7 +43,7 @@ function integerFromEnvironment(name: string): number | undefined {
 }
 
 const SEED = integerFromEnvironment('FUZZ_SEED') ?? Date.now() % 2 ** 31
-const TOTAL_REQUESTS = integerFromEnvironment('FUZZ_RUNS') ?? 2000
+const TOTAL_REQUESTS = runsFromEnvironment('FUZZ_RUNS', { ci: 2000, local: 500 })
 
 t.comment(
   `fuzz seed=${SEED} requests=${TOTAL_REQUESTS} (replay: FUZZ_SEED=${SEED} FUZZ_RUNS=${TOTAL_REQUESTS} npx tap test/fuzz/operations.fuzz.test.ts)`,
