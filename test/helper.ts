@@ -139,11 +139,27 @@ export interface TestServer {
 
 let teardownRegistered = false
 
-/** Builds the app on this file's database, torn down with the test. */
-export async function build(
-  t: Test,
+/** Drops this file's database (and closes its shared app first) when the file's tests end. */
+async function registerFileTeardown(): Promise<void> {
+  if (teardownRegistered) return
+  teardownRegistered = true
+  const root = (await import('tap')).default
+  root.teardown(async () => {
+    if (fileApp) await (await fileApp).fastify.close()
+    await dropFileDatabase()
+  })
+}
+
+interface App {
+  fastify: FastifyInstance
+  /** Route template of each request in flight, by request id. */
+  routes: Map<string, string | undefined>
+  database: DatabaseConnection
+}
+
+async function startApp(
   options: { config?: Partial<Config>; database?: DatabaseConnection } = {},
-): Promise<TestServer> {
+): Promise<App> {
   const database = options.database ?? (await testDatabase())
   const fastify = Fastify(serverOptions({ logLevel: options.config?.logLevel ?? 'silent' }))
   const routes = new Map<string, string | undefined>()
@@ -152,13 +168,33 @@ export async function build(
     routes.set(request.id, request.routeOptions.url)
   })
   await fastify.ready()
-  t.teardown(() => fastify.close())
-  if (!teardownRegistered) {
-    teardownRegistered = true
-    const root = (await import('tap')).default
-    root.teardown(dropFileDatabase)
-  }
+  await registerFileTeardown()
+  return { fastify, routes, database }
+}
 
+/** Builds the app on this file's database, torn down with the test. */
+export async function build(
+  t: Test,
+  options: { config?: Partial<Config>; database?: DatabaseConnection } = {},
+): Promise<TestServer> {
+  const started = await startApp(options)
+  t.teardown(() => started.fastify.close())
+  return serverFor(t, started)
+}
+
+let fileApp: Promise<App> | undefined
+
+/**
+ * The app with the default test configuration, built once per test file and closed when the
+ * file ends: for tests that need no fresh app (its state is the file's database, which every
+ * test of the file shares anyway). Its checks report to `t`.
+ */
+export async function fileServer(t: Test): Promise<TestServer> {
+  fileApp ??= startApp()
+  return serverFor(t, await fileApp)
+}
+
+function serverFor(t: Test, { fastify, routes, database }: App): TestServer {
   async function inject(injectOptions: InjectOptions): Promise<LightMyRequestResponse> {
     const response = await fastify.inject(injectOptions)
     const requestId = response.headers['x-request-id']

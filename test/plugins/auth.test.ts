@@ -12,6 +12,7 @@ import {
   authFor,
   bearer,
   build,
+  fileServer,
   testConfig,
   testDatabase,
   tokenFor,
@@ -72,7 +73,7 @@ const get = (server: TestServer, headers: Record<string, string>, url = LIST) =>
   server.inject({ method: 'GET', url, headers })
 
 t.test('a request without a token is a 401 "Authentication required"', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const cases: { name: string; headers: Record<string, string> }[] = [
     { name: 'no credentials', headers: {} },
     { name: 'a cookie header without the token cookie', headers: { cookie: 'theme=dark' } },
@@ -94,7 +95,7 @@ t.test('a request without a token is a 401 "Authentication required"', async (t)
 })
 
 t.test('a bad, expired or wrongly signed token is a 401 "Authentication failed"', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const good = tokenFor({ sub: 1, businesses: [5] })
   const otherSecret = randomBytes(32).toString('base64url')
   const cases: { name: string; token: string }[] = [
@@ -166,7 +167,7 @@ t.test('a bad, expired or wrongly signed token is a 401 "Authentication failed"'
 })
 
 t.test('a good token is accepted as a bearer header or as the token cookie', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const token = tokenFor({ sub: 1, businesses: [5] })
   const cases: { name: string; headers: Record<string, string> }[] = [
     { name: 'Authorization: Bearer', headers: bearer(token) },
@@ -184,7 +185,7 @@ t.test('a good token is accepted as a bearer header or as the token cookie', asy
 })
 
 t.test('sub is accepted as an integer or an integer string and becomes created_by', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const created = await server.inject({
     method: 'POST',
     url: LIST,
@@ -214,7 +215,7 @@ t.test('sub is accepted as an integer or an integer string and becomes created_b
 })
 
 t.test('a business row is created on first use by a token that grants it', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const exists = async (id: number) =>
     (await server.database.db
       .selectFrom('businesses')
@@ -314,7 +315,7 @@ t.test('with an issuer and an audience configured, both must match', async (t) =
 })
 
 t.test('every operation the document secures needs a token; public ones do not', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const document = loadOpenApiDocument()
   const methods = ['get', 'post', 'put', 'patch', 'delete'] as const
   let secured = 0

@@ -9,7 +9,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { DatabaseConnection } from '../../db/connect.js'
 import type { Database } from '../../db/database.js'
-import { authFor, build, testDatabase, type TestServer } from '../helper.js'
+import { authFor, build, fileServer, testDatabase, type TestServer } from '../helper.js'
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,64}$/
 
@@ -83,7 +83,7 @@ async function createCustomer(server: TestServer, name: string): Promise<number>
 }
 
 t.test('x-request-id: a safe incoming id is kept, anything else replaced', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const ids: { name: string; sent: string; kept: boolean }[] = [
     { name: 'a plain id', sent: 'abc-123', kept: true },
     { name: 'dots, underscores, capitals', sent: 'Req.1_A-b', kept: true },
@@ -137,7 +137,7 @@ t.test('x-request-id: a safe incoming id is kept, anything else replaced', async
 })
 
 t.test('an unknown path or method is a 404 "Not found"', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const cases: { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; url: string; auth: boolean }[] = [
     { method: 'GET', url: '/nope', auth: false },
     { method: 'POST', url: '/nope', auth: false },
@@ -160,7 +160,7 @@ t.test('an unknown path or method is a 404 "Not found"', async (t) => {
 })
 
 t.test('a trailing slash is optional on every path', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const customerId = await createCustomer(server, 'Trailing Slash')
   const base = `/api/customers/5/${customerId}`
   const reads = [
@@ -209,7 +209,7 @@ t.test('a trailing slash is optional on every path', async (t) => {
 })
 
 t.test('a body that cannot be read is refused in the contract shape', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const countCustomers = async () =>
     (
       await server.database.db
@@ -413,7 +413,7 @@ t.test('an unreachable database is a 503 with Retry-After', async (t) => {
 })
 
 t.test('/health and /ready', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   for (const url of ['/health', '/ready']) {
     const response = await server.inject({ method: 'GET', url })
     t.equal(response.statusCode, 200, `${url}: status`)

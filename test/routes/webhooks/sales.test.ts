@@ -9,7 +9,7 @@ import type { ApiError } from '../../../generated/schemas/ApiError.js'
 import type { CustomerCreated } from '../../../generated/schemas/CustomerCreated.js'
 import type { WebhookResult } from '../../../generated/schemas/WebhookResult.js'
 import { nowSeconds, sign, signatureHeader } from '../../../lib/webhook-signature.js'
-import { authFor, build, TEST_WEBHOOK_SECRET, type TestServer } from '../../helper.js'
+import { authFor, build, fileServer, TEST_WEBHOOK_SECRET, type TestServer } from '../../helper.js'
 
 type Inject = TestServer['inject']
 type Db = TestServer['database']['db']
@@ -229,7 +229,7 @@ async function earlyInSecond(): Promise<void> {
 }
 
 t.test('a bad or missing signature is a 401 and nothing is stored', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 201
   const customer = await createCustomer(inject, businessId)
@@ -344,7 +344,7 @@ t.test('a bad or missing signature is a 401 and nothing is stored', async (t) =>
 })
 
 t.test('timestamps within 300 s either way are accepted', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const businessId = 202
   const customer = await createCustomer(inject, businessId)
   const cases: { name: string; offset: number }[] = [
@@ -370,7 +370,7 @@ t.test('timestamps within 300 s either way are accepted', async (t) => {
 })
 
 t.test('several v1 values are allowed: one right signature is enough', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const businessId = 203
   const customer = await createCustomer(inject, businessId)
   const wrong = (body: string, now: number): string => sign('not-the-secret-xxxxxxxx', now, body)
@@ -447,7 +447,7 @@ t.test('rotated secrets: either configured secret is accepted, a third is refuse
 })
 
 t.test('a body that is not application/json is a 415, even when signed', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const businessId = 205
   const customer = await createCustomer(inject, businessId)
   const cases: { name: string; contentType: string }[] = [
@@ -471,7 +471,7 @@ t.test('a body that is not application/json is a 415, even when signed', async (
 })
 
 t.test('malformed JSON that is correctly signed is a 400 naming the body', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const businessId = 206
   const customer = await createCustomer(inject, businessId)
   const before = await snapshot(database.db, businessId, customer.id)
@@ -483,7 +483,7 @@ t.test('malformed JSON that is correctly signed is a 400 naming the body', async
 })
 
 t.test('a redelivered event id is a duplicate and changes nothing', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 207
   const customer = await createCustomer(inject, businessId)
@@ -517,7 +517,7 @@ t.test('a redelivered event id is a duplicate and changes nothing', async (t) =>
 })
 
 t.test('the same sale completed again under another event id is a duplicate', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 208
   const customer = await createCustomer(inject, businessId)
@@ -550,7 +550,7 @@ t.test('the same sale completed again under another event id is a duplicate', as
 })
 
 t.test('refunds reduce the amount spent, never the number of purchases', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 209
   const customer = await createCustomer(inject, businessId)
@@ -592,7 +592,7 @@ t.test('refunds reduce the amount spent, never the number of purchases', async (
 })
 
 t.test('a refund beyond the sale total is a 422 and changes nothing', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 210
   const customer = await createCustomer(inject, businessId)
@@ -614,7 +614,7 @@ t.test('a refund beyond the sale total is a 422 and changes nothing', async (t) 
 })
 
 t.test('a refund without a positive refund_amount is a 400 and changes nothing', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 211
   const customer = await createCustomer(inject, businessId)
@@ -638,7 +638,7 @@ t.test('a refund without a positive refund_amount is a 400 and changes nothing',
 })
 
 t.test('a voided sale stops counting; a second void is a duplicate', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 212
   const customer = await createCustomer(inject, businessId)
@@ -689,7 +689,7 @@ t.test('a voided sale stops counting; a second void is a duplicate', async (t) =
 })
 
 t.test('any order of arrival gives the same final state', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 213
   type Feed = (customerId: number, sale: string) => SaleEventBody[]
@@ -803,7 +803,7 @@ t.test('any order of arrival gives the same final state', async (t) => {
 })
 
 t.test('a refund held before its completion is capped at the sale total', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 214
   const customer = await createCustomer(inject, businessId)
@@ -836,7 +836,7 @@ t.test('a refund held before its completion is capped at the sale total', async 
 })
 
 t.test('a walk-in sale (customer_id null) is ignored and nothing is stored', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 215
   const customer = await createCustomer(inject, businessId)
@@ -858,7 +858,7 @@ t.test('a walk-in sale (customer_id null) is ignored and nothing is stored', asy
 t.test(
   'a customer that does not exist in the business is a 422 and nothing is stored',
   async (t) => {
-    const { inject, database } = await build(t)
+    const { inject, database } = await fileServer(t)
     const db = database.db
     // SPEC's example: a customer of business 6 reported under business 5.
     const [businessId, otherBusinessId] = [5, 6]
@@ -911,7 +911,7 @@ t.test(
 )
 
 t.test('schema errors are a 400 naming the field and store nothing', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 217
   const customer = await createCustomer(inject, businessId)
@@ -1008,7 +1008,7 @@ t.test('schema errors are a 400 naming the field and store nothing', async (t) =
 })
 
 t.test('money as a JSON number or a decimal string is stored as the same numeric', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 218
   const customer = await createCustomer(inject, businessId)
@@ -1052,7 +1052,7 @@ t.test('money as a JSON number or a decimal string is stored as the same numeric
 })
 
 t.test('after a mix of events the cache equals the ledger', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 219
   const a = await createCustomer(inject, businessId, 'Mix A')

@@ -12,7 +12,7 @@ import type { Sale } from '../../../../generated/schemas/Sale.js'
 import type { SalesHistory } from '../../../../generated/schemas/SalesHistory.js'
 import type { WebhookResult } from '../../../../generated/schemas/WebhookResult.js'
 import { signatureHeader } from '../../../../lib/webhook-signature.js'
-import { authFor, build, TEST_WEBHOOK_SECRET, type TestServer } from '../../../helper.js'
+import { authFor, fileServer, TEST_WEBHOOK_SECRET, type TestServer } from '../../../helper.js'
 
 type Inject = TestServer['inject']
 type Json = Record<string, unknown>
@@ -167,7 +167,7 @@ const saleIds = (res: LightMyRequestResponse): string[] =>
 // ---------------------------------------------------------------------------------------------
 
 t.test('metrics: every field, from the customer, its preferences and its sales', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 301
   const customer = await createCustomer(inject, businessId, {
     name: 'Wanjiru Kamau',
@@ -274,7 +274,7 @@ t.test('metrics: every field, from the customer, its preferences and its sales',
 })
 
 t.test('metrics of a customer without purchases: zeros and nulls', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 302
   const customer = await createCustomer(inject, businessId, { name: 'New Customer' })
   const res = await get(inject, businessId, `/${customer.id}/metrics`)
@@ -321,7 +321,7 @@ t.test('metrics of a customer without purchases: zeros and nulls', async (t) => 
 })
 
 t.test('days_since_last_purchase is whole days, computed when read', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 303
   const cases: { name: string; ago: number; expected: number }[] = [
     { name: 'an hour ago', ago: HOUR_MS, expected: 0 },
@@ -343,7 +343,7 @@ t.test('days_since_last_purchase is whole days, computed when read', async (t) =
 })
 
 t.test('repeat_frequency and loyalty_tier follow one rule at every boundary', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 304
   const cases: { name: string; completed: number; voided: number; tier: string }[] = [
     { name: '0 purchases', completed: 0, voided: 0, tier: 'new' },
@@ -375,7 +375,7 @@ t.test('repeat_frequency and loyalty_tier follow one rule at every boundary', as
 })
 
 t.test('metrics and history: 404 for a customer not in the business', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const [businessId, otherBusinessId] = [305, 306]
   await createCustomer(inject, businessId)
   const stranger = await createCustomer(inject, otherBusinessId)
@@ -394,7 +394,7 @@ t.test('metrics and history: 404 for a customer not in the business', async (t) 
 })
 
 t.test('a soft-deleted customer still answers metrics and history', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 307
   const customer = await createCustomer(inject, businessId)
   await sell(inject, businessId, customer.id, 'SD-1', {
@@ -426,7 +426,7 @@ t.test('a soft-deleted customer still answers metrics and history', async (t) =>
 // ---------------------------------------------------------------------------------------------
 
 t.test('history: newest first, each sale with its status, summary nets refunds', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 308
   const customer = await createCustomer(inject, businessId)
   const c = customer.id
@@ -512,7 +512,7 @@ t.test('history: newest first, each sale with its status, summary nets refunds',
 t.test(
   'history: start_date and end_date are inclusive; a bare date is a whole UTC day',
   async (t) => {
-    const { inject } = await build(t)
+    const { inject } = await fileServer(t)
     const businessId = 309
     const customer = await createCustomer(inject, businessId)
     const sales: [string, string, string][] = [
@@ -599,7 +599,7 @@ t.test(
 )
 
 t.test('history: a bad date or a start after the end is a 400', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 310
   const customer = await createCustomer(inject, businessId)
   const cases: { name: string; query: string; path: string }[] = [
@@ -633,7 +633,7 @@ t.test('history: a bad date or a start after the end is a 400', async (t) => {
 })
 
 t.test('history: limit and offset page through every match; total counts them all', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 311
   const customer = await createCustomer(inject, businessId)
   await sellMany(inject, businessId, customer.id, 12, '10.00')
@@ -693,7 +693,7 @@ t.test('history: limit and offset page through every match; total counts them al
 // ---------------------------------------------------------------------------------------------
 
 t.test('repeat customers: active, enough purchases, by total_spent then id', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 312
   // Created in this order, so B's id is lower than A's: the tie between them goes to B.
   const b = await createCustomer(inject, businessId, { name: 'B' })
@@ -774,7 +774,7 @@ t.test('repeat customers: active, enough purchases, by total_spent then id', asy
 })
 
 t.test('repeat customers: invalid query parameters are a 400', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 313
   await createCustomer(inject, businessId)
   const cases: { name: string; query: string; path: string }[] = [
@@ -800,7 +800,7 @@ t.test('repeat customers: invalid query parameters are a 400', async (t) => {
 // ---------------------------------------------------------------------------------------------
 
 t.test('analytics of a business without customers: all zeros', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 314
   const res = await get(inject, businessId, '/analytics')
   t.equal(res.statusCode, 200, 'status')
@@ -821,7 +821,7 @@ t.test('analytics of a business without customers: all zeros', async (t) => {
 })
 
 t.test('analytics: totals include soft-deleted customers, the rest only active ones', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 315
   const otherBusinessId = 316
   const activeCustomer = async (sales: number): Promise<number> => {
@@ -879,7 +879,7 @@ t.test('analytics: totals include soft-deleted customers, the rest only active o
 })
 
 t.test('analytics: repeat_customer_rate is a percent with two decimals', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const cases: { name: string; businessId: number; purchases: number[]; rate: number }[] = [
     { name: '1 of 3', businessId: 317, purchases: [2, 1, 0], rate: 33.33 },
     { name: '2 of 3', businessId: 318, purchases: [2, 3, 0], rate: 66.67 },

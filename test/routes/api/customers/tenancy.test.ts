@@ -2,7 +2,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import { loadOpenApiDocument } from '../../../../lib/openapi-document.js'
-import { authFor, build, type TestServer } from '../../../helper.js'
+import { authFor, fileServer, type TestServer } from '../../../helper.js'
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const
@@ -172,7 +172,7 @@ t.test('the sample table covers every operation under /api/customers', async (t)
 t.test(
   'a business outside the token is a 403 for every operation, before validation',
   async (t) => {
-    const server = await build(t)
+    const server = await fileServer(t)
     const customerId = await createCustomer(server, 5, { name: 'Five Customer' })
     const before = await snapshot(server, 5)
     const tokens = [
@@ -211,7 +211,7 @@ t.test(
 )
 
 t.test('a customer of another granted business is a 404 under this business', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   await createCustomer(server, 5, { name: 'Five Customer' })
   const sixCustomer = await createCustomer(server, 6, {
     name: 'Six Customer',
@@ -258,7 +258,7 @@ t.test('a customer of another granted business is a 404 under this business', as
 })
 
 t.test("list and search under one business never return another's customers", async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { db } = server.database
   const zawadiFive = await createCustomer(server, 5, {
     name: 'Zawadi Tano',
@@ -386,7 +386,7 @@ t.test("list and search under one business never return another's customers", as
 })
 
 t.test('the database refuses a row that points at another business customer', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { db } = server.database
   await db
     .insertInto('businesses')
@@ -447,7 +447,7 @@ t.test('the database refuses a row that points at another business customer', as
 })
 
 t.test('a malformed business or customer id is a 400 naming the parameter', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const customerId = await createCustomer(server, 5, { name: 'Five Customer' })
   const businessIds = ['abc', '0', '-5', '5.5', '99999999999999999999', '0x5', '+5', '5.0', '5e0']
   for (const operation of operations) {
@@ -483,7 +483,7 @@ t.test('a malformed business or customer id is a 400 naming the parameter', asyn
 })
 
 t.test("another business's id spelled differently does not slip past the 403", async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const sixCustomer = await createCustomer(server, 6, { name: 'Six Secret Customer' })
   const before = await snapshot(server, 6)
   // A lenient number parser reads each of these as 6; the token grants only 5.
