@@ -29,6 +29,7 @@ import { ContractValidator } from '../contract.js'
 import { authFor, build, tokenFor, TEST_JWT_SECRET, TEST_WEBHOOK_SECRET } from '../helper.js'
 import { signedEvent, type SaleEventBody } from '../sales-feed.js'
 import { runsFromEnvironment } from '../support/runs.js'
+import { createCustomerId } from '../support/customers.js'
 
 /** The business every request acts for, the one whose rows must never change, one never granted. */
 const BUSINESS = 4101
@@ -345,23 +346,10 @@ async function setupRequest(options: InjectOptions, expected: number): Promise<u
   return response.json()
 }
 
-async function createCustomer(businessId: number, body: Record<string, unknown>): Promise<number> {
-  const created = (await setupRequest(
-    {
-      method: 'POST',
-      url: `/api/customers/${businessId}`,
-      headers: authFor(businessId),
-      payload: body,
-    },
-    201,
-  )) as { customer: { id: number } }
-  return created.customer.id
-}
-
 async function seedBusiness(businessId: number, names: string[]): Promise<number[]> {
   const ids: number[] = []
   for (const [index, name] of names.entries()) {
-    const id = await createCustomer(businessId, {
+    const id = await createCustomerId(server.inject, businessId, {
       name,
       phone: `07${String(12_345_600 + index).padStart(8, '0')}`,
       email: `customer${index}@business${businessId}.co.ke`,

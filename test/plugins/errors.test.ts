@@ -9,7 +9,8 @@ import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { DatabaseConnection } from '../../db/connect.js'
 import type { Database } from '../../db/database.js'
-import { authFor, build, fileServer, testDatabase, type TestServer } from '../helper.js'
+import { authFor, build, fileServer, testDatabase } from '../helper.js'
+import { createCustomerId } from '../support/customers.js'
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,64}$/
 
@@ -69,17 +70,6 @@ function assertRequestIdInBody(t: Test, response: LightMyRequestResponse, name: 
     response.headers['x-request-id'],
     `${name}: body request_id is the x-request-id header`,
   )
-}
-
-async function createCustomer(server: TestServer, name: string): Promise<number> {
-  const response = await server.inject({
-    method: 'POST',
-    url: '/api/customers/5',
-    headers: authFor(5),
-    payload: { name },
-  })
-  if (response.statusCode !== 201) throw new Error(`create failed: ${response.body}`)
-  return (response.json() as { customer: { id: number } }).customer.id
 }
 
 t.test('x-request-id: a safe incoming id is kept, anything else replaced', async (t) => {
@@ -161,7 +151,7 @@ t.test('an unknown path or method is a 404 "Not found"', async (t) => {
 
 t.test('a trailing slash is optional on every path', async (t) => {
   const server = await fileServer(t)
-  const customerId = await createCustomer(server, 'Trailing Slash')
+  const customerId = await createCustomerId(server.inject, 5, { name: 'Trailing Slash' })
   const base = `/api/customers/5/${customerId}`
   const reads = [
     '/health',
@@ -218,7 +208,7 @@ t.test('a body that cannot be read is refused in the contract shape', async (t) 
         .where('business_id', '=', 5)
         .execute()
     ).length
-  await createCustomer(server, 'Existing')
+  await createCustomerId(server.inject, 5, { name: 'Existing' })
   const before = await countCustomers()
   const json = { 'content-type': 'application/json' }
   const cases: {

@@ -26,6 +26,7 @@ import {
   type TestServer,
 } from '../helper.js'
 import { signedEvent, type SaleEventBody } from '../sales-feed.js'
+import { createCustomerId } from '../support/customers.js'
 
 const BUSINESS = 5101
 const OTHER_BUSINESS = 5102
@@ -193,19 +194,6 @@ async function expectStatus(options: InjectOptions, status: number): Promise<unk
   return response.json()
 }
 
-async function createCustomer(businessId: number, body: Record<string, unknown>): Promise<number> {
-  const created = (await expectStatus(
-    {
-      method: 'POST',
-      url: `/api/customers/${businessId}`,
-      headers: authFor(businessId),
-      payload: body,
-    },
-    201,
-  )) as { customer: { id: number } }
-  return created.customer.id
-}
-
 let eventSequence = 0
 const nextId = (prefix: string): string => `${prefix}-${process.pid}-${++eventSequence}`
 
@@ -231,13 +219,16 @@ function saleEvent(
   }
 }
 
-const customer = await createCustomer(BUSINESS, { name: 'Wanjiru Kamau', phone: '0712 345 678' })
+const customer = await createCustomerId(server.inject, BUSINESS, {
+  name: 'Wanjiru Kamau',
+  phone: '0712 345 678',
+})
 // Names holding metacharacters: a search for one must match them literally, never as a pattern.
 for (const name of ["Njeri O'Brien", '100% Juice', 'Under_score Ltd', 'Back\\slash', 'Dollar $1']) {
-  await createCustomer(BUSINESS, { name })
+  await createCustomerId(server.inject, BUSINESS, { name })
 }
 // The other business has a customer the searches of the first would find, were they not scoped.
-const otherCustomer = await createCustomer(OTHER_BUSINESS, {
+const otherCustomer = await createCustomerId(server.inject, OTHER_BUSINESS, {
   name: 'Wanjiru Secret',
   phone: '0722 000 111',
   email: 'secret@other.example',
