@@ -30,6 +30,7 @@ import { authFor, build, tokenFor, TEST_JWT_SECRET, TEST_WEBHOOK_SECRET } from '
 import { signedEvent, type SaleEventBody } from '../sales-feed.js'
 import { runsFromEnvironment } from '../support/runs.js'
 import { createCustomerId } from '../support/customers.js'
+import { documentOperations } from '../support/openapi.js'
 
 /** The business every request acts for, the one whose rows must never change, one never granted. */
 const BUSINESS = 4101
@@ -152,17 +153,10 @@ interface OperationObject {
   security?: unknown[]
 }
 
-const HTTP_METHODS = ['get', 'put', 'post', 'patch', 'delete'] as const
-
 function operationsOf(): Operation[] {
-  const globalSecurity = (document.security as unknown[] | undefined) ?? []
-  return Object.entries(document.paths).flatMap(([path, item]) =>
-    HTTP_METHODS.filter((method) => item[method] !== undefined).map((method): Operation => {
-      const operation = item[method] as OperationObject
-      const parameters = [
-        ...((item.parameters as unknown[] | undefined) ?? []),
-        ...(operation.parameters ?? []),
-      ]
+  return documentOperations<OperationObject>(document).map(
+    ({ path, upperMethod, operation, parameters: unresolved, security }): Operation => {
+      const parameters = unresolved
         .map((node) => resolveObject<Parameter & { schema?: Schema }>(node))
         .map((parameter) => ({
           name: parameter.name,
@@ -177,19 +171,19 @@ function operationsOf(): Operation[] {
       const documented = Object.keys(operation.responses ?? {}).map(Number)
       return {
         id: String(operation.operationId),
-        method: method.toUpperCase() as Method,
+        method: upperMethod,
         path,
         pathParams: parameters.filter((parameter) => parameter.in === 'path'),
         query: parameters.filter((parameter) => parameter.in === 'query'),
         ...(body ? { body: resolveSchema(body) } : {}),
         documented,
         success: documented.filter((status) => status >= 200 && status < 300),
-        secured: (operation.security ?? globalSecurity).length > 0,
+        secured: security.length > 0,
         signed: parameters.some(
           (parameter) => parameter.in === 'header' && /^payme-signature$/i.test(parameter.name),
         ),
       }
-    }),
+    },
   )
 }
 

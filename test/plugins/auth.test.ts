@@ -19,6 +19,7 @@ import {
   TEST_JWT_SECRET,
   type TestServer,
 } from '../helper.js'
+import { documentOperations } from '../support/openapi.js'
 
 type Claims = Record<string, unknown>
 
@@ -317,32 +318,28 @@ t.test('with an issuer and an audience configured, both must match', async (t) =
 t.test('every operation the document secures needs a token; public ones do not', async (t) => {
   const server = await fileServer(t)
   const document = loadOpenApiDocument()
-  const methods = ['get', 'post', 'put', 'patch', 'delete'] as const
   let secured = 0
-  for (const [path, item] of Object.entries(document.paths)) {
-    for (const method of methods) {
-      const operation = item[method] as { operationId?: string; security?: unknown[] } | undefined
-      if (!operation) continue
-      const url = path.replace('{businessId}', '5').replace('{customerId}', '1')
-      const name = `${operation.operationId} (${method.toUpperCase()} ${path})`
-      const response = await server.inject({
-        method: method.toUpperCase() as 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
-        url,
-        ...(method === 'get' || method === 'delete' ? {} : { payload: {} }),
-      })
-      const isJson = String(response.headers['content-type']).startsWith('application/json')
-      const body = isJson ? (response.json() as { error?: unknown }) : {}
-      const error = String(body.error ?? '')
-      if (Array.isArray(operation.security) && operation.security.length === 0) {
-        t.notOk(
-          ['Authentication required', 'Authentication failed'].includes(error),
-          `${name}: public, no token asked for`,
-        )
-      } else {
-        secured += 1
-        t.equal(response.statusCode, 401, `${name}: secured, status without a token`)
-        t.equal(error, 'Authentication required', `${name}: secured, error`)
-      }
+  const operations = documentOperations<{ operationId?: string; security?: unknown[] }>(document)
+  for (const { path, method, upperMethod, operation } of operations) {
+    const url = path.replace('{businessId}', '5').replace('{customerId}', '1')
+    const name = `${operation.operationId} (${upperMethod} ${path})`
+    const response = await server.inject({
+      method: upperMethod,
+      url,
+      ...(method === 'get' || method === 'delete' ? {} : { payload: {} }),
+    })
+    const isJson = String(response.headers['content-type']).startsWith('application/json')
+    const body = isJson ? (response.json() as { error?: unknown }) : {}
+    const error = String(body.error ?? '')
+    if (Array.isArray(operation.security) && operation.security.length === 0) {
+      t.notOk(
+        ['Authentication required', 'Authentication failed'].includes(error),
+        `${name}: public, no token asked for`,
+      )
+    } else {
+      secured += 1
+      t.equal(response.statusCode, 401, `${name}: secured, status without a token`)
+      t.equal(error, 'Authentication required', `${name}: secured, error`)
     }
   }
   t.ok(secured > 0, 'the document secures some operations')

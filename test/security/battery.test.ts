@@ -27,6 +27,7 @@ import {
 } from '../helper.js'
 import { signedEvent, type SaleEventBody } from '../sales-feed.js'
 import { createCustomerId } from '../support/customers.js'
+import { documentOperations } from '../support/openapi.js'
 
 const BUSINESS = 5101
 const OTHER_BUSINESS = 5102
@@ -111,36 +112,29 @@ interface OperationObject {
 }
 
 function routesOf(): Route[] {
-  const globalSecurity = (document.security as unknown[] | undefined) ?? []
-  return Object.entries(document.paths).flatMap(([path, item]) =>
-    (['get', 'put', 'post', 'patch', 'delete'] as const)
-      .filter((method) => item[method] !== undefined)
-      .map((method): Route => {
-        const operation = item[method] as OperationObject
-        const parameters = [
-          ...((item.parameters as Parameter[] | undefined) ?? []),
-          ...(operation.parameters ?? []),
-        ].map((parameter) => resolve(parameter))
-        const json = operation.requestBody?.content?.['application/json']
-        const example = json?.examples
-          ? Object.values(json.examples)[0]?.value
-          : (json?.example ?? undefined)
-        const documented = Object.keys(operation.responses).map(Number)
-        return {
-          id: operation.operationId,
-          method: method.toUpperCase() as Method,
-          path,
-          parameters,
-          ...(json ? { bodyExample: example as Record<string, unknown> } : {}),
-          ...(json?.schema ? { bodySchema: resolveSchema(json.schema) } : {}),
-          documented,
-          success: documented.find((status) => status >= 200 && status < 300) ?? 200,
-          secured: (operation.security ?? globalSecurity).length > 0,
-          signed: parameters.some(
-            (parameter) => parameter.in === 'header' && /^payme-signature$/i.test(parameter.name),
-          ),
-        }
-      }),
+  return documentOperations<OperationObject>(document).map(
+    ({ path, upperMethod, operation, parameters: unresolved, security }): Route => {
+      const parameters = (unresolved as Parameter[]).map((parameter) => resolve(parameter))
+      const json = operation.requestBody?.content?.['application/json']
+      const example = json?.examples
+        ? Object.values(json.examples)[0]?.value
+        : (json?.example ?? undefined)
+      const documented = Object.keys(operation.responses).map(Number)
+      return {
+        id: operation.operationId,
+        method: upperMethod,
+        path,
+        parameters,
+        ...(json ? { bodyExample: example as Record<string, unknown> } : {}),
+        ...(json?.schema ? { bodySchema: resolveSchema(json.schema) } : {}),
+        documented,
+        success: documented.find((status) => status >= 200 && status < 300) ?? 200,
+        secured: security.length > 0,
+        signed: parameters.some(
+          (parameter) => parameter.in === 'header' && /^payme-signature$/i.test(parameter.name),
+        ),
+      }
+    },
   )
 }
 

@@ -4,9 +4,9 @@ import t, { type Test } from 'tap'
 import { loadOpenApiDocument } from '../../../../lib/openapi-document.js'
 import { authFor, fileServer, type TestServer } from '../../../helper.js'
 import { createCustomerId } from '../../../support/customers.js'
+import { documentOperations } from '../../../support/openapi.js'
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
-const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const
 
 interface DocumentOperation {
   operationId: string
@@ -17,17 +17,14 @@ interface DocumentOperation {
 
 /** Every operation the contract serves under /api/customers, read from the document. */
 function customerOperations(): DocumentOperation[] {
-  const document = loadOpenApiDocument()
-  return Object.entries(document.paths)
-    .filter(([path]) => path.startsWith('/api/customers/'))
-    .flatMap(([path, item]) =>
-      METHODS.filter((method) => item[method] !== undefined).map((method) => ({
-        operationId: String((item[method] as { operationId?: unknown }).operationId),
-        method: method.toUpperCase() as Method,
-        path,
-        hasCustomerId: path.includes('{customerId}'),
-      })),
-    )
+  return documentOperations<{ operationId?: unknown }>(loadOpenApiDocument())
+    .filter(({ path }) => path.startsWith('/api/customers/'))
+    .map(({ path, upperMethod, operation }) => ({
+      operationId: String(operation.operationId),
+      method: upperMethod,
+      path,
+      hasCustomerId: path.includes('{customerId}'),
+    }))
 }
 
 interface RequestParts {
