@@ -72,6 +72,8 @@ let closeFileDatabase: (() => Promise<void>) | undefined
 /** This test file's own database: a clone of the migrated template, or an in-memory PGlite. */
 export function testDatabase(): Promise<DatabaseConnection> {
   fileDatabase ??= (async () => {
+    // Closed (and dropped) when the file ends, whether or not an app was built on it.
+    await registerFileTeardown()
     const choice = loadChoice()
     if (choice.kind === 'embedded') {
       // From the before step's template; a file run on its own makes and migrates its own.
@@ -168,7 +170,6 @@ async function startApp(
     routes.set(request.id, request.routeOptions.url)
   })
   await fastify.ready()
-  await registerFileTeardown()
   return { fastify, routes, database }
 }
 
