@@ -17,6 +17,7 @@ import type { Config } from '../lib/config.js'
 import { serverOptions } from '../server-options.js'
 import { ContractValidator } from './contract.js'
 import { loadChoice, withDatabase } from './setup/test-database.js'
+import { loadArchive } from './support/pglite.js'
 
 /** A secret made for this test process; no secret is written in the code. */
 export const TEST_JWT_SECRET = randomBytes(32).toString('base64url')
@@ -73,12 +74,21 @@ export function authFor(...businesses: number[]): Record<string, string> {
 
 let fileDatabase: Promise<DatabaseConnection> | undefined
 let fileDatabaseName: string | undefined
+let closeFileDatabase: (() => Promise<void>) | undefined
 
 /** This test file's own database: a clone of the migrated template, or an in-memory PGlite. */
 export function testDatabase(): Promise<DatabaseConnection> {
   fileDatabase ??= (async () => {
+    // Closed (and dropped) when the file ends, whether or not an app was built on it.
+    await registerFileTeardown()
     const choice = loadChoice()
     if (choice.kind === 'embedded') {
+      // From the before step's template; a file run on its own makes and migrates its own.
+      const loaded = choice.template && (await loadArchive(choice.template.archive))
+      if (loaded) {
+        closeFileDatabase = loaded.close
+        return loaded.connection
+      }
       const connection = await connectDatabase({ kind: 'embedded', path: 'memory://' })
       await migrateToLatest(connection.db)
       return connection
@@ -120,7 +130,8 @@ export const onPostgres = (): boolean => loadChoice().kind === 'postgres'
 async function dropFileDatabase(): Promise<void> {
   if (!fileDatabase) return
   const connection = await fileDatabase
-  await connection.db.destroy()
+  if (closeFileDatabase) await closeFileDatabase()
+  else await connection.db.destroy()
   const choice = loadChoice()
   if (choice.kind === 'postgres' && fileDatabaseName) {
     const admin = new pg.Client({ connectionString: choice.adminUrl })
@@ -141,11 +152,27 @@ export interface TestServer {
 
 let teardownRegistered = false
 
-/** Builds the app on this file's database, torn down with the test. */
-export async function build(
-  t: Test,
+/** Drops this file's database (and closes its shared app first) when the file's tests end. */
+async function registerFileTeardown(): Promise<void> {
+  if (teardownRegistered) return
+  teardownRegistered = true
+  const root = (await import('tap')).default
+  root.teardown(async () => {
+    if (fileApp) await (await fileApp).fastify.close()
+    await dropFileDatabase()
+  })
+}
+
+interface App {
+  fastify: FastifyInstance
+  /** Route template of each request in flight, by request id. */
+  routes: Map<string, string | undefined>
+  database: DatabaseConnection
+}
+
+async function startApp(
   options: { config?: Partial<Config>; database?: DatabaseConnection } = {},
-): Promise<TestServer> {
+): Promise<App> {
   const database = options.database ?? (await testDatabase())
   const fastify = Fastify(serverOptions({ logLevel: options.config?.logLevel ?? 'silent' }))
   const routes = new Map<string, string | undefined>()
@@ -154,13 +181,32 @@ export async function build(
     routes.set(request.id, request.routeOptions.url)
   })
   await fastify.ready()
-  t.teardown(() => fastify.close())
-  if (!teardownRegistered) {
-    teardownRegistered = true
-    const root = (await import('tap')).default
-    root.teardown(dropFileDatabase)
-  }
+  return { fastify, routes, database }
+}
 
+/** Builds the app on this file's database, torn down with the test. */
+export async function build(
+  t: Test,
+  options: { config?: Partial<Config>; database?: DatabaseConnection } = {},
+): Promise<TestServer> {
+  const started = await startApp(options)
+  t.teardown(() => started.fastify.close())
+  return serverFor(t, started)
+}
+
+let fileApp: Promise<App> | undefined
+
+/**
+ * The app with the default test configuration, built once per test file and closed when the
+ * file ends: for tests that need no fresh app (its state is the file's database, which every
+ * test of the file shares anyway). Its checks report to `t`.
+ */
+export async function fileServer(t: Test): Promise<TestServer> {
+  fileApp ??= startApp()
+  return serverFor(t, await fileApp)
+}
+
+function serverFor(t: Test, { fastify, routes, database }: App): TestServer {
   async function inject(injectOptions: InjectOptions): Promise<LightMyRequestResponse> {
     const response = await fastify.inject(injectOptions)
     const requestId = response.headers['x-request-id']

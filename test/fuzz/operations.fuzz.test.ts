@@ -10,7 +10,8 @@
  *   lone surrogates) may get a 2xx or a 4xx;
  * - nothing ever answers 5xx, and no request changes another business's rows.
  *
- * Replay a run with FUZZ_SEED=<the seed printed>; FUZZ_RUNS sets how many requests (2000).
+ * Replay a run with FUZZ_SEED=<the seed printed> FUZZ_RUNS=<the count printed>; FUZZ_RUNS sets
+ * how many requests (2000 in CI, 500 in a plain `npm test`).
  */
 import { createHmac } from 'node:crypto'
 import { Ajv2020 } from 'ajv/dist/2020.js'
@@ -36,6 +37,9 @@ import {
   TEST_WEBHOOK_SECRET,
 } from '../helper.js'
 import { signedEvent, type SaleEventBody } from '../sales-feed.js'
+import { runsFromEnvironment } from '../support/runs.js'
+import { createCustomerId } from '../support/customers.js'
+import { documentOperations } from '../support/openapi.js'
 
 /** The business every request acts for, the one whose rows must never change, one never granted. */
 const BUSINESS = 4101
@@ -50,7 +54,7 @@ function integerFromEnvironment(name: string): number | undefined {
 }
 
 const SEED = integerFromEnvironment('FUZZ_SEED') ?? Date.now() % 2 ** 31
-const TOTAL_REQUESTS = integerFromEnvironment('FUZZ_RUNS') ?? 2000
+const TOTAL_REQUESTS = runsFromEnvironment('FUZZ_RUNS', { ci: 2000, local: 500 })
 
 t.comment(
   `fuzz seed=${SEED} requests=${TOTAL_REQUESTS} (replay: FUZZ_SEED=${SEED} FUZZ_RUNS=${TOTAL_REQUESTS} npx tap test/fuzz/operations.fuzz.test.ts)`,
@@ -158,17 +162,10 @@ interface OperationObject {
   security?: unknown[]
 }
 
-const HTTP_METHODS = ['get', 'put', 'post', 'patch', 'delete'] as const
-
 function operationsOf(): Operation[] {
-  const globalSecurity = (document.security as unknown[] | undefined) ?? []
-  return Object.entries(document.paths).flatMap(([path, item]) =>
-    HTTP_METHODS.filter((method) => item[method] !== undefined).map((method): Operation => {
-      const operation = item[method] as OperationObject
-      const parameters = [
-        ...((item.parameters as unknown[] | undefined) ?? []),
-        ...(operation.parameters ?? []),
-      ]
+  return documentOperations<OperationObject>(document).map(
+    ({ path, upperMethod, operation, parameters: unresolved, security }): Operation => {
+      const parameters = unresolved
         .map((node) => resolveObject<Parameter & { schema?: Schema }>(node))
         .map((parameter) => ({
           name: parameter.name,
@@ -183,19 +180,19 @@ function operationsOf(): Operation[] {
       const documented = Object.keys(operation.responses ?? {}).map(Number)
       return {
         id: String(operation.operationId),
-        method: method.toUpperCase() as Method,
+        method: upperMethod,
         path,
         pathParams: parameters.filter((parameter) => parameter.in === 'path'),
         query: parameters.filter((parameter) => parameter.in === 'query'),
         ...(body ? { body: resolveSchema(body) } : {}),
         documented,
         success: documented.filter((status) => status >= 200 && status < 300),
-        secured: (operation.security ?? globalSecurity).length > 0,
+        secured: security.length > 0,
         signed: parameters.some(
           (parameter) => parameter.in === 'header' && /^payme-signature$/i.test(parameter.name),
         ),
       }
-    }),
+    },
   )
 }
 
@@ -352,23 +349,10 @@ async function setupRequest(options: InjectOptions, expected: number): Promise<u
   return response.json()
 }
 
-async function createCustomer(businessId: number, body: Record<string, unknown>): Promise<number> {
-  const created = (await setupRequest(
-    {
-      method: 'POST',
-      url: `/api/customers/${businessId}`,
-      headers: authFor(businessId),
-      payload: body,
-    },
-    201,
-  )) as { customer: { id: number } }
-  return created.customer.id
-}
-
 async function seedBusiness(businessId: number, names: string[]): Promise<number[]> {
   const ids: number[] = []
   for (const [index, name] of names.entries()) {
-    const id = await createCustomer(businessId, {
+    const id = await createCustomerId(server.inject, businessId, {
       name,
       phone: `07${String(12_345_600 + index).padStart(8, '0')}`,
       email: `customer${index}@business${businessId}.co.ke`,

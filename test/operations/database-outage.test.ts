@@ -5,6 +5,7 @@ import pg from 'pg'
 import t, { type Test } from 'tap'
 import { connectDatabase, type DatabaseConnection } from '../../db/connect.js'
 import { authFor, build, onPostgres, testDatabase, type TestServer } from '../helper.js'
+import { createCustomerId } from '../support/customers.js'
 
 const BUSINESS = 47
 
@@ -36,17 +37,6 @@ function requests(server: TestServer, customerId: number) {
         payload: { name: 'Njeri' },
       }),
   }
-}
-
-async function createCustomer(server: TestServer): Promise<number> {
-  const response = await server.inject({
-    method: 'POST',
-    url: `/api/customers/${BUSINESS}`,
-    headers: authFor(BUSINESS),
-    payload: { name: 'Outage Subject' },
-  })
-  if (response.statusCode !== 201) throw new Error(`create answered ${response.statusCode}`)
-  return (response.json() as { customer: { id: number } }).customer.id
 }
 
 async function assertAllUnavailable(t: Test, server: TestServer, customerId: number) {
@@ -109,7 +99,7 @@ t.test('connections refused, then the database is back: served again, no restart
     },
   }
   const server = await build(t, { database })
-  const customerId = await createCustomer(server)
+  const customerId = await createCustomerId(server.inject, BUSINESS, { name: 'Outage Subject' })
   await assertAllServed(t, server, customerId, 'before')
   down = true
   await assertAllUnavailable(t, server, customerId)
@@ -171,7 +161,7 @@ t.test('PostgreSQL goes away mid-traffic and comes back', async (t) => {
   const database = await connectDatabase({ kind: 'postgres', url: url.toString(), poolMax: 4 })
   t.teardown(() => database.db.destroy())
   const server = await build(t, { database })
-  const customerId = await createCustomer(server)
+  const customerId = await createCustomerId(server.inject, BUSINESS, { name: 'Outage Subject' })
   await assertAllServed(t, server, customerId, 'before')
 
   // Requests in flight while the connections drop: each is served or a 503, never a 500.
@@ -200,7 +190,7 @@ t.test('backends terminated by PostgreSQL (pg_terminate_backend): 503, then serv
   const database = await connectDatabase({ kind: 'postgres', url: target.url, poolMax: 4 })
   t.teardown(() => database.db.destroy())
   const server = await build(t, { database })
-  const customerId = await createCustomer(server)
+  const customerId = await createCustomerId(server.inject, BUSINESS, { name: 'Outage Subject' })
   await assertAllServed(t, server, customerId, 'before')
 
   const admin = new pg.Client({ connectionString: target.url })

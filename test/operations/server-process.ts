@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { cpSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { TEST_JWT_SECRET, TEST_WEBHOOK_SECRET, testDatabase } from '../helper.js'
+import { loadChoice } from '../setup/test-database.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -57,6 +58,12 @@ export async function startServer(
 ): Promise<ServerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'payme-server-'))
   const { target } = await testDatabase()
+  // Embedded: the server starts on a copy of the migrated template instead of running initdb
+  // (the generated-client test still starts one from an empty DATA_DIR, as `npm start` does).
+  const choice = loadChoice()
+  if (target.kind === 'embedded' && choice.kind === 'embedded' && choice.template) {
+    cpSync(choice.template.dataDir, join(dataDir, 'pgdata'), { recursive: true })
+  }
   const database: Record<string, string> =
     target.kind === 'postgres' ? { DATABASE_URL: target.url } : {}
   const { child, output, exited } = runServer({

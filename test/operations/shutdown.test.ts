@@ -4,6 +4,7 @@ import pg from 'pg'
 import t from 'tap'
 import { authFor, build, onPostgres, testDatabase } from '../helper.js'
 import { startServer } from './server-process.js'
+import { createCustomerAt } from '../support/customers.js'
 
 const BUSINESS = 53
 
@@ -63,20 +64,10 @@ function accepts(port: number): Promise<boolean> {
   })
 }
 
-async function createCustomer(url: string, name: string): Promise<number> {
-  const response = await fetch(`${url}/api/customers/${BUSINESS}`, {
-    method: 'POST',
-    headers: { ...authFor(BUSINESS), 'content-type': 'application/json' },
-    body: JSON.stringify({ name }),
-  })
-  if (response.status !== 201) throw new Error(`create answered ${response.status}`)
-  return ((await response.json()) as { customer: { id: number } }).customer.id
-}
-
 t.test('SIGTERM: requests in flight complete, new connections are refused, exit 0', async (t) => {
   await build(t) // this file's database (and its teardown), shared with the server on PostgreSQL
   const server = await startServer(t, { SHUTDOWN_TIMEOUT_MS: '20000' })
-  const customerId = await createCustomer(server.url, 'Shutdown Subject')
+  const customerId = await createCustomerAt(server.url, BUSINESS, { name: 'Shutdown Subject' })
 
   const slow = ['Amani', 'Baraka', 'Chiku'].map((name) =>
     slowRequest(server.port, 'POST', `/api/customers/${BUSINESS}`, JSON.stringify({ name })),

@@ -1,8 +1,8 @@
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { EnvironmentSchema } from '../../lib/config.js'
+import { ConfigError, EnvironmentSchema, loadConfig } from '../../lib/config.js'
 import { runServer } from './server-process.js'
 
 const SECRET_LOOKING = 'short-secret-value'
@@ -42,54 +42,83 @@ t.test('every variable of the schema has a bad-value case here', async (t) => {
   }
 })
 
-async function startWith(env: Record<string, string | undefined>) {
+/** What server.ts is started with here: a valid environment (DATA_DIR: `dataDir`), then `env`. */
+function environment(
+  env: Record<string, string | undefined>,
+  dataDir = mkdtempSync(join(tmpdir(), 'payme-config-')),
+): Record<string, string> {
   const variables: Record<string, string | undefined> = {
     HOST: '127.0.0.1',
     PORT: '0',
-    DATA_DIR: mkdtempSync(join(tmpdir(), 'payme-config-')),
+    DATA_DIR: dataDir,
     JWT_SECRET: 'a-test-secret-of-at-least-thirty-two-characters',
     ...env,
   }
-  const server = runServer(
-    Object.fromEntries(
-      Object.entries(variables).filter(
-        (entry): entry is [string, string] => entry[1] !== undefined,
-      ),
-    ),
+  return Object.fromEntries(
+    Object.entries(variables).filter((entry): entry is [string, string] => entry[1] !== undefined),
   )
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 30_000)
+}
+
+/** The message loadConfig stops with (what server.ts prints), or undefined if it does not. */
+function configErrorOf(variables: Record<string, string>): { error: unknown; message?: string } {
+  try {
+    loadConfig(variables)
+    return { error: undefined }
+  } catch (error) {
+    return { error, message: error instanceof Error ? error.message : undefined }
+  }
+}
+
+t.test('a bad value stops loadConfig with one line naming the variable', async (t) => {
+  for (const { variable, value } of cases) {
+    const name = `${variable}=${JSON.stringify(value)}`
+    const dataDir = mkdtempSync(join(tmpdir(), 'payme-config-'))
+    const { error, message = '' } = configErrorOf(environment({ [variable]: value }, dataDir))
+    t.ok(error instanceof ConfigError, `${name}: a ConfigError (server.ts exits 1 with it)`)
+    const lines = message.trim().split('\n')
+    t.equal(lines.length, 1, `${name}: one line (${message.trim()})`)
+    t.match(lines[0], new RegExp(`\\b${variable}\\b`), `${name}: the line names ${variable}`)
+    t.same(readdirSync(dataDir), [], `${name}: nothing written before stopping`)
+    if (value.length >= 8) {
+      t.notOk(message.includes(value), `${name}: the value is not echoed`)
+    }
+  }
+})
+
+async function startWith(variables: Record<string, string>) {
+  const server = runServer(variables)
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 90_000)
   const code = await server.exited
   clearTimeout(timer)
   return { code, ...server.output }
 }
 
-t.test('start-up with a bad value stops with one line naming the variable', async (t) => {
-  // A few at a time: each is a Node process that stops before opening any database.
-  const results: Awaited<ReturnType<typeof startWith>>[] = []
-  for (let start = 0; start < cases.length; start += 4) {
-    const batch = cases.slice(start, start + 4)
-    results.push(
-      ...(await Promise.all(batch.map(({ variable, value }) => startWith({ [variable]: value })))),
-    )
-  }
-  cases.forEach(({ variable, value }, index) => {
-    const name = `${variable}=${JSON.stringify(value)}`
+/**
+ * A few real processes prove the wiring: server.ts prints exactly loadConfig's message, on
+ * one line of stderr, and exits 1 before listening. One schema error (with a secret-looking
+ * value), one found after the schema (TRUST_PROXY), and production without a JWT key.
+ */
+t.test('start-up with a bad value: the process prints that line and exits 1', async (t) => {
+  const started = [
+    { name: 'JWT_SECRET too short', env: { JWT_SECRET: SECRET_LOOKING }, secret: SECRET_LOOKING },
+    { name: 'TRUST_PROXY=everyone', env: { TRUST_PROXY: 'everyone' }, secret: 'everyone' },
+    {
+      name: 'production without a JWT key',
+      env: { NODE_ENV: 'production', JWT_SECRET: undefined },
+      secret: undefined,
+    },
+  ].map(({ name, env, secret }) => ({ name, secret, variables: environment(env) }))
+  const results = await Promise.all(started.map(({ variables }) => startWith(variables)))
+  started.forEach(({ name, secret, variables }, index) => {
     const result = results[index]!
+    const expected = configErrorOf(variables).message
     t.equal(result.code, 1, `${name}: exit code 1`)
-    const lines = result.stderr.trim().split('\n')
-    t.equal(lines.length, 1, `${name}: one line on stderr (${result.stderr.trim()})`)
-    t.match(lines[0], new RegExp(`\\b${variable}\\b`), `${name}: the line names ${variable}`)
+    t.equal(result.stderr.trim().split('\n').length, 1, `${name}: one line on stderr`)
+    t.equal(result.stderr.trim(), expected, `${name}: the line is loadConfig's message`)
     t.notMatch(result.stdout, /listening/, `${name}: never listened`)
-    if (value.length >= 8) {
-      t.notOk(result.stderr.includes(value), `${name}: the value is not echoed`)
-    }
+    if (secret) t.notOk(result.stderr.includes(secret), `${name}: the value is not echoed`)
   })
-})
-
-t.test('production without a JWT key refuses to start, naming JWT_SECRET', async (t) => {
-  const result = await startWith({ NODE_ENV: 'production', JWT_SECRET: undefined })
-  t.equal(result.code, 1, 'exit code 1')
-  t.match(result.stderr, /JWT_SECRET/, 'names JWT_SECRET')
+  t.match(results[2]!.stderr, /JWT_SECRET/, 'production without a key: names JWT_SECRET')
 })
 
 t.test('production with a public key and no CURSOR_SECRET refuses, naming it', async (t) => {

@@ -12,12 +12,14 @@ import {
   authFor,
   bearer,
   build,
+  fileServer,
   testConfig,
   testDatabase,
   tokenFor,
   TEST_JWT_SECRET,
   type TestServer,
 } from '../helper.js'
+import { documentOperations } from '../support/openapi.js'
 
 type Claims = Record<string, unknown>
 
@@ -72,7 +74,7 @@ const get = (server: TestServer, headers: Record<string, string>, url = LIST) =>
   server.inject({ method: 'GET', url, headers })
 
 t.test('a request without a token is a 401 "Authentication required"', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const cases: { name: string; headers: Record<string, string> }[] = [
     { name: 'no credentials', headers: {} },
     { name: 'a cookie header without the token cookie', headers: { cookie: 'theme=dark' } },
@@ -94,7 +96,7 @@ t.test('a request without a token is a 401 "Authentication required"', async (t)
 })
 
 t.test('a bad, expired or wrongly signed token is a 401 "Authentication failed"', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const good = tokenFor({ sub: 1, businesses: [5] })
   const otherSecret = randomBytes(32).toString('base64url')
   const cases: { name: string; token: string }[] = [
@@ -166,7 +168,7 @@ t.test('a bad, expired or wrongly signed token is a 401 "Authentication failed"'
 })
 
 t.test('a good token is accepted as a bearer header or as the token cookie', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const token = tokenFor({ sub: 1, businesses: [5] })
   const cases: { name: string; headers: Record<string, string> }[] = [
     { name: 'Authorization: Bearer', headers: bearer(token) },
@@ -184,7 +186,7 @@ t.test('a good token is accepted as a bearer header or as the token cookie', asy
 })
 
 t.test('sub is accepted as an integer or an integer string and becomes created_by', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const created = await server.inject({
     method: 'POST',
     url: LIST,
@@ -214,7 +216,7 @@ t.test('sub is accepted as an integer or an integer string and becomes created_b
 })
 
 t.test('a business row is created on first use by a token that grants it', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const exists = async (id: number) =>
     (await server.database.db
       .selectFrom('businesses')
@@ -314,34 +316,30 @@ t.test('with an issuer and an audience configured, both must match', async (t) =
 })
 
 t.test('every operation the document secures needs a token; public ones do not', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const document = loadOpenApiDocument()
-  const methods = ['get', 'post', 'put', 'patch', 'delete'] as const
   let secured = 0
-  for (const [path, item] of Object.entries(document.paths)) {
-    for (const method of methods) {
-      const operation = item[method] as { operationId?: string; security?: unknown[] } | undefined
-      if (!operation) continue
-      const url = path.replace('{businessId}', '5').replace('{customerId}', '1')
-      const name = `${operation.operationId} (${method.toUpperCase()} ${path})`
-      const response = await server.inject({
-        method: method.toUpperCase() as 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
-        url,
-        ...(method === 'get' || method === 'delete' ? {} : { payload: {} }),
-      })
-      const isJson = String(response.headers['content-type']).startsWith('application/json')
-      const body = isJson ? (response.json() as { error?: unknown }) : {}
-      const error = String(body.error ?? '')
-      if (Array.isArray(operation.security) && operation.security.length === 0) {
-        t.notOk(
-          ['Authentication required', 'Authentication failed'].includes(error),
-          `${name}: public, no token asked for`,
-        )
-      } else {
-        secured += 1
-        t.equal(response.statusCode, 401, `${name}: secured, status without a token`)
-        t.equal(error, 'Authentication required', `${name}: secured, error`)
-      }
+  const operations = documentOperations<{ operationId?: string; security?: unknown[] }>(document)
+  for (const { path, method, upperMethod, operation } of operations) {
+    const url = path.replace('{businessId}', '5').replace('{customerId}', '1')
+    const name = `${operation.operationId} (${upperMethod} ${path})`
+    const response = await server.inject({
+      method: upperMethod,
+      url,
+      ...(method === 'get' || method === 'delete' ? {} : { payload: {} }),
+    })
+    const isJson = String(response.headers['content-type']).startsWith('application/json')
+    const body = isJson ? (response.json() as { error?: unknown }) : {}
+    const error = String(body.error ?? '')
+    if (Array.isArray(operation.security) && operation.security.length === 0) {
+      t.notOk(
+        ['Authentication required', 'Authentication failed'].includes(error),
+        `${name}: public, no token asked for`,
+      )
+    } else {
+      secured += 1
+      t.equal(response.statusCode, 401, `${name}: secured, status without a token`)
+      t.equal(error, 'Authentication required', `${name}: secured, error`)
     }
   }
   t.ok(secured > 0, 'the document secures some operations')

@@ -11,7 +11,8 @@ import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { DatabaseConnection } from '../../db/connect.js'
 import type { Database } from '../../db/database.js'
-import { authFor, build, testDatabase, type TestServer } from '../helper.js'
+import { authFor, build, fileServer, testDatabase } from '../helper.js'
+import { createCustomerId } from '../support/customers.js'
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,64}$/
 
@@ -86,19 +87,8 @@ function assertRequestIdInBody(t: Test, response: LightMyRequestResponse, name: 
   )
 }
 
-async function createCustomer(server: TestServer, name: string): Promise<number> {
-  const response = await server.inject({
-    method: 'POST',
-    url: '/api/customers/5',
-    headers: authFor(5),
-    payload: { name },
-  })
-  if (response.statusCode !== 201) throw new Error(`create failed: ${response.body}`)
-  return (response.json() as { customer: { id: number } }).customer.id
-}
-
 t.test('x-request-id: a safe incoming id is kept, anything else replaced', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const ids: { name: string; sent: string; kept: boolean }[] = [
     { name: 'a plain id', sent: 'abc-123', kept: true },
     { name: 'dots, underscores, capitals', sent: 'Req.1_A-b', kept: true },
@@ -152,7 +142,7 @@ t.test('x-request-id: a safe incoming id is kept, anything else replaced', async
 })
 
 t.test('an unknown path or method is a 404 "Not found"', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const cases: { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; url: string; auth: boolean }[] = [
     { method: 'GET', url: '/nope', auth: false },
     { method: 'POST', url: '/nope', auth: false },
@@ -175,8 +165,8 @@ t.test('an unknown path or method is a 404 "Not found"', async (t) => {
 })
 
 t.test('a trailing slash is optional on every path', async (t) => {
-  const server = await build(t)
-  const customerId = await createCustomer(server, 'Trailing Slash')
+  const server = await fileServer(t)
+  const customerId = await createCustomerId(server.inject, 5, { name: 'Trailing Slash' })
   const base = `/api/customers/5/${customerId}`
   const reads = [
     '/health',
@@ -224,7 +214,7 @@ t.test('a trailing slash is optional on every path', async (t) => {
 })
 
 t.test('a body that cannot be read is refused in the contract shape', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const countCustomers = async () =>
     (
       await server.database.db
@@ -233,7 +223,7 @@ t.test('a body that cannot be read is refused in the contract shape', async (t) 
         .where('business_id', '=', 5)
         .execute()
     ).length
-  await createCustomer(server, 'Existing')
+  await createCustomerId(server.inject, 5, { name: 'Existing' })
   const before = await countCustomers()
   const json = { 'content-type': 'application/json' }
   const cases: {
@@ -428,7 +418,7 @@ t.test('an unreachable database is a 503 with Retry-After', async (t) => {
 })
 
 t.test('/health and /ready', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   for (const url of ['/health', '/ready']) {
     const response = await server.inject({ method: 'GET', url })
     t.equal(response.statusCode, 200, `${url}: status`)

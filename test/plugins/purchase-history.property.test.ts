@@ -1,11 +1,15 @@
+import { relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import t from 'tap'
 import { findStalePurchaseHistory } from '../../db/customer-purchase-history.js'
 import { authFor, build } from '../helper.js'
 import { eventsFor, expectedMetrics, postEvent, type SaleSpec } from '../sales-feed.js'
+import { runsFromEnvironment } from '../support/runs.js'
 
 const BUSINESS = 7
-const RUNS = Number(process.env.PROPERTY_RUNS ?? 200)
+/** 200 histories in CI, 50 in a plain `npm test`; PROPERTY_RUNS sets it. */
+const RUNS = runsFromEnvironment('PROPERTY_RUNS', { ci: 200, local: 50 })
 const SEED = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31)
 
 const saleArbitrary = fc.record({
@@ -38,7 +42,7 @@ function refundsFor(totalCents: number, seeds: number[]): number[] {
 }
 
 t.comment(
-  `fast-check seed=${SEED} runs=${RUNS} (replay: FC_SEED=${SEED} npm test -- ${import.meta.url.split('/work/main/')[1] ?? 'this file'})`,
+  `fast-check seed=${SEED} runs=${RUNS} (replay: FC_SEED=${SEED} PROPERTY_RUNS=${RUNS} npx tap ${relative(process.cwd(), fileURLToPath(import.meta.url))})`,
 )
 
 t.test(

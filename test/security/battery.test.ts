@@ -28,6 +28,8 @@ import {
   type TestServer,
 } from '../helper.js'
 import { signedEvent, type SaleEventBody } from '../sales-feed.js'
+import { createCustomerId } from '../support/customers.js'
+import { documentOperations } from '../support/openapi.js'
 
 const BUSINESS = 5101
 const OTHER_BUSINESS = 5102
@@ -112,36 +114,29 @@ interface OperationObject {
 }
 
 function routesOf(): Route[] {
-  const globalSecurity = (document.security as unknown[] | undefined) ?? []
-  return Object.entries(document.paths).flatMap(([path, item]) =>
-    (['get', 'put', 'post', 'patch', 'delete'] as const)
-      .filter((method) => item[method] !== undefined)
-      .map((method): Route => {
-        const operation = item[method] as OperationObject
-        const parameters = [
-          ...((item.parameters as Parameter[] | undefined) ?? []),
-          ...(operation.parameters ?? []),
-        ].map((parameter) => resolve(parameter))
-        const json = operation.requestBody?.content?.['application/json']
-        const example = json?.examples
-          ? Object.values(json.examples)[0]?.value
-          : (json?.example ?? undefined)
-        const documented = Object.keys(operation.responses).map(Number)
-        return {
-          id: operation.operationId,
-          method: method.toUpperCase() as Method,
-          path,
-          parameters,
-          ...(json ? { bodyExample: example as Record<string, unknown> } : {}),
-          ...(json?.schema ? { bodySchema: resolveSchema(json.schema) } : {}),
-          documented,
-          success: documented.find((status) => status >= 200 && status < 300) ?? 200,
-          secured: (operation.security ?? globalSecurity).length > 0,
-          signed: parameters.some(
-            (parameter) => parameter.in === 'header' && /^payme-signature$/i.test(parameter.name),
-          ),
-        }
-      }),
+  return documentOperations<OperationObject>(document).map(
+    ({ path, upperMethod, operation, parameters: unresolved, security }): Route => {
+      const parameters = (unresolved as Parameter[]).map((parameter) => resolve(parameter))
+      const json = operation.requestBody?.content?.['application/json']
+      const example = json?.examples
+        ? Object.values(json.examples)[0]?.value
+        : (json?.example ?? undefined)
+      const documented = Object.keys(operation.responses).map(Number)
+      return {
+        id: operation.operationId,
+        method: upperMethod,
+        path,
+        parameters,
+        ...(json ? { bodyExample: example as Record<string, unknown> } : {}),
+        ...(json?.schema ? { bodySchema: resolveSchema(json.schema) } : {}),
+        documented,
+        success: documented.find((status) => status >= 200 && status < 300) ?? 200,
+        secured: security.length > 0,
+        signed: parameters.some(
+          (parameter) => parameter.in === 'header' && /^payme-signature$/i.test(parameter.name),
+        ),
+      }
+    },
   )
 }
 
@@ -195,19 +190,6 @@ async function expectStatus(options: InjectOptions, status: number): Promise<unk
   return response.json()
 }
 
-async function createCustomer(businessId: number, body: Record<string, unknown>): Promise<number> {
-  const created = (await expectStatus(
-    {
-      method: 'POST',
-      url: `/api/customers/${businessId}`,
-      headers: authFor(businessId),
-      payload: body,
-    },
-    201,
-  )) as { customer: { id: number } }
-  return created.customer.id
-}
-
 let eventSequence = 0
 const nextId = (prefix: string): string => `${prefix}-${process.pid}-${++eventSequence}`
 
@@ -233,13 +215,16 @@ function saleEvent(
   }
 }
 
-const customer = await createCustomer(BUSINESS, { name: 'Wanjiru Kamau', phone: '0712 345 678' })
+const customer = await createCustomerId(server.inject, BUSINESS, {
+  name: 'Wanjiru Kamau',
+  phone: '0712 345 678',
+})
 // Names holding metacharacters: a search for one must match them literally, never as a pattern.
 for (const name of ["Njeri O'Brien", '100% Juice', 'Under_score Ltd', 'Back\\slash', 'Dollar $1']) {
-  await createCustomer(BUSINESS, { name })
+  await createCustomerId(server.inject, BUSINESS, { name })
 }
 // The other business has a customer the searches of the first would find, were they not scoped.
-const otherCustomer = await createCustomer(OTHER_BUSINESS, {
+const otherCustomer = await createCustomerId(server.inject, OTHER_BUSINESS, {
   name: 'Wanjiru Secret',
   phone: '0722 000 111',
   email: 'secret@other.example',

@@ -1,8 +1,15 @@
-/** Runs once after the suite: drops the template, or stops the container the before step started. */
+/**
+ * Runs once after the suite: drops the template (a database, or PGlite's temporary folder), or
+ * stops the container the before step started.
+ */
+import { rmSync } from 'node:fs'
 import pg from 'pg'
 import { loadChoice } from './test-database.js'
 
 const choice = loadChoice()
+if (choice.kind === 'embedded' && choice.template) {
+  rmSync(choice.template.folder, { recursive: true, force: true })
+}
 if (choice.kind === 'postgres' && !choice.containerId) {
   const admin = new pg.Client({ connectionString: choice.adminUrl })
   await admin.connect()

@@ -1,10 +1,16 @@
 /**
- * Runs once before the suite (tap's `before`): picks the database and, on PostgreSQL, builds a
- * migrated template from which every test file clones its own database.
+ * Runs once before the suite (tap's `before`): picks the database and builds a migrated
+ * template from which every test file clones its own database (PostgreSQL: a template
+ * database; PGlite: a data directory and its dump, loaded into each file's in-memory PGlite).
  */
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import { connectDatabase } from '../../db/connect.js'
 import { migrateToLatest } from '../../db/migrate.js'
+import { dumpArchive, embeddedConnection, PGLITE_EXTENSIONS } from '../support/pglite.js'
 import {
   saveChoice,
   TEMPLATE_DATABASE,
@@ -68,6 +74,34 @@ async function buildTemplate(adminUrl: string): Promise<void> {
   }
 }
 
+const EMBEDDED_TEMPLATE_PREFIX = 'payme-pglite-template-'
+
+/** A migrated PGlite data directory and its dump, in a temporary folder the after step removes. */
+async function buildEmbeddedTemplate(): Promise<{
+  folder: string
+  dataDir: string
+  archive: string
+}> {
+  // Templates left by suite runs that died before their after step.
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(name.slice(EMBEDDED_TEMPLATE_PREFIX.length).split('-')[0])
+    if (name.startsWith(EMBEDDED_TEMPLATE_PREFIX) && pid > 0 && !isAlive(pid)) {
+      rmSync(join(tmpdir(), name), { recursive: true, force: true })
+    }
+  }
+  const folder = mkdtempSync(join(tmpdir(), `${EMBEDDED_TEMPLATE_PREFIX}${process.ppid}-`))
+  const dataDir = join(folder, 'pgdata')
+  const archive = join(folder, 'migrated.tar')
+  const pglite = await PGlite.create(dataDir, { extensions: PGLITE_EXTENSIONS })
+  try {
+    await migrateToLatest(embeddedConnection(pglite).db)
+    writeFileSync(archive, await dumpArchive(pglite))
+  } finally {
+    await pglite.close()
+  }
+  return { folder, dataDir, archive }
+}
+
 async function choose(): Promise<TestDatabaseChoice> {
   const url = process.env.TEST_DATABASE_URL
   if (url)
@@ -87,7 +121,11 @@ async function choose(): Promise<TestDatabaseChoice> {
       containerId: container.id,
     }
   }
-  return { kind: 'embedded', source: 'embedded PGlite (no TEST_DATABASE_URL, no Docker)' }
+  return {
+    kind: 'embedded',
+    source: 'embedded PGlite (no TEST_DATABASE_URL, no Docker)',
+    template: await buildEmbeddedTemplate(),
+  }
 }
 
 const choice = await choose()
@@ -98,6 +136,8 @@ if (choice.kind === 'postgres') {
     `# test database: PostgreSQL at ${host} via ${choice.source}; one database per test file, cloned from ${TEMPLATE_DATABASE}`,
   )
 } else {
-  console.log(`# test database: ${choice.source}; one in-memory database per test file`)
+  console.log(
+    `# test database: ${choice.source}; one in-memory database per test file, loaded from a migrated template`,
+  )
 }
 saveChoice(choice)

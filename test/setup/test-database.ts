@@ -8,7 +8,15 @@ import { fileURLToPath } from 'node:url'
  */
 export type TestDatabaseChoice =
   | { kind: 'postgres'; adminUrl: string; template: string; source: string; containerId?: string }
-  | { kind: 'embedded'; source: string }
+  | {
+      kind: 'embedded'
+      source: string
+      /**
+       * The migrated template built by the before step: `dataDir` (a PGlite data directory a
+       * server process may start from) and `archive` (the same, dumped for in-memory PGlite).
+       */
+      template?: { folder: string; dataDir: string; archive: string }
+    }
 
 const STATE_DIR = fileURLToPath(new URL('../../.tap/', import.meta.url))
 const STATE_FILE = `${STATE_DIR}test-database.json`

@@ -21,3 +21,28 @@ export async function createCustomer(
   if (res.statusCode !== 201) throw new Error(`create failed: ${res.statusCode} ${res.body}`)
   return res.json<CustomerCreated>().customer
 }
+
+/** createCustomer, for tests that need only the new customer's id. */
+export async function createCustomerId(
+  inject: Inject,
+  businessId: number,
+  payload: Record<string, unknown>,
+): Promise<number> {
+  return (await createCustomer(inject, businessId, payload)).id
+}
+
+/** Creates a customer through a running server's HTTP port (`url` is its base) and returns its id. */
+export async function createCustomerAt(
+  url: string,
+  businessId: number,
+  payload: Record<string, unknown>,
+): Promise<number> {
+  const response = await fetch(`${url}/api/customers/${businessId}`, {
+    method: 'POST',
+    headers: { ...authFor(businessId), 'content-type': 'application/json' },
+    body: JSON.stringify(payload),
+  })
+  const body = await response.text()
+  if (response.status !== 201) throw new Error(`create failed: ${response.status} ${body}`)
+  return (JSON.parse(body) as CustomerCreated).customer.id
+}

@@ -6,10 +6,10 @@ import {
   findStalePurchaseHistory,
 } from '../../../db/customer-purchase-history.js'
 import type { ApiError } from '../../../generated/schemas/ApiError.js'
-import type { CustomerCreated } from '../../../generated/schemas/CustomerCreated.js'
 import type { WebhookResult } from '../../../generated/schemas/WebhookResult.js'
 import { nowSeconds, sign, signatureHeader } from '../../../lib/webhook-signature.js'
-import { authFor, build, TEST_WEBHOOK_SECRET, type TestServer } from '../../helper.js'
+import { build, fileServer, TEST_WEBHOOK_SECRET, type TestServer } from '../../helper.js'
+import { createCustomer } from '../../support/customers.js'
 
 type Inject = TestServer['inject']
 type Db = TestServer['database']['db']
@@ -119,17 +119,6 @@ async function apply(inject: Inject, event: SaleEventBody): Promise<void> {
   }
 }
 
-async function createCustomer(inject: Inject, businessId: number, name = 'Sales Subject') {
-  const res = await inject({
-    method: 'POST',
-    url: `/api/customers/${businessId}`,
-    headers: authFor(businessId),
-    payload: { name },
-  })
-  if (res.statusCode !== 201) throw new Error(`create failed: ${res.statusCode} ${res.body}`)
-  return res.json<CustomerCreated>().customer
-}
-
 /** A plain-JSON copy of rows (dates as ISO strings) for deep comparison. */
 const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value ?? null))
 
@@ -229,10 +218,10 @@ async function earlyInSecond(): Promise<void> {
 }
 
 t.test('a bad or missing signature is a 401 and nothing is stored', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 201
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   await apply(inject, completed(businessId, customer.id, 'S-SETUP'))
 
   const wrongHex = 'ab'.repeat(32)
@@ -344,9 +333,9 @@ t.test('a bad or missing signature is a 401 and nothing is stored', async (t) =>
 })
 
 t.test('timestamps within 300 s either way are accepted', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const businessId = 202
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   const cases: { name: string; offset: number }[] = [
     { name: 'now - 299 s', offset: -299 },
     { name: 'now + 299 s', offset: 299 },
@@ -370,9 +359,9 @@ t.test('timestamps within 300 s either way are accepted', async (t) => {
 })
 
 t.test('several v1 values are allowed: one right signature is enough', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const businessId = 203
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   const wrong = (body: string, now: number): string => sign('not-the-secret-xxxxxxxx', now, body)
   const cases: { name: string; header: (body: string, now: number) => string }[] = [
     {
@@ -414,7 +403,7 @@ t.test('rotated secrets: either configured secret is accepted, a third is refuse
   const secrets = ['old-secret-aaaaaaaaaaaa', 'new-secret-bbbbbbbbbbbb']
   const { inject, database } = await build(t, { config: { salesWebhookSecrets: secrets } })
   const businessId = 204
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   const cases: { name: string; secret: string; status: number }[] = [
     { name: 'old secret', secret: 'old-secret-aaaaaaaaaaaa', status: 200 },
     { name: 'new secret', secret: 'new-secret-bbbbbbbbbbbb', status: 200 },
@@ -447,9 +436,9 @@ t.test('rotated secrets: either configured secret is accepted, a third is refuse
 })
 
 t.test('a body that is not application/json is a 415, even when signed', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const businessId = 205
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   const cases: { name: string; contentType: string }[] = [
     { name: 'text/plain', contentType: 'text/plain' },
     { name: 'form-urlencoded', contentType: 'application/x-www-form-urlencoded' },
@@ -471,9 +460,9 @@ t.test('a body that is not application/json is a 415, even when signed', async (
 })
 
 t.test('malformed JSON that is correctly signed is a 400 naming the body', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const businessId = 206
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   const before = await snapshot(database.db, businessId, customer.id)
   const res = await post(inject, '{"id":"evt_broken","type":')
   t.equal(res.statusCode, 400, 'status')
@@ -483,10 +472,10 @@ t.test('malformed JSON that is correctly signed is a 400 naming the body', async
 })
 
 t.test('a redelivered event id is a duplicate and changes nothing', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 207
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   const cases: { name: string; event: SaleEventBody }[] = [
     { name: 'completion', event: completed(businessId, customer.id, 'S-1') },
     { name: 'refund', event: refunded(businessId, customer.id, 'S-1', '100.00') },
@@ -517,10 +506,10 @@ t.test('a redelivered event id is a duplicate and changes nothing', async (t) =>
 })
 
 t.test('the same sale completed again under another event id is a duplicate', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 208
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   await apply(inject, completed(businessId, customer.id, 'S-1'))
   const cases: { name: string; data: Json }[] = [
     { name: 'same content', data: {} },
@@ -550,10 +539,10 @@ t.test('the same sale completed again under another event id is a duplicate', as
 })
 
 t.test('refunds reduce the amount spent, never the number of purchases', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 209
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   await apply(inject, completed(businessId, customer.id, 'S-1', { total_amount: '2500.00' }))
   await apply(inject, completed(businessId, customer.id, 'S-2', { total_amount: '1000.00' }))
   t.same(
@@ -592,10 +581,10 @@ t.test('refunds reduce the amount spent, never the number of purchases', async (
 })
 
 t.test('a refund beyond the sale total is a 422 and changes nothing', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 210
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   await apply(inject, completed(businessId, customer.id, 'S-1', { total_amount: '1000.00' }))
   await apply(inject, refunded(businessId, customer.id, 'S-1', '600.00'))
   const cases: { name: string; amount: string | number }[] = [
@@ -614,10 +603,10 @@ t.test('a refund beyond the sale total is a 422 and changes nothing', async (t) 
 })
 
 t.test('a refund without a positive refund_amount is a 400 and changes nothing', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 211
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   await apply(inject, completed(businessId, customer.id, 'S-1'))
   const cases: { name: string; amount: string | number | undefined }[] = [
     { name: 'refund_amount missing', amount: undefined },
@@ -638,10 +627,10 @@ t.test('a refund without a positive refund_amount is a 400 and changes nothing',
 })
 
 t.test('a voided sale stops counting; a second void is a duplicate', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 212
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   await apply(inject, completed(businessId, customer.id, 'S-1', { total_amount: '2500.00' }))
   await apply(inject, completed(businessId, customer.id, 'S-2', { total_amount: '1000.00' }))
 
@@ -689,7 +678,7 @@ t.test('a voided sale stops counting; a second void is a duplicate', async (t) =
 })
 
 t.test('any order of arrival gives the same final state', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 213
   type Feed = (customerId: number, sale: string) => SaleEventBody[]
@@ -768,8 +757,8 @@ t.test('any order of arrival gives the same final state', async (t) => {
     },
   ]
   for (const [index, c] of cases.entries()) {
-    const ordered = await createCustomer(inject, businessId, `In order ${index}`)
-    const shuffled = await createCustomer(inject, businessId, `Out of order ${index}`)
+    const ordered = await createCustomer(inject, businessId, { name: `In order ${index}` })
+    const shuffled = await createCustomer(inject, businessId, { name: `Out of order ${index}` })
     for (const event of c.inOrder(ordered.id, `IN${index}`)) {
       const res = await post(inject, event)
       t.equal(res.statusCode, 200, `${c.name}, in order, ${event.type}: status`)
@@ -803,10 +792,10 @@ t.test('any order of arrival gives the same final state', async (t) => {
 })
 
 t.test('a refund held before its completion is capped at the sale total', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 214
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   await apply(inject, refunded(businessId, customer.id, 'S-1', '3000.00'))
   t.same(
     await totals(db, businessId, customer.id),
@@ -836,10 +825,10 @@ t.test('a refund held before its completion is capped at the sale total', async 
 })
 
 t.test('a walk-in sale (customer_id null) is ignored and nothing is stored', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 215
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   const cases: { name: string; event: SaleEventBody }[] = [
     { name: 'completion', event: completed(businessId, null, 'S-WALK') },
     { name: 'refund', event: refunded(businessId, null, 'S-WALK', '10.00') },
@@ -858,13 +847,15 @@ t.test('a walk-in sale (customer_id null) is ignored and nothing is stored', asy
 t.test(
   'a customer that does not exist in the business is a 422 and nothing is stored',
   async (t) => {
-    const { inject, database } = await build(t)
+    const { inject, database } = await fileServer(t)
     const db = database.db
     // SPEC's example: a customer of business 6 reported under business 5.
     const [businessId, otherBusinessId] = [5, 6]
-    const customer = await createCustomer(inject, businessId)
-    const sibling = await createCustomer(inject, businessId, 'Sibling')
-    const stranger = await createCustomer(inject, otherBusinessId, 'Other Business Customer')
+    const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
+    const sibling = await createCustomer(inject, businessId, { name: 'Sibling' })
+    const stranger = await createCustomer(inject, otherBusinessId, {
+      name: 'Other Business Customer',
+    })
     await apply(inject, completed(businessId, customer.id, 'S-OWN'))
     const cases: { name: string; event: SaleEventBody }[] = [
       { name: 'unknown customer id', event: completed(businessId, 999_999_999, 'S-1') },
@@ -911,10 +902,10 @@ t.test(
 )
 
 t.test('schema errors are a 400 naming the field and store nothing', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 217
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   await apply(inject, completed(businessId, customer.id, 'S-SETUP'))
   const base = (): SaleEventBody => completed(businessId, customer.id, 'S-1')
   const withData = (data: Json): Json => {
@@ -1008,10 +999,10 @@ t.test('schema errors are a 400 naming the field and store nothing', async (t) =
 })
 
 t.test('money as a JSON number or a decimal string is stored as the same numeric', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 218
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
   const cases: { name: string; total: string | number; expected: string }[] = [
     { name: 'number 2500.5', total: 2500.5, expected: '2500.50' },
     { name: 'string "2500.50"', total: '2500.50', expected: '2500.50' },
@@ -1023,7 +1014,8 @@ t.test('money as a JSON number or a decimal string is stored as the same numeric
   ]
   // One customer per case, so each total is also the customer's total_spent.
   for (const [index, c] of cases.entries()) {
-    const buyer = index === 0 ? customer : await createCustomer(inject, businessId, c.name)
+    const buyer =
+      index === 0 ? customer : await createCustomer(inject, businessId, { name: c.name })
     await apply(inject, completed(businessId, buyer.id, `S-${index}`, { total_amount: c.total }))
     t.equal(
       (await storedSale(db, businessId, `S-${index}`))?.total_amount,
@@ -1052,12 +1044,12 @@ t.test('money as a JSON number or a decimal string is stored as the same numeric
 })
 
 t.test('after a mix of events the cache equals the ledger', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const db = database.db
   const businessId = 219
-  const a = await createCustomer(inject, businessId, 'Mix A')
-  const b = await createCustomer(inject, businessId, 'Mix B')
-  const c = await createCustomer(inject, businessId, 'Mix C')
+  const a = await createCustomer(inject, businessId, { name: 'Mix A' })
+  const b = await createCustomer(inject, businessId, { name: 'Mix B' })
+  const c = await createCustomer(inject, businessId, { name: 'Mix C' })
   const events: SaleEventBody[] = [
     completed(businessId, a.id, 'M-1', { total_amount: '120.10', items_count: '1.5' }),
     completed(businessId, a.id, 'M-2', { total_amount: 80, completed_at: '2026-10-01T00:00:00Z' }),

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import type { DatabaseConnection } from '../../../../db/connect.js'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
 import type { CustomerCreated } from '../../../../generated/schemas/CustomerCreated.js'
-import { authFor, build } from '../../../helper.js'
+import { authFor, fileServer } from '../../../helper.js'
 
 type Db = DatabaseConnection['db']
 
@@ -65,7 +65,7 @@ function assertValidationFailed(
 }
 
 t.test('creates a customer from a name alone, with the documented defaults', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const res = await inject({
     method: 'POST',
     url: '/api/customers/101',
@@ -121,7 +121,7 @@ t.test('creates a customer from a name alone, with the documented defaults', asy
 })
 
 t.test('stores every field given', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const res = await inject({
     method: 'POST',
     url: '/api/customers/102',
@@ -166,7 +166,7 @@ t.test('stores every field given', async (t) => {
 })
 
 t.test('creates the preferences and purchase-history rows with the customer', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const res = await inject({
     method: 'POST',
     url: '/api/customers/103',
@@ -215,7 +215,7 @@ t.test('creates the preferences and purchase-history rows with the customer', as
 })
 
 t.test('customer, preferences and history are written in one transaction', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   // Make the last insert of the unit of work fail, for this business only.
   await sql`create function payme_test_refuse_history() returns trigger language plpgsql
     as $$ begin raise exception 'refused by test'; end $$`.execute(database.db)
@@ -248,7 +248,7 @@ t.test('customer, preferences and history are written in one transaction', async
 })
 
 t.test('trims strings before storing them', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const res = await inject({
     method: 'POST',
     url: '/api/customers/105',
@@ -275,7 +275,7 @@ t.test('trims strings before storing them', async (t) => {
 })
 
 t.test('an empty optional string means the field is absent', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const res = await inject({
     method: 'POST',
     url: '/api/customers/106',
@@ -290,7 +290,7 @@ t.test('an empty optional string means the field is absent', async (t) => {
 })
 
 t.test('phone numbers are stored in E.164 (default country KE)', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const cases = [
     { input: '0712 345 678', stored: '+254712345678' },
     { input: '0712345678', stored: '+254712345678' },
@@ -317,7 +317,7 @@ t.test('phone numbers are stored in E.164 (default country KE)', async (t) => {
 })
 
 t.test('each validation rule answers 400 naming the field, and stores nothing', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const cases: { name: string; payload: unknown; path: string; message?: RegExp }[] = [
     { name: 'name missing', payload: { phone: '0712345678' }, path: 'name' },
     { name: 'name empty after trim', payload: { name: '   ' }, path: 'name' },
@@ -392,7 +392,7 @@ t.test('each validation rule answers 400 naming the field, and stores nothing', 
 })
 
 t.test('a request that is not a JSON object body is refused and stores nothing', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const json = { ...authFor(109), 'content-type': 'application/json' }
   const cases: {
     name: string
@@ -445,7 +445,7 @@ t.test('a request that is not a JSON object body is refused and stores nothing',
 })
 
 t.test('a businessId that is not a positive integer is a 400 naming it', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const totalCustomers = async (): Promise<number> => {
     const row = await database.db
       .selectFrom('customers')
@@ -467,7 +467,7 @@ t.test('a businessId that is not a positive integer is a 400 naming it', async (
 })
 
 t.test('x-request-id is echoed in the header and the error body', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const created = await inject({
     method: 'POST',
     url: '/api/customers/111',

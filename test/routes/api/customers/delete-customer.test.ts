@@ -6,7 +6,7 @@ import type { CustomerDeleted } from '../../../../generated/schemas/CustomerDele
 import type { CustomerList } from '../../../../generated/schemas/CustomerList.js'
 import type { CustomerUpdated } from '../../../../generated/schemas/CustomerUpdated.js'
 import type { SearchResults } from '../../../../generated/schemas/SearchResults.js'
-import { authFor, build, type TestServer } from '../../../helper.js'
+import { authFor, fileServer, type TestServer } from '../../../helper.js'
 import { createCustomer } from '../../../support/customers.js'
 
 type Db = DatabaseConnection['db']
@@ -48,7 +48,7 @@ async function rowsOf(
 }
 
 t.test('soft-deletes: 200, the customer inactive, its rows kept', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const created = await createCustomer(inject, 180, {
     name: 'Mwangi',
     phone: '0712345678',
@@ -91,7 +91,7 @@ t.test('soft-deletes: 200, the customer inactive, its rows kept', async (t) => {
 })
 
 t.test('is repeatable: a second delete answers 200 and changes nothing', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const created = await createCustomer(inject, 181, { name: 'Twice' })
   const first = await remove(inject, 181, created.id)
   t.equal(first.statusCode, 200, 'first: status')
@@ -114,7 +114,7 @@ t.test('is repeatable: a second delete answers 200 and changes nothing', async (
 t.test(
   'a deleted customer leaves the default list, and is listed with is_active=false',
   async (t) => {
-    const { inject } = await build(t)
+    const { inject } = await fileServer(t)
     const kept = await createCustomer(inject, 182, { name: 'Kept' })
     const gone = await createCustomer(inject, 182, { name: 'Gone' })
     t.equal((await remove(inject, 182, gone.id)).statusCode, 200, 'delete status')
@@ -147,7 +147,7 @@ t.test(
 )
 
 t.test('a deleted customer is left out of search, and back after reactivation', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const customer = await createCustomer(inject, 183, {
     name: 'Zawadi Njoroge',
     phone: '0722000111',
@@ -188,7 +188,7 @@ t.test('a deleted customer is left out of search, and back after reactivation', 
 t.test(
   'an unknown customer, or one of another business, is a 404 and changes nothing',
   async (t) => {
-    const { inject, database } = await build(t)
+    const { inject, database } = await fileServer(t)
     const ofBusiness6 = await createCustomer(inject, 6, { name: 'Of business 6' }, authFor(5, 6))
     const cases = [
       { name: 'unknown id', url: `/api/customers/5/${ofBusiness6.id + 100_000}` },
@@ -209,7 +209,7 @@ t.test(
 )
 
 t.test('a path id that is not a positive integer is a 400 naming it', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const created = await createCustomer(inject, 184, { name: 'Valid' })
   const cases = ['abc', '0', '-1', '1.5'].flatMap((bad) => [
     { name: `customerId ${bad}`, url: `/api/customers/184/${bad}`, path: 'customerId' },

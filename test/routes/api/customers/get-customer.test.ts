@@ -1,13 +1,13 @@
 import t from 'tap'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
 import type { CustomerResponse } from '../../../../generated/schemas/CustomerResponse.js'
-import { authFor, build } from '../../../helper.js'
+import { authFor, fileServer } from '../../../helper.js'
 import { createCustomer } from '../../../support/customers.js'
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/
 
 t.test('returns the customer with notes, default preferences and an empty history', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const created = await createCustomer(inject, 130, {
     name: 'Wanjiru Kamau',
     phone: '0712 345 678',
@@ -76,7 +76,7 @@ t.test('returns the customer with notes, default preferences and an empty histor
 })
 
 t.test("lists the customer's notes, newest first, and only its own", async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const customer = await createCustomer(inject, 131, { name: 'Achieng' })
   const other = await createCustomer(inject, 131, { name: 'Someone else' })
 
@@ -133,7 +133,7 @@ t.test("lists the customer's notes, newest first, and only its own", async (t) =
 })
 
 t.test('the history is read from its row; days_since_last_purchase is computed', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const customer = await createCustomer(inject, 132, { name: 'Kamau' })
   const DAY = 24 * 60 * 60 * 1000
   const last = new Date(Date.now() - 3 * DAY - 60 * 60 * 1000)
@@ -176,7 +176,7 @@ t.test('the history is read from its row; days_since_last_purchase is computed',
 })
 
 t.test('a soft-deleted customer still answers 200, with is_active false', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const customer = await createCustomer(inject, 133, { name: 'Mwangi' })
   const deleted = await inject({
     method: 'DELETE',
@@ -199,7 +199,7 @@ t.test('a soft-deleted customer still answers 200, with is_active false', async 
 })
 
 t.test('an unknown customer, or one of another business, is a 404', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const ofBusiness6 = await createCustomer(inject, 6, { name: 'Of business 6' }, authFor(5, 6))
   const mine = await createCustomer(inject, 5, { name: 'Of business 5' }, authFor(5, 6))
   const cases = [
@@ -220,7 +220,7 @@ t.test('an unknown customer, or one of another business, is a 404', async (t) =>
 })
 
 t.test('a path id that is not a positive integer is a 400 naming it', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const customer = await createCustomer(inject, 134, { name: 'Valid' })
   const cases = ['abc', '0', '-1', '1.5'].flatMap((bad) => [
     { name: `customerId ${bad}`, url: `/api/customers/134/${bad}`, path: 'customerId' },

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
 import type { Customer } from '../../../../generated/schemas/Customer.js'
 import type { CustomerList } from '../../../../generated/schemas/CustomerList.js'
-import { authFor, build, type TestServer } from '../../../helper.js'
+import { authFor, fileServer, type TestServer } from '../../../helper.js'
 import { createCustomer } from '../../../support/customers.js'
 
 type Inject = TestServer['inject']
@@ -47,7 +47,7 @@ const ascending = (ids: number[]): number[] => [...ids].sort((a, b) => a - b)
 const descending = (ids: number[]): number[] => [...ids].sort((a, b) => b - a)
 
 t.test('defaults: shape, limit 20, offset 0, newest first, active only', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 201
   const names = Array.from({ length: 23 }, (_, index) => `Customer ${index + 1}`)
@@ -88,7 +88,7 @@ t.test('defaults: shape, limit 20, offset 0, newest first, active only', async (
 })
 
 t.test('an unused business lists nothing, with or without a trailing slash', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const res = await list(inject, 203)
   t.equal(res.statusCode, 200, 'status')
   t.same(
@@ -111,7 +111,7 @@ t.test('an unused business lists nothing, with or without a trailing slash', asy
 })
 
 t.test('limit and offset page through every customer; total counts them all', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 204
   const customers = await createNamed(inject, businessId, ['A', 'B', 'C', 'D', 'E'])
   const all = descending(customers.map((c) => c.id))
@@ -150,7 +150,7 @@ t.test('limit and offset page through every customer; total counts them all', as
 })
 
 t.test('query parameters are validated', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 205
   await createNamed(inject, businessId, ['Only One'])
   const cases: { name: string; query: Query; path: string }[] = [
@@ -179,7 +179,7 @@ t.test('query parameters are validated', async (t) => {
 })
 
 t.test('sort_by created_at, name and id, each ascending and descending', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 206
   const [c1, c2, c3] = await createNamed(inject, businessId, ['charlie', 'alpha', 'Bravo'])
@@ -242,7 +242,7 @@ t.test('sort_by created_at, name and id, each ascending and descending', async (
 })
 
 t.test('name sort ignores case', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 207
   const customers = await createNamed(inject, businessId, [
     'banana',
@@ -299,13 +299,13 @@ async function checkTiedPages(t: Test, inject: Inject, businessId: number, ids: 
 }
 
 t.test('ties in the sort key are broken by id in the same direction', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const ids = await createTiedCustomers(server, 208)
   await checkTiedPages(t, server.inject, 208, ids)
 })
 
 t.test('ties are broken by id even when the planner sorts without an index', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { db } = server.database
   // The list indexes end in id, so an index scan orders ties by itself; without them the
   // database sorts, and only the query's own tie-breaker keeps the order.
@@ -322,7 +322,7 @@ t.test('ties are broken by id even when the planner sorts without an index', asy
 })
 
 t.test('filter_type lists one customer type', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 209
   const walkIn = await createCustomer(inject, businessId, { name: 'Walk In One' })
   const walkIn2 = await createCustomer(inject, businessId, {
@@ -369,7 +369,7 @@ t.test('filter_type lists one customer type', async (t) => {
 })
 
 t.test('is_active=false lists the soft-deleted customers', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 210
   const [kept, gone1, gone2] = await createNamed(inject, businessId, ['Kept', 'Gone 1', 'Gone 2'])
   if (!kept || !gone1 || !gone2) throw new Error('setup')

@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import t from 'tap'
 import type { CustomerList } from '../../../../generated/schemas/CustomerList.js'
-import { authFor, build, type TestServer } from '../../../helper.js'
+import { authFor, fileServer, type TestServer } from '../../../helper.js'
 
 type Query = Record<string, string | number | boolean>
 
@@ -43,7 +43,7 @@ async function walk(server: TestServer, businessId: number, query: Query): Promi
 }
 
 t.test('keyset pages give the same order as one big page, for every sort, with ties', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const businessId = 401
   // Equal names, equal created_at (set below) and mixed case: ties everywhere.
   const names = [
@@ -86,7 +86,7 @@ t.test('keyset pages give the same order as one big page, for every sort, with t
 })
 
 t.test('a keyset page neither repeats nor skips when customers are added meanwhile', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const businessId = 402
   for (let index = 0; index < 6; index += 1) await create(server, businessId, { name: `K${index}` })
   const first = await list(server, businessId, { sort_by: 'id', sort_order: 'asc', limit: 3 })
@@ -109,7 +109,7 @@ t.test('a keyset page neither repeats nor skips when customers are added meanwhi
 })
 
 t.test('a cursor that does not fit the request is a 400 naming it', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const businessId = 403
   for (let index = 0; index < 3; index += 1) await create(server, businessId, { name: `C${index}` })
   const first = await list(server, businessId, { sort_by: 'name', limit: 1 })
@@ -153,7 +153,7 @@ t.test('a cursor that does not fit the request is a 400 naming it', async (t) =>
 })
 
 t.test('total comes from counters that follow every change, also under concurrency', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const businessId = 404
   const ids = await Promise.all(
     Array.from({ length: 30 }, (_, index) =>
@@ -217,7 +217,7 @@ t.test('total comes from counters that follow every change, also under concurren
 })
 
 t.test('concurrent moves between the same groups in opposite directions never fail', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const businessId = 405
   const ids = await Promise.all(
     Array.from({ length: 40 }, (_, index) =>

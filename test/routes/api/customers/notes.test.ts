@@ -5,7 +5,7 @@ import type { ApiError } from '../../../../generated/schemas/ApiError.js'
 import type { CustomerResponse } from '../../../../generated/schemas/CustomerResponse.js'
 import type { NoteCreated } from '../../../../generated/schemas/NoteCreated.js'
 import type { NoteList } from '../../../../generated/schemas/NoteList.js'
-import { authFor, bearer, build, tokenFor, type TestServer } from '../../../helper.js'
+import { authFor, bearer, fileServer, tokenFor, type TestServer } from '../../../helper.js'
 import { createCustomer } from '../../../support/customers.js'
 
 type Inject = TestServer['inject']
@@ -67,7 +67,7 @@ const detailPaths = (res: LightMyRequestResponse): string[] =>
   (res.json<ApiError>().details ?? []).map((detail) => detail.path)
 
 t.test('POST adds a note: 201, message, note_type defaults to personal', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 401
   const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
@@ -101,7 +101,7 @@ t.test('POST adds a note: 201, message, note_type defaults to personal', async (
 })
 
 t.test('every note_type is accepted', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 402
   const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
@@ -127,7 +127,7 @@ t.test('every note_type is accepted', async (t) => {
 })
 
 t.test('content is trimmed and may be up to 2000 characters', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 403
   const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
@@ -158,7 +158,7 @@ t.test('content is trimmed and may be up to 2000 characters', async (t) => {
 })
 
 t.test('invalid notes are refused with a 400 naming the field, nothing stored', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 404
   const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
@@ -198,7 +198,7 @@ t.test('invalid notes are refused with a 400 naming the field, nothing stored', 
 })
 
 t.test('created_by is the sub of the token, integer or integer string', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 405
   const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
@@ -220,7 +220,7 @@ t.test('created_by is the sub of the token, integer or integer string', async (t
 })
 
 t.test('a note can be added to a soft-deleted customer', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 406
   const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
@@ -242,7 +242,7 @@ t.test('a note can be added to a soft-deleted customer', async (t) => {
 })
 
 t.test('POST for an unknown customer is a 404 and stores nothing', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const [businessId, otherBusinessId] = [407, 408]
   const other = await createCustomer(inject, otherBusinessId, { name: 'Note Subject' })
@@ -260,7 +260,7 @@ t.test('POST for an unknown customer is a 404 and stores nothing', async (t) => 
 })
 
 t.test('GET lists notes newest first, ties by id, newest first', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 409
   const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
@@ -314,7 +314,7 @@ t.test('GET lists notes newest first, ties by id, newest first', async (t) => {
 })
 
 t.test('GET pages with limit and offset; count is the page size', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 410
   const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
   const ids: number[] = []
@@ -347,7 +347,7 @@ t.test('GET pages with limit and offset; count is the page size', async (t) => {
 })
 
 t.test('GET validates limit and offset', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 411
   const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
   const cases: { name: string; query: string; path: string }[] = [
@@ -367,7 +367,7 @@ t.test('GET validates limit and offset', async (t) => {
 })
 
 t.test('GET for an unknown customer is a 404', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const [businessId, otherBusinessId] = [412, 413]
   const other = await createCustomer(inject, otherBusinessId, { name: 'Note Subject' })
@@ -385,7 +385,7 @@ t.test('GET for an unknown customer is a 404', async (t) => {
 })
 
 t.test('GET customer embeds its notes, newest first', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 414
   const customer = await createCustomer(inject, businessId, { name: 'Note Subject' })
   const notes = []

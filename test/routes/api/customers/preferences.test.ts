@@ -3,7 +3,7 @@ import t from 'tap'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
 import type { CustomerResponse } from '../../../../generated/schemas/CustomerResponse.js'
 import type { PreferencesUpdated } from '../../../../generated/schemas/PreferencesUpdated.js'
-import { authFor, build, type TestServer } from '../../../helper.js'
+import { authFor, fileServer, type TestServer } from '../../../helper.js'
 import { createCustomer } from '../../../support/customers.js'
 
 type Inject = TestServer['inject']
@@ -74,7 +74,7 @@ const detailPaths = (res: LightMyRequestResponse): string[] =>
   (res.json<ApiError>().details ?? []).map((detail) => detail.path)
 
 t.test('PATCH updates every field: 200, message, preferences, stored row', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 501
   const customer = await createCustomer(inject, businessId, { name: 'Preferences Subject' })
@@ -119,7 +119,7 @@ t.test('PATCH updates every field: 200, message, preferences, stored row', async
 })
 
 t.test('a subset changes only those fields', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 502
   const customer = await createCustomer(inject, businessId, { name: 'Preferences Subject' })
@@ -219,7 +219,7 @@ t.test('a subset changes only those fields', async (t) => {
 })
 
 t.test('favorite_products as an array or as a JSON string give the same array', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 503
   const cases: { name: string; value: unknown; expected: number[] }[] = [
@@ -259,7 +259,7 @@ t.test('favorite_products as an array or as a JSON string give the same array', 
 })
 
 t.test('invalid changes are refused with a 400 and change nothing', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 504
   const customer = await createCustomer(inject, businessId, { name: 'Preferences Subject' })
@@ -395,7 +395,7 @@ t.test('invalid changes are refused with a 400 and change nothing', async (t) =>
 })
 
 t.test('a string that is not a JSON array is refused naming favorite_products', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 505
   const customer = await createCustomer(inject, businessId, { name: 'Preferences Subject' })
@@ -409,7 +409,7 @@ t.test('a string that is not a JSON array is refused naming favorite_products', 
 })
 
 t.test('null clears preferred_payment and best_contact_time', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const businessId = 506
   const customer = await createCustomer(inject, businessId, { name: 'Preferences Subject' })
@@ -452,7 +452,7 @@ t.test('null clears preferred_payment and best_contact_time', async (t) => {
 })
 
 t.test('an unknown customer is a 404 and nothing changes', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { inject } = server
   const [businessId, otherBusinessId] = [507, 508]
   const other = await createCustomer(inject, otherBusinessId, { name: 'Preferences Subject' })

@@ -1,9 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
-import type { Customer } from '../../../../generated/schemas/Customer.js'
 import type { CustomerAnalyticsResponse } from '../../../../generated/schemas/CustomerAnalyticsResponse.js'
-import type { CustomerCreated } from '../../../../generated/schemas/CustomerCreated.js'
 import type { CustomerMetrics } from '../../../../generated/schemas/CustomerMetrics.js'
 import type { CustomerMetricsResponse } from '../../../../generated/schemas/CustomerMetricsResponse.js'
 import type { CustomerResponse } from '../../../../generated/schemas/CustomerResponse.js'
@@ -12,7 +10,8 @@ import type { Sale } from '../../../../generated/schemas/Sale.js'
 import type { SalesHistory } from '../../../../generated/schemas/SalesHistory.js'
 import type { WebhookResult } from '../../../../generated/schemas/WebhookResult.js'
 import { signatureHeader } from '../../../../lib/webhook-signature.js'
-import { authFor, build, TEST_WEBHOOK_SECRET, type TestServer } from '../../../helper.js'
+import { authFor, fileServer, TEST_WEBHOOK_SECRET, type TestServer } from '../../../helper.js'
+import { createCustomer } from '../../../support/customers.js'
 
 type Inject = TestServer['inject']
 type Json = Record<string, unknown>
@@ -21,21 +20,6 @@ const HOUR_MS = 60 * 60 * 1000
 const DAY_MS = 24 * HOUR_MS
 
 let sequence = 0
-
-async function createCustomer(
-  inject: Inject,
-  businessId: number,
-  payload: Json = {},
-): Promise<Customer> {
-  const res = await inject({
-    method: 'POST',
-    url: `/api/customers/${businessId}`,
-    headers: authFor(businessId),
-    payload: { name: `Customer ${++sequence}`, ...payload },
-  })
-  if (res.statusCode !== 201) throw new Error(`create failed: ${res.statusCode} ${res.body}`)
-  return res.json<CustomerCreated>().customer
-}
 
 async function softDelete(inject: Inject, businessId: number, customerId: number): Promise<void> {
   const res = await inject({
@@ -167,7 +151,7 @@ const saleIds = (res: LightMyRequestResponse): string[] =>
 // ---------------------------------------------------------------------------------------------
 
 t.test('metrics: every field, from the customer, its preferences and its sales', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 301
   const customer = await createCustomer(inject, businessId, {
     name: 'Wanjiru Kamau',
@@ -274,7 +258,7 @@ t.test('metrics: every field, from the customer, its preferences and its sales',
 })
 
 t.test('metrics of a customer without purchases: zeros and nulls', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 302
   const customer = await createCustomer(inject, businessId, { name: 'New Customer' })
   const res = await get(inject, businessId, `/${customer.id}/metrics`)
@@ -321,7 +305,7 @@ t.test('metrics of a customer without purchases: zeros and nulls', async (t) => 
 })
 
 t.test('days_since_last_purchase is whole days, computed when read', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 303
   const cases: { name: string; ago: number; expected: number }[] = [
     { name: 'an hour ago', ago: HOUR_MS, expected: 0 },
@@ -332,7 +316,7 @@ t.test('days_since_last_purchase is whole days, computed when read', async (t) =
     { name: '400 days and 1 hour ago', ago: 400 * DAY_MS + HOUR_MS, expected: 400 },
   ]
   for (const c of cases) {
-    const customer = await createCustomer(inject, businessId)
+    const customer = await createCustomer(inject, businessId, { name: `Customer ${++sequence}` })
     await sell(inject, businessId, customer.id, `D-${customer.id}`, {
       total: '10.00',
       at: new Date(Date.now() - c.ago).toISOString(),
@@ -343,7 +327,7 @@ t.test('days_since_last_purchase is whole days, computed when read', async (t) =
 })
 
 t.test('repeat_frequency and loyalty_tier follow one rule at every boundary', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 304
   const cases: { name: string; completed: number; voided: number; tier: string }[] = [
     { name: '0 purchases', completed: 0, voided: 0, tier: 'new' },
@@ -359,7 +343,7 @@ t.test('repeat_frequency and loyalty_tier follow one rule at every boundary', as
     { name: '10 sales, 1 voided', completed: 10, voided: 1, tier: 'regular' },
   ]
   for (const c of cases) {
-    const customer = await createCustomer(inject, businessId)
+    const customer = await createCustomer(inject, businessId, { name: `Customer ${++sequence}` })
     await sellMany(inject, businessId, customer.id, c.completed)
     for (let i = 0; i < c.voided; i++) {
       await voidSale(inject, businessId, customer.id, `C${customer.id}-${i}`)
@@ -375,10 +359,10 @@ t.test('repeat_frequency and loyalty_tier follow one rule at every boundary', as
 })
 
 t.test('metrics and history: 404 for a customer not in the business', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const [businessId, otherBusinessId] = [305, 306]
-  await createCustomer(inject, businessId)
-  const stranger = await createCustomer(inject, otherBusinessId)
+  await createCustomer(inject, businessId, { name: `Customer ${++sequence}` })
+  const stranger = await createCustomer(inject, otherBusinessId, { name: `Customer ${++sequence}` })
   await sell(inject, otherBusinessId, stranger.id, 'X-1', { total: '10.00' })
   const cases: { name: string; customerId: number }[] = [
     { name: 'unknown customer', customerId: 999_999_999 },
@@ -394,9 +378,9 @@ t.test('metrics and history: 404 for a customer not in the business', async (t) 
 })
 
 t.test('a soft-deleted customer still answers metrics and history', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 307
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: `Customer ${++sequence}` })
   await sell(inject, businessId, customer.id, 'SD-1', {
     total: '700.00',
     at: '2026-02-01T08:00:00.000Z',
@@ -426,9 +410,9 @@ t.test('a soft-deleted customer still answers metrics and history', async (t) =>
 // ---------------------------------------------------------------------------------------------
 
 t.test('history: newest first, each sale with its status, summary nets refunds', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 308
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: `Customer ${++sequence}` })
   const c = customer.id
   await sell(inject, businessId, c, 'H-A', {
     total: '100.00',
@@ -512,9 +496,9 @@ t.test('history: newest first, each sale with its status, summary nets refunds',
 t.test(
   'history: start_date and end_date are inclusive; a bare date is a whole UTC day',
   async (t) => {
-    const { inject } = await build(t)
+    const { inject } = await fileServer(t)
     const businessId = 309
-    const customer = await createCustomer(inject, businessId)
+    const customer = await createCustomer(inject, businessId, { name: `Customer ${++sequence}` })
     const sales: [string, string, string][] = [
       ['F-0', '2026-04-09T23:59:59.999Z', '10.00'],
       ['F-1', '2026-04-10T00:00:00.000Z', '20.00'],
@@ -599,9 +583,9 @@ t.test(
 )
 
 t.test('history: a bad date or a start after the end is a 400', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 310
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: `Customer ${++sequence}` })
   const cases: { name: string; query: string; path: string }[] = [
     { name: 'month 13', query: 'start_date=2026-13-01', path: 'start_date' },
     { name: 'day 32', query: 'end_date=2026-01-32', path: 'end_date' },
@@ -633,9 +617,9 @@ t.test('history: a bad date or a start after the end is a 400', async (t) => {
 })
 
 t.test('history: limit and offset page through every match; total counts them all', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 311
-  const customer = await createCustomer(inject, businessId)
+  const customer = await createCustomer(inject, businessId, { name: `Customer ${++sequence}` })
   await sellMany(inject, businessId, customer.id, 12, '10.00')
   const all = Array.from({ length: 12 }, (_, i) => `C${customer.id}-${11 - i}`)
   const summary = { total_sales: 12, total_amount: '120.00', avg_amount: '10.00' }
@@ -693,7 +677,7 @@ t.test('history: limit and offset page through every match; total counts them al
 // ---------------------------------------------------------------------------------------------
 
 t.test('repeat customers: active, enough purchases, by total_spent then id', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 312
   // Created in this order, so B's id is lower than A's: the tie between them goes to B.
   const b = await createCustomer(inject, businessId, { name: 'B' })
@@ -774,9 +758,9 @@ t.test('repeat customers: active, enough purchases, by total_spent then id', asy
 })
 
 t.test('repeat customers: invalid query parameters are a 400', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 313
-  await createCustomer(inject, businessId)
+  await createCustomer(inject, businessId, { name: `Customer ${++sequence}` })
   const cases: { name: string; query: string; path: string }[] = [
     { name: 'min_purchases 0', query: 'min_purchases=0', path: 'min_purchases' },
     { name: 'min_purchases -1', query: 'min_purchases=-1', path: 'min_purchases' },
@@ -800,7 +784,7 @@ t.test('repeat customers: invalid query parameters are a 400', async (t) => {
 // ---------------------------------------------------------------------------------------------
 
 t.test('analytics of a business without customers: all zeros', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 314
   const res = await get(inject, businessId, '/analytics')
   t.equal(res.statusCode, 200, 'status')
@@ -821,11 +805,11 @@ t.test('analytics of a business without customers: all zeros', async (t) => {
 })
 
 t.test('analytics: totals include soft-deleted customers, the rest only active ones', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 315
   const otherBusinessId = 316
   const activeCustomer = async (sales: number): Promise<number> => {
-    const customer = await createCustomer(inject, businessId)
+    const customer = await createCustomer(inject, businessId, { name: `Customer ${++sequence}` })
     await sellMany(inject, businessId, customer.id, sales)
     return customer.id
   }
@@ -842,7 +826,7 @@ t.test('analytics: totals include soft-deleted customers, the rest only active o
   await sellMany(inject, businessId, deleted.id, 12, '5000.00')
   await softDelete(inject, businessId, deleted.id)
   // Another business's customers never count here.
-  const stranger = await createCustomer(inject, otherBusinessId)
+  const stranger = await createCustomer(inject, otherBusinessId, { name: `Customer ${++sequence}` })
   await sellMany(inject, otherBusinessId, stranger.id, 3)
 
   const res = await get(inject, businessId, '/analytics')
@@ -879,7 +863,7 @@ t.test('analytics: totals include soft-deleted customers, the rest only active o
 })
 
 t.test('analytics: repeat_customer_rate is a percent with two decimals', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const cases: { name: string; businessId: number; purchases: number[]; rate: number }[] = [
     { name: '1 of 3', businessId: 317, purchases: [2, 1, 0], rate: 33.33 },
     { name: '2 of 3', businessId: 318, purchases: [2, 3, 0], rate: 66.67 },
@@ -889,7 +873,9 @@ t.test('analytics: repeat_customer_rate is a percent with two decimals', async (
   ]
   for (const c of cases) {
     for (const purchases of c.purchases) {
-      const customer = await createCustomer(inject, c.businessId)
+      const customer = await createCustomer(inject, c.businessId, {
+        name: `Customer ${++sequence}`,
+      })
       await sellMany(inject, c.businessId, customer.id, purchases)
     }
     const res = await get(inject, c.businessId, '/analytics')

@@ -3,7 +3,7 @@ import t from 'tap'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
 import type { Customer } from '../../../../generated/schemas/Customer.js'
 import type { SearchResults } from '../../../../generated/schemas/SearchResults.js'
-import { authFor, build, type TestServer } from '../../../helper.js'
+import { authFor, fileServer, type TestServer } from '../../../helper.js'
 import { createCustomer } from '../../../support/customers.js'
 
 type Inject = TestServer['inject']
@@ -33,7 +33,7 @@ const resultIds = (res: LightMyRequestResponse): number[] =>
   res.json<SearchResults>().results.map((customer) => customer.id)
 
 t.test('shape, trimmed query echoed, case-insensitive name match', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 301
   const wanjiru = await createCustomer(inject, businessId, {
     name: 'Wanjiru Kamau',
@@ -68,7 +68,7 @@ t.test('shape, trimmed query echoed, case-insensitive name match', async (t) => 
 })
 
 t.test('q and limit are validated', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 302
   await createNamed(inject, businessId, ['Anyone'])
   const cases: { name: string; query: Query; path: string }[] = [
@@ -102,7 +102,7 @@ t.test('q and limit are validated', async (t) => {
 })
 
 t.test('limit: default 10, 1 to 50', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 303
   const names = Array.from({ length: 12 }, (_, i) => `Kamau ${String(i + 1).padStart(2, '0')}`)
   const customers = await createNamed(inject, businessId, names)
@@ -124,7 +124,7 @@ t.test('limit: default 10, 1 to 50', async (t) => {
 })
 
 t.test('best matches first: exact, then prefix, then substring', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 304
   const [joanne, annabel, ann, anna, bob, ann2] = await createNamed(inject, businessId, [
     'Joanne',
@@ -161,7 +161,7 @@ t.test('best matches first: exact, then prefix, then substring', async (t) => {
 })
 
 t.test('% and _ match themselves', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 305
   const [juice, plain, underscore, axb, backslash] = await createNamed(inject, businessId, [
     '100% Juice',
@@ -192,7 +192,7 @@ t.test('% and _ match themselves', async (t) => {
 })
 
 t.test('a phone number is found however it is written', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 306
   const target = await createCustomer(inject, businessId, {
     name: 'Phone Owner',
@@ -230,7 +230,7 @@ t.test('a phone number is found however it is written', async (t) => {
 })
 
 t.test('a phone fragment must appear in one piece, not only gram by gram', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 311
   // Its five-digit grams include 00000, so seven zeros share every gram yet are not in it.
   const zeros = await createCustomer(inject, businessId, { name: 'Zeros', phone: '0700 000 111' })
@@ -248,7 +248,7 @@ t.test('a phone fragment must appear in one piece, not only gram by gram', async
 })
 
 t.test('an e-mail fragment finds the customer', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 307
   const customer = await createCustomer(inject, businessId, {
     name: 'Achieng',
@@ -263,7 +263,7 @@ t.test('an e-mail fragment finds the customer', async (t) => {
 })
 
 t.test('only active customers are found', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const businessId = 308
   const [kept, gone] = await createNamed(inject, businessId, ['Mwangi Kept', 'Mwangi Gone'])
   if (!kept || !gone) throw new Error('setup')
@@ -284,7 +284,7 @@ t.test('only active customers are found', async (t) => {
 })
 
 t.test('results are scoped to the business', async (t) => {
-  const { inject } = await build(t)
+  const { inject } = await fileServer(t)
   const [x, y] = [309, 310]
   const ofX = await createCustomer(inject, x, {
     name: 'Shared Name',

@@ -2,10 +2,11 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import { loadOpenApiDocument } from '../../../../lib/openapi-document.js'
-import { authFor, build, type TestServer } from '../../../helper.js'
+import { authFor, fileServer, type TestServer } from '../../../helper.js'
+import { createCustomerId } from '../../../support/customers.js'
+import { documentOperations } from '../../../support/openapi.js'
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
-const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const
 
 interface DocumentOperation {
   operationId: string
@@ -16,17 +17,14 @@ interface DocumentOperation {
 
 /** Every operation the contract serves under /api/customers, read from the document. */
 function customerOperations(): DocumentOperation[] {
-  const document = loadOpenApiDocument()
-  return Object.entries(document.paths)
-    .filter(([path]) => path.startsWith('/api/customers/'))
-    .flatMap(([path, item]) =>
-      METHODS.filter((method) => item[method] !== undefined).map((method) => ({
-        operationId: String((item[method] as { operationId?: unknown }).operationId),
-        method: method.toUpperCase() as Method,
-        path,
-        hasCustomerId: path.includes('{customerId}'),
-      })),
-    )
+  return documentOperations<{ operationId?: unknown }>(loadOpenApiDocument())
+    .filter(({ path }) => path.startsWith('/api/customers/'))
+    .map(({ path, upperMethod, operation }) => ({
+      operationId: String(operation.operationId),
+      method: upperMethod,
+      path,
+      hasCustomerId: path.includes('{customerId}'),
+    }))
 }
 
 interface RequestParts {
@@ -115,23 +113,6 @@ function requestFor(
 const label = (operation: DocumentOperation): string =>
   `${operation.operationId} (${operation.method} ${operation.path})`
 
-async function createCustomer(
-  server: TestServer,
-  businessId: number,
-  payload: Record<string, unknown>,
-): Promise<number> {
-  const response = await server.inject({
-    method: 'POST',
-    url: `/api/customers/${businessId}`,
-    headers: authFor(businessId),
-    payload,
-  })
-  if (response.statusCode !== 201) {
-    throw new Error(`creating a customer in ${businessId} failed: ${response.body}`)
-  }
-  return (response.json() as { customer: { id: number } }).customer.id
-}
-
 /** Everything a business holds, as text, to show that a refused request changed nothing. */
 async function snapshot(server: TestServer, businessId: number): Promise<string> {
   const { db } = server.database
@@ -172,8 +153,8 @@ t.test('the sample table covers every operation under /api/customers', async (t)
 t.test(
   'a business outside the token is a 403 for every operation, before validation',
   async (t) => {
-    const server = await build(t)
-    const customerId = await createCustomer(server, 5, { name: 'Five Customer' })
+    const server = await fileServer(t)
+    const customerId = await createCustomerId(server.inject, 5, { name: 'Five Customer' })
     const before = await snapshot(server, 5)
     const tokens = [
       { name: 'token for business 6 only', headers: authFor(6) },
@@ -211,9 +192,9 @@ t.test(
 )
 
 t.test('a customer of another granted business is a 404 under this business', async (t) => {
-  const server = await build(t)
-  await createCustomer(server, 5, { name: 'Five Customer' })
-  const sixCustomer = await createCustomer(server, 6, {
+  const server = await fileServer(t)
+  await createCustomerId(server.inject, 5, { name: 'Five Customer' })
+  const sixCustomer = await createCustomerId(server.inject, 6, {
     name: 'Six Customer',
     phone: '0712 600 600',
     email: 'six@example.com',
@@ -258,25 +239,25 @@ t.test('a customer of another granted business is a 404 under this business', as
 })
 
 t.test("list and search under one business never return another's customers", async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { db } = server.database
-  const zawadiFive = await createCustomer(server, 5, {
+  const zawadiFive = await createCustomerId(server.inject, 5, {
     name: 'Zawadi Tano',
     phone: '0712 500 500',
   })
-  const regularFive = await createCustomer(server, 5, {
+  const regularFive = await createCustomerId(server.inject, 5, {
     name: 'Juma Tano',
     customer_type: 'regular',
   })
-  const deletedFive = await createCustomer(server, 5, { name: 'Zawadi Deleted Tano' })
+  const deletedFive = await createCustomerId(server.inject, 5, { name: 'Zawadi Deleted Tano' })
   const six = [
-    await createCustomer(server, 6, {
+    await createCustomerId(server.inject, 6, {
       name: 'Zawadi Sita',
       phone: '0712 600 600',
       email: 'zawadi.sita@example.com',
     }),
-    await createCustomer(server, 6, { name: 'Juma Sita', customer_type: 'regular' }),
-    await createCustomer(server, 6, { name: 'Zawadi Deleted Sita' }),
+    await createCustomerId(server.inject, 6, { name: 'Juma Sita', customer_type: 'regular' }),
+    await createCustomerId(server.inject, 6, { name: 'Zawadi Deleted Sita' }),
   ]
   for (const [businessId, customerId] of [
     [6, six[2]],
@@ -386,14 +367,14 @@ t.test("list and search under one business never return another's customers", as
 })
 
 t.test('the database refuses a row that points at another business customer', async (t) => {
-  const server = await build(t)
+  const server = await fileServer(t)
   const { db } = server.database
   await db
     .insertInto('businesses')
     .values([{ id: 5 }, { id: 6 }])
     .onConflict((conflict) => conflict.column('id').doNothing())
     .execute()
-  await createCustomer(server, 5, { name: 'Five Customer' })
+  await createCustomerId(server.inject, 5, { name: 'Five Customer' })
   // Inserted directly, so it has no preferences or history row yet.
   const sixCustomer = await db
     .insertInto('customers')
@@ -447,8 +428,8 @@ t.test('the database refuses a row that points at another business customer', as
 })
 
 t.test('a malformed business or customer id is a 400 naming the parameter', async (t) => {
-  const server = await build(t)
-  const customerId = await createCustomer(server, 5, { name: 'Five Customer' })
+  const server = await fileServer(t)
+  const customerId = await createCustomerId(server.inject, 5, { name: 'Five Customer' })
   const businessIds = ['abc', '0', '-5', '5.5', '99999999999999999999', '0x5', '+5', '5.0', '5e0']
   for (const operation of operations) {
     for (const businessId of businessIds) {
@@ -483,8 +464,8 @@ t.test('a malformed business or customer id is a 400 naming the parameter', asyn
 })
 
 t.test("another business's id spelled differently does not slip past the 403", async (t) => {
-  const server = await build(t)
-  const sixCustomer = await createCustomer(server, 6, { name: 'Six Secret Customer' })
+  const server = await fileServer(t)
+  const sixCustomer = await createCustomerId(server.inject, 6, { name: 'Six Secret Customer' })
   const before = await snapshot(server, 6)
   // A lenient number parser reads each of these as 6; the token grants only 5.
   const disguises = ['0x6', '+6', '6.0', '6e0', '%206']

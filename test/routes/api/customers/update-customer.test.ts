@@ -4,7 +4,7 @@ import type { DatabaseConnection } from '../../../../db/connect.js'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
 import type { CustomerList } from '../../../../generated/schemas/CustomerList.js'
 import type { CustomerUpdated } from '../../../../generated/schemas/CustomerUpdated.js'
-import { authFor, build, type TestServer } from '../../../helper.js'
+import { authFor, fileServer, type TestServer } from '../../../helper.js'
 import { createCustomer } from '../../../support/customers.js'
 
 type Db = DatabaseConnection['db']
@@ -46,7 +46,7 @@ function patch(
 }
 
 t.test('changes only the fields sent', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const created = await createCustomer(inject, 150, FULL)
   const res = await patch(inject, 150, created.id, { customer_type: 'vip' })
   t.equal(res.statusCode, 200, 'status')
@@ -65,7 +65,7 @@ t.test('changes only the fields sent', async (t) => {
 })
 
 t.test('changes every field at once', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const created = await createCustomer(inject, 151, FULL)
   const changes = {
     name: 'Achieng Otieno',
@@ -85,7 +85,7 @@ t.test('changes every field at once', async (t) => {
 })
 
 t.test('null clears phone, email and address', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const created = await createCustomer(inject, 152, FULL)
   const res = await patch(inject, 152, created.id, { phone: null, email: null, address: null })
   t.equal(res.statusCode, 200, 'status')
@@ -102,7 +102,7 @@ t.test('null clears phone, email and address', async (t) => {
 })
 
 t.test('a new phone is normalised to E.164 and strings are trimmed', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const created = await createCustomer(inject, 153, FULL)
   const cases = [
     { payload: { phone: '(0712) 999-888' }, expected: { phone: '+254712999888' } },
@@ -122,7 +122,7 @@ t.test('a new phone is normalised to E.164 and strings are trimmed', async (t) =
 })
 
 t.test('updated_at moves forward; created_at does not change', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const created = await createCustomer(inject, 154, FULL)
   await sleep(20)
   const res = await patch(inject, 154, created.id, { prefer_call: true })
@@ -141,7 +141,7 @@ t.test('updated_at moves forward; created_at does not change', async (t) => {
 })
 
 t.test('is_active true reactivates a soft-deleted customer', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const created = await createCustomer(inject, 155, FULL)
   const listIds = async (): Promise<number[]> => {
     const res = await inject({ method: 'GET', url: '/api/customers/155', headers: authFor(155) })
@@ -166,7 +166,7 @@ t.test('is_active true reactivates a soft-deleted customer', async (t) => {
 t.test(
   'an unknown customer, or one of another business, is a 404 and changes nothing',
   async (t) => {
-    const { inject, database } = await build(t)
+    const { inject, database } = await fileServer(t)
     const ofBusiness6 = await createCustomer(inject, 6, { name: 'Of business 6' }, authFor(5, 6))
     const before = await storedRow(database.db, 6, ofBusiness6.id)
     const cases = [
@@ -196,7 +196,7 @@ t.test(
 )
 
 t.test('each validation rule answers 400 naming the field, and changes nothing', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const created = await createCustomer(inject, 156, FULL)
   const cases: { name: string; payload: unknown; path: string; message?: RegExp }[] = [
     { name: 'empty body', payload: {}, path: 'body' },
@@ -270,7 +270,7 @@ t.test('each validation rule answers 400 naming the field, and changes nothing',
 })
 
 t.test('a body that is not a JSON object is refused and changes nothing', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const created = await createCustomer(inject, 157, FULL)
   const json = { ...authFor(157), 'content-type': 'application/json' }
   const cases: {
@@ -318,7 +318,7 @@ t.test('a body that is not a JSON object is refused and changes nothing', async 
 })
 
 t.test('a path id that is not a positive integer is a 400 naming it', async (t) => {
-  const { inject, database } = await build(t)
+  const { inject, database } = await fileServer(t)
   const created = await createCustomer(inject, 158, FULL)
   const before = await storedRow(database.db, 158, created.id)
   const cases = ['abc', '0', '-1', '1.5'].flatMap((bad) => [
