@@ -101,10 +101,21 @@ export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseC
     }
   }
   if (!target.path.startsWith('memory://')) mkdirSync(target.path, { recursive: true })
-  const pglite = await PGlite.create(target.path, {
-    extensions: { pg_trgm, btree_gin },
-    parsers: pgliteParsers,
-  })
+  const pglite = await PGlite.create(target.path, PGLITE_OPTIONS)
+  return embeddedConnection(pglite, target)
+}
+
+/** Embedded PostgreSQL's extensions and column parsers; a test template needs the same. */
+export const PGLITE_OPTIONS = {
+  extensions: { pg_trgm, btree_gin },
+  parsers: pgliteParsers,
+}
+
+/** An open PGlite as this service's connection: Kysely on it, the ping, the close. */
+export function embeddedConnection(
+  pglite: PGlite,
+  target: Extract<DatabaseTarget, { kind: 'embedded' }>,
+): DatabaseConnection {
   const dialect = new PGliteDialect(pglite)
   const db = new Kysely<Database>({ dialect })
   return {
@@ -112,6 +123,10 @@ export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseC
     dialect,
     target,
     ping: (milliseconds) => withinTime(sql`select 1`.execute(db), milliseconds),
-    close: () => db.destroy(),
+    close: async () => {
+      await db.destroy()
+      // destroy() leaves a PGlite that never ran a query open, which keeps the process alive.
+      if (!pglite.closed) await pglite.close()
+    },
   }
 }

@@ -122,11 +122,13 @@ t.test('start-up with a bad value: the process prints that line and exits 1', as
 })
 
 t.test('production with a public key and no CURSOR_SECRET refuses, naming it', async (t) => {
-  const result = await startWith({
-    NODE_ENV: 'production',
-    JWT_SECRET: undefined,
-    JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----',
-  })
+  const result = await startWith(
+    environment({
+      NODE_ENV: 'production',
+      JWT_SECRET: undefined,
+      JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----',
+    }),
+  )
   t.equal(result.code, 1, 'exit code 1')
   const lines = result.stderr.trim().split('\n')
   t.equal(lines.length, 1, `one line on stderr (${result.stderr.trim()})`)

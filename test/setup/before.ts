@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
-import { connectDatabase } from '../../db/connect.js'
+import { connectDatabase, embeddedConnection, PGLITE_OPTIONS } from '../../db/connect.js'
 import { migrateToLatest } from '../../db/migrate.js'
-import { dumpArchive, embeddedConnection, PGLITE_EXTENSIONS } from '../support/pglite.js'
+import { dumpArchive } from '../support/pglite.js'
 import {
   saveChoice,
   TEMPLATE_DATABASE,
@@ -92,9 +92,9 @@ async function buildEmbeddedTemplate(): Promise<{
   const folder = mkdtempSync(join(tmpdir(), `${EMBEDDED_TEMPLATE_PREFIX}${process.ppid}-`))
   const dataDir = join(folder, 'pgdata')
   const archive = join(folder, 'migrated.tar')
-  const pglite = await PGlite.create(dataDir, { extensions: PGLITE_EXTENSIONS })
+  const pglite = await PGlite.create(dataDir, PGLITE_OPTIONS)
   try {
-    await migrateToLatest(embeddedConnection(pglite).db)
+    await migrateToLatest(embeddedConnection(pglite, { kind: 'embedded', path: dataDir }).db)
     writeFileSync(archive, await dumpArchive(pglite))
   } finally {
     await pglite.close()
