@@ -31,7 +31,7 @@ export const EnvironmentSchema = Type.Object({
   DB_POOL_WAIT_MS: Type.Integer({
     minimum: 10,
     maximum: 60000,
-    default: 1000,
+    default: 3000,
     description: 'Longest wait for a pool connection; past it the answer is 503 Service overloaded',
   }),
   DB_QUEUE_MAX: Type.Integer({
