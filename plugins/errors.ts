@@ -71,16 +71,12 @@ function send(reply: FastifyReply, request: FastifyRequest, problem: HttpError):
 /** Every error leaves in the contract's shape; 5xx bodies never carry internal text. */
 export default fp(
   async function errorsPlugin(app) {
-    // An outage or an overload fails every request alike: one warning per episode, not per request.
+    // An outage fails every request alike: one warning per episode, not per request.
     const outage = createEpisodeLog(app.log, 'The database is unreachable')
-    const saturation = createEpisodeLog(app.log, 'Service overloaded: no pool connection in time')
 
     app.setErrorHandler(function handleError(error: FastifyError, request, reply) {
-      if (isPoolSaturated(error)) {
-        request.server.serviceMetrics.loadShed.inc({ reason: 'pool_wait' })
-        saturation({ request_id: request.id })
-        return send(reply, request, serviceOverloaded())
-      }
+      // Counted and logged with the rest of the overload by plugins/load-shedding.ts.
+      if (isPoolSaturated(error)) return send(reply, request, serviceOverloaded())
       if (isDatabaseUnavailable(error)) {
         outage({ request_id: request.id, err: error })
         return send(reply, request, databaseUnavailable())

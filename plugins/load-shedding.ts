@@ -1,6 +1,7 @@
 import underPressure from '@fastify/under-pressure'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { isPoolSaturated } from '../lib/database-errors.js'
 import { createEpisodeLog } from '../lib/episode-log.js'
 import { errorBody, serviceOverloaded } from '../lib/http-errors.js'
 import { connectionOf } from './db.js'
@@ -12,7 +13,7 @@ declare module 'fastify' {
   }
 }
 
-export type ShedReason = 'event_loop_delay' | 'heap_used' | 'database_queue'
+export type ShedReason = 'event_loop_delay' | 'heap_used' | 'database_queue' | 'pool_wait'
 
 const PRESSURE_REASONS: Record<string, ShedReason> = {
   [underPressure.TYPE_EVENT_LOOP_DELAY]: 'event_loop_delay',
@@ -37,16 +38,20 @@ export default fp(
     const { config } = app
     const pool = connectionOf(app.db).pool
     const episode = createEpisodeLog(app.log, 'Service overloaded: shedding load')
-    let inFlight = 0
     // Loading and compiling code at start-up delays the event loop; that is not load.
     let steadySince = Number.POSITIVE_INFINITY
     app.addHook('onReady', async () => {
       steadySince = Date.now() + START_UP_GRACE_MS
     })
 
-    function shed(request: FastifyRequest, reply: FastifyReply, reason: ShedReason) {
+    /** Every shed request, whatever noticed the overload: counted by reason, logged per episode. */
+    function record(reason: ShedReason): void {
       app.serviceMetrics.loadShed.inc({ reason })
       episode({ reason })
+    }
+
+    function shed(request: FastifyRequest, reply: FastifyReply, reason: ShedReason) {
+      record(reason)
       const problem = serviceOverloaded()
       void reply.code(problem.statusCode).headers(problem.headers)
       return errorBody(problem, request.id)
@@ -63,8 +68,15 @@ export default fp(
       },
     })
 
-    // Waiting for a connection: the pool's queue on PostgreSQL; requests in flight on embedded
-    // PostgreSQL, whose one connection serves them in turn.
+    // A request admitted that then found no pool connection in time: plugins/errors.ts answers
+    // it as overloaded; it is counted and logged here, with the others.
+    app.addHook('onError', async function countPoolWait(_request, _reply, error) {
+      if (isPoolSaturated(error)) record('pool_wait')
+    })
+
+    // Waiting for a connection: the pool's own queue on PostgreSQL. Embedded PostgreSQL has no
+    // pool; its one connection serves requests in turn, so those in flight are the queue.
+    let inFlight = 0
     const waiting = (): number => (pool ? pool.waitingCount : inFlight)
 
     app.addHook('onRequest', async function admit(request, reply) {
@@ -72,13 +84,16 @@ export default fp(
       if (waiting() >= config.dbQueueMax) {
         return reply.send(shed(request, reply, 'database_queue'))
       }
+      if (pool) return
       admitted.add(request)
       inFlight += 1
     })
 
-    app.addHook('onResponse', async function release(request) {
-      if (admitted.delete(request)) inFlight -= 1
-    })
+    if (!pool) {
+      app.addHook('onResponse', async function release(request) {
+        if (admitted.delete(request)) inFlight -= 1
+      })
+    }
   },
   { name: 'load-shedding', dependencies: ['config', 'db', 'service-metrics', 'errors'] },
 )

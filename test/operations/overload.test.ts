@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { Agent, request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import t from 'tap'
@@ -10,6 +9,7 @@ import app from '../../app.js'
 import { serverOptions } from '../../server-options.js'
 import { authFor, onPostgres, secondConnection, testConfig, testDatabase } from '../helper.js'
 import { createCustomer } from '../support/customers.js'
+import { captureLogs } from '../support/logs.js'
 
 const BUSINESS = 5
 const CONNECTIONS = Number(process.env.OVERLOAD_CONNECTIONS ?? 2000)
@@ -69,17 +69,11 @@ const quantile = (values: number[], q: number): number => {
 t.test(
   `${CONNECTIONS} concurrent connections: 200 or 503 Service overloaded, never database unreachable, probes answer`,
   async (t) => {
-    const logLines: string[] = []
-    const logStream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        logLines.push(chunk.toString('utf8'))
-        done()
-      },
-    })
+    const logs = captureLogs()
     // A small pool on PostgreSQL; embedded PostgreSQL has its one connection.
     const fileDatabase = await testDatabase()
     const database = onPostgres() ? await secondConnection(3, POOL_WAIT_MS) : fileDatabase
-    const server = Fastify(serverOptions({ logLevel: 'warn', stream: logStream }))
+    const server = Fastify(serverOptions({ logLevel: 'warn', stream: logs.stream }))
     await server.register(app, {
       config: testConfig({ dbPoolWaitMs: POOL_WAIT_MS, dbQueueMax: QUEUE_MAX }),
       database,
@@ -173,10 +167,10 @@ t.test(
       'no answer says the database is unreachable',
     )
     t.notOk(
-      logLines.some((line) => line.includes('The database is unreachable')),
+      logs.lines().some((line) => line.includes('The database is unreachable')),
       'the log never says the database is unreachable',
     )
-    const overloadLines = logLines.filter((line) => line.includes('Service overloaded'))
+    const overloadLines = logs.lines().filter((line) => line.includes('Service overloaded'))
     t.equal(overloadLines.length >= 1, shed.length > 0, 'the overload is logged when load was shed')
     t.ok(
       overloadLines.length <= 4,
@@ -209,14 +203,8 @@ t.test(
 )
 
 t.test('a full database queue sheds at once; probes and scrapes are never shed', async (t) => {
-  const logLines: string[] = []
-  const logStream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      logLines.push(chunk.toString('utf8'))
-      done()
-    },
-  })
-  const server = Fastify(serverOptions({ logLevel: 'warn', stream: logStream }))
+  const logs = captureLogs()
+  const server = Fastify(serverOptions({ logLevel: 'warn', stream: logs.stream }))
   // No request may wait for a connection: every database route is shed.
   await server.register(app, {
     config: testConfig({ dbQueueMax: 0 }),
@@ -253,10 +241,53 @@ t.test('a full database queue sheds at once; probes and scrapes are never shed',
     /load_shed_total\{reason="database_queue"\} 3/,
     '/metrics: three shed for a full queue',
   )
-  const overloadLines = logLines.filter((line) => line.includes('Service overloaded'))
+  const overloadLines = logs.lines().filter((line) => line.includes('Service overloaded'))
   t.equal(overloadLines.length, 1, 'one warning for the episode, not one per request')
   t.notOk(
-    logLines.some((line) => line.includes('unreachable')),
+    logs.lines().some((line) => line.includes('unreachable')),
+    'nothing says the database is unreachable',
+  )
+})
+
+t.test('no pool connection in time: 503 Service overloaded, counted as pool_wait', async (t) => {
+  if (!onPostgres()) {
+    // Embedded PostgreSQL has no pool to wait for; its queue is the in-flight limit above.
+    t.pass('embedded: no pg pool to drive')
+    return
+  }
+  await testDatabase()
+  const database = await secondConnection(1, 100)
+  const logs = captureLogs()
+  const server = Fastify(serverOptions({ logLevel: 'warn', stream: logs.stream }))
+  await server.register(app, { config: testConfig(), database })
+  t.teardown(async () => {
+    await server.close()
+    await database.close()
+  })
+  await server.ready()
+  const held = await database.pool!.connect()
+  const answers = await Promise.all(
+    [1, 2].map(() =>
+      server.inject({
+        method: 'GET',
+        url: `/api/customers/${BUSINESS}/analytics`,
+        headers: authFor(BUSINESS),
+      }),
+    ),
+  )
+  held.release()
+  for (const [index, response] of answers.entries()) {
+    const name = `request ${index + 1}`
+    t.equal(response.statusCode, 503, `${name}: 503`)
+    t.equal(response.json<{ error: string }>().error, 'Service overloaded', `${name}: overloaded`)
+    t.match(response.headers['retry-after'], /^[1-9]\d*$/, `${name}: Retry-After in seconds`)
+  }
+  const metrics = await server.inject({ method: 'GET', url: '/metrics' })
+  t.match(metrics.body, /load_shed_total\{reason="pool_wait"\} 2/, '/metrics: two pool_wait')
+  const overloadLines = logs.lines().filter((line) => line.includes('Service overloaded'))
+  t.equal(overloadLines.length, 1, 'one warning for the episode')
+  t.notOk(
+    logs.lines().some((line) => line.includes('unreachable')),
     'nothing says the database is unreachable',
   )
 })
