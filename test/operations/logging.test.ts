@@ -2,7 +2,6 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import type { KyselyPlugin } from 'kysely'
 import t from 'tap'
@@ -18,6 +17,7 @@ import {
   testDatabase,
   tokenFor,
 } from '../helper.js'
+import { captureLogs } from '../support/logs.js'
 import { startServer } from './server-process.js'
 
 const BUSINESS = 59
@@ -60,13 +60,7 @@ const EMAIL_TRACES = [...EMAILS, 'wanjiru.kamau', 'otieno@', 'w.kamau@']
 t.test(
   'in process: one line per request, and an error line with its personal data masked',
   async (t) => {
-    let output = ''
-    const stream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        output += chunk.toString()
-        done()
-      },
-    })
+    const logs = captureLogs()
     const real = await testDatabase()
     let failing = false
     // A database error whose text quotes the row, as PostgreSQL's unique-violation detail does.
@@ -89,7 +83,7 @@ t.test(
         return result
       },
     }
-    const fastify = Fastify(serverOptions({ logLevel: 'info', stream }))
+    const fastify = Fastify(serverOptions({ logLevel: 'info', stream: logs.stream }))
     await fastify.register(app, {
       config: testConfig(),
       database: { ...real, db: real.db.withPlugin(quoting) },
@@ -120,7 +114,7 @@ t.test(
     failing = false
     t.equal(failed.statusCode, 500, 'a database failure is a 500')
 
-    const lines = jsonLines(output)
+    const lines = jsonLines(logs.text())
     const requestLines = lines.filter((line) => line.msg === 'request')
     t.equal(requestLines.length, 3, 'one request line per request, no "incoming request" line')
     t.notOk(
@@ -153,7 +147,7 @@ t.test(
       'with the error, masked',
     )
     t.same(
-      leaks(output, [token, TEST_JWT_SECRET, ...PHONE_TRACES, ...EMAIL_TRACES]),
+      leaks(logs.text(), [token, TEST_JWT_SECRET, ...PHONE_TRACES, ...EMAIL_TRACES]),
       [],
       'no leaks',
     )

@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import type { KyselyPlugin } from 'kysely'
 import t, { type Test } from 'tap'
@@ -10,6 +9,7 @@ import {
   type ListScope,
 } from '../../../../lib/list-cursor.js'
 import { serverOptions } from '../../../../server-options.js'
+import { captureLogs } from '../../../support/logs.js'
 import {
   authFor,
   build,
@@ -36,13 +36,7 @@ async function observedApp(t: Test): Promise<{
   queries: () => number
   logLines: () => { level: number; msg?: string }[]
 }> {
-  let output = ''
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      output += chunk.toString()
-      done()
-    },
-  })
+  const logs = captureLogs()
   let count = 0
   const counter: KyselyPlugin = {
     transformQuery({ node }) {
@@ -54,7 +48,7 @@ async function observedApp(t: Test): Promise<{
     },
   }
   const real = await testDatabase()
-  const fastify = Fastify(serverOptions({ logLevel: 'info', stream }))
+  const fastify = Fastify(serverOptions({ logLevel: 'info', stream: logs.stream }))
   await fastify.register(app, {
     config: testConfig(),
     database: { ...real, db: real.db.withPlugin(counter) },
@@ -65,8 +59,8 @@ async function observedApp(t: Test): Promise<{
     fastify,
     queries: () => count,
     logLines: () =>
-      output
-        .split('\n')
+      logs
+        .lines()
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as { level: number; msg?: string }),
   }
