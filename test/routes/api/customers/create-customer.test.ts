@@ -1,10 +1,10 @@
-import type { LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { DatabaseConnection } from '../../../../db/connect.js'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
 import type { CustomerCreated } from '../../../../generated/schemas/CustomerCreated.js'
 import { authFor, fileServer } from '../../../helper.js'
+import { assertValidationFailed } from '../../../support/assertions.js'
 
 type Db = DatabaseConnection['db']
 
@@ -45,23 +45,6 @@ async function customerRow(db: Db, businessId: number, id: number) {
     .where('business_id', '=', businessId)
     .where('id', '=', id)
     .executeTakeFirst()
-}
-
-function assertValidationFailed(
-  t: Test,
-  res: LightMyRequestResponse,
-  path: string,
-  label: string,
-): ApiError {
-  t.equal(res.statusCode, 400, `${label}: status`)
-  const body = res.json<ApiError>()
-  t.equal(body.error, 'Validation failed', `${label}: error`)
-  t.ok(
-    body.details?.some((detail) => detail.path === path),
-    `${label}: details name ${path} (got ${JSON.stringify(body.details)})`,
-  )
-  t.equal(body.request_id, res.headers['x-request-id'], `${label}: request_id is x-request-id`)
-  return body
 }
 
 t.test('creates a customer from a name alone, with the documented defaults', async (t) => {

@@ -4,12 +4,12 @@
  * spacers removed from free text; what is stored is checked in the database, not only the answer.
  */
 import type { LightMyRequestResponse } from 'fastify'
-import t, { type Test } from 'tap'
-import type { ApiError } from '../../../../generated/schemas/ApiError.js'
+import t from 'tap'
 import type { Customer } from '../../../../generated/schemas/Customer.js'
 import type { NoteCreated } from '../../../../generated/schemas/NoteCreated.js'
 import type { SearchResults } from '../../../../generated/schemas/SearchResults.js'
 import { authFor, build, type TestServer } from '../../../helper.js'
+import { assertValidationFailed } from '../../../support/assertions.js'
 import { signedEvent } from '../../../sales-feed.js'
 import { createCustomer } from '../../../support/customers.js'
 
@@ -47,21 +47,6 @@ async function customerCount(db: Db, businessId: number): Promise<number> {
     .where('business_id', '=', businessId)
     .executeTakeFirstOrThrow()
   return Number(row.count)
-}
-
-function assertValidationFailed(
-  t: Test,
-  res: LightMyRequestResponse,
-  path: string,
-  label: string,
-): void {
-  t.equal(res.statusCode, 400, `${label}: status`)
-  const body = res.json<ApiError>()
-  t.equal(body.error, 'Validation failed', `${label}: error`)
-  t.ok(
-    body.details?.some((detail) => detail.path === path),
-    `${label}: details name ${path} (got ${JSON.stringify(body.details)})`,
-  )
 }
 
 /** Code points, so a test failure shows what is invisible. */
