@@ -58,3 +58,9 @@ export const serviceOverloaded = (): HttpError =>
   new HttpError(503, 'Service overloaded', 'The service is busy; retry shortly', undefined, {
     'retry-after': String(OVERLOAD_RETRY_AFTER_SECONDS),
   })
+
+/** A known path asked with a method it does not have; `Allow` lists the ones it has. */
+export const methodNotAllowed = (allowed: string[]): HttpError =>
+  new HttpError(405, 'Method not allowed', `This path answers ${allowed.join(', ')}`, undefined, {
+    allow: allowed.join(', '),
+  })

@@ -1,5 +1,16 @@
 import type { FastifySchemaValidationError } from 'fastify'
 import type { ErrorDetail } from './http-errors.js'
+import { loadOpenApiDocument } from './openapi-document.js'
+
+/**
+ * A pattern of a titled component (`Email` is "email address") reads as "must be a valid email
+ * address" rather than as the regular expression.
+ */
+const titledPatterns = new Map(
+  Object.values(loadOpenApiDocument().components.schemas)
+    .filter((schema) => typeof schema.pattern === 'string' && typeof schema.title === 'string')
+    .map((schema) => [schema.pattern as string, schema.title as string]),
+)
 
 function pathOf(error: FastifySchemaValidationError, context: string): string {
   const params = error.params as Record<string, unknown>
@@ -29,6 +40,10 @@ function messageOf(error: FastifySchemaValidationError): string {
         : `must be at least ${String(params.limit)} characters`
     case 'maxLength':
       return `must be at most ${String(params.limit)} characters`
+    case 'pattern': {
+      const title = titledPatterns.get(String(params.pattern))
+      return title ? `must be a valid ${title}` : (error.message ?? 'is invalid')
+    }
     case 'format':
       return params.format === 'email'
         ? 'must be a valid email address'

@@ -8,10 +8,12 @@ import {
   databaseUnavailable,
   errorBody,
   HttpError,
+  methodNotAllowed,
   serviceOverloaded,
   validationFailed,
   type ErrorDetail,
 } from '../lib/http-errors.js'
+import { createRouteMethods } from '../lib/route-methods.js'
 import { validationDetails } from '../lib/validation-details.js'
 import { BODY_LIMIT_BYTES } from '../server-options.js'
 
@@ -95,7 +97,24 @@ export default fp(
       return send(reply, request, new HttpError(500, 'Internal server error'))
     })
 
+    const routeMethods = createRouteMethods()
+    app.addHook('onRoute', function rememberRouteMethods(route) {
+      routeMethods.add(route.method, route.url)
+    })
+    // `DELETE /api/customers/5/analytics` is routed to `…/:customerId` (the only DELETE), but the
+    // URL belongs to `…/analytics`, which has no DELETE: a 405, as for any other missing method.
+    app.addHook('onRequest', async function refuseShadowedMethod(request) {
+      const routed = request.routeOptions.url
+      if (routed === undefined || !routed.includes(':')) return
+      const path = routeMethods.pathOf(request.url)
+      if (path !== undefined && path !== routed) {
+        throw methodNotAllowed(routeMethods.allowedFor(request.url))
+      }
+    })
+
     app.setNotFoundHandler(function handleNotFound(request, reply) {
+      const allowed = routeMethods.allowedFor(request.url)
+      if (allowed.length > 0) return send(reply, request, methodNotAllowed(allowed))
       return send(reply, request, new HttpError(404, 'Not found'))
     })
   },

@@ -8,9 +8,10 @@ import {
   QUERY_TEXT_RULES,
   toNfc,
 } from '../lib/text.js'
+import { acceptsEmptyString, acceptsNull, type FieldSchema } from '../lib/schema-facts.js'
 
 type JsonObject = Record<string, unknown>
-type PropertySchemas = Record<string, { minLength?: number; type?: unknown } | undefined>
+type PropertySchemas = Record<string, FieldSchema | undefined>
 
 const isObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -30,9 +31,10 @@ function nfcDeep(value: unknown, depth = 0): unknown {
 
 /**
  * Cleans strings before validation (lib/text.ts: NFC, invisible characters by field, trimmed).
- * In a body, an empty string stands for "absent" unless the field cannot be empty (minLength ≥ 1,
- * e.g. `name`), which then fails validation by name — so does a name of only U+200B. Nested
- * strings are put in NFC and otherwise taken as sent.
+ * A top-level string left empty means what its schema documents (the `Blank` schema): where the
+ * schema accepts an empty string, the field is cleared (`null`) if it can be, else left out;
+ * elsewhere the empty string stays and fails validation by name (a name of only U+200B, an enum).
+ * Nested strings are put in NFC and otherwise taken as sent.
  */
 function normaliseBody(body: JsonObject, properties: PropertySchemas): JsonObject {
   const normalised: JsonObject = {}
@@ -42,8 +44,12 @@ function normaliseBody(body: JsonObject, properties: PropertySchemas): JsonObjec
       continue
     }
     const cleaned = cleanText(value, BODY_TEXT_RULES[key] ?? 'plain')
-    const mayBeEmpty = (properties[key]?.minLength ?? 0) < 1
-    if (cleaned !== '' || !mayBeEmpty) normalised[key] = cleaned
+    const schema = properties[key]
+    if (cleaned !== '' || schema === undefined || !acceptsEmptyString(schema)) {
+      normalised[key] = cleaned
+    } else if (acceptsNull(schema)) {
+      normalised[key] = null
+    }
   }
   return normalised
 }

@@ -45,8 +45,12 @@ const STRUCTURAL = new Set([
   '$ref',
 ])
 
-/** Keywords that document the schema but have no TypeBox counterpart we want to emit. */
-const IGNORED = new Set(['example', 'deprecated'])
+/**
+ * Keywords that document the schema but have no TypeBox counterpart we want to emit. The content
+ * of a string (`contentMediaType`/`contentSchema`, e.g. favorite_products as JSON text) is checked
+ * by the service, which parses it; JSON Schema makes them annotations only.
+ */
+const IGNORED = new Set(['example', 'deprecated', 'contentMediaType', 'contentSchema'])
 
 export interface Conversion {
   code: string

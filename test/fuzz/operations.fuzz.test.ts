@@ -81,6 +81,9 @@ interface Schema {
   maxLength?: number
   pattern?: string
   format?: string
+  /** A string's content (favorite_products as JSON text): checked, as the document says. */
+  contentMediaType?: string
+  contentSchema?: Schema
   minimum?: number
   maximum?: number
   /** The component a resolved `$ref` pointed at (kept to pick semantic generators). */
@@ -118,6 +121,7 @@ function resolveSchema(schema: Schema): Schema {
     )
   }
   if (schema.items) resolved.items = resolveSchema(schema.items)
+  if (schema.contentSchema) resolved.contentSchema = resolveSchema(schema.contentSchema)
   if (schema.anyOf) resolved.anyOf = schema.anyOf.map(resolveSchema)
   if (schema.oneOf) resolved.oneOf = schema.oneOf.map(resolveSchema)
   return resolved
@@ -198,9 +202,33 @@ function operationsOf(): Operation[] {
 
 const operations = operationsOf()
 
-/** Validators for the document's (resolved) schemas, as a client reading the document would use. */
+/**
+ * Validators for the document's (resolved) schemas, as a client reading the document would use.
+ * JSON Schema makes `contentSchema` an annotation; the document means it (a string holding JSON
+ * that must match), so here it is asserted.
+ */
 const ajv = new Ajv2020({ strict: false, allErrors: false })
 addFormats.default(ajv)
+ajv.removeKeyword('contentSchema')
+ajv.addKeyword({
+  keyword: 'contentSchema',
+  schemaType: 'object',
+  compile(contentSchema: Schema, parent: object) {
+    const { contentMediaType } = parent as Schema
+    if (contentMediaType !== 'application/json') {
+      throw new Error(`no check for content ${String(contentMediaType)}`)
+    }
+    const validateContent = ajv.compile(contentSchema)
+    return (data: unknown): boolean => {
+      if (typeof data !== 'string') return true
+      try {
+        return validateContent(JSON.parse(data)) === true
+      } catch {
+        return false
+      }
+    }
+  },
+})
 const validators = new WeakMap<Schema, ValidateFunction>()
 function accepts(schema: Schema, value: unknown): boolean {
   let validate = validators.get(schema)
@@ -788,6 +816,8 @@ function valueArbitrary(
 
 function stringArbitrary(schema: Schema): fc.Arbitrary<string> {
   const maxLength = schema.maxLength ?? 200
+  // The Blank schema: an empty string, whose meaning (left out, or cleared) the document gives.
+  if (maxLength === 0) return fc.constant('')
   switch (schema.format) {
     case 'email':
       return emailArbitrary(maxLength)
@@ -819,7 +849,6 @@ function arrayBranch(schema: Schema): Schema {
 const generators: Generators = {
   byPath: {
     phone: (schema) => nullable(schema, phoneArbitrary),
-    email: (schema) => nullable(schema, emailArbitrary(schema.maxLength ?? 255)),
     // The document allows an array of ids or a string holding one in JSON.
     favorite_products: (schema) => {
       const ids = valueArbitrary(arrayBranch(schema), ['favorite_products[]'], generators)
@@ -837,6 +866,7 @@ const generators: Generators = {
       ),
   },
   byComponent: {
+    Email: (schema) => emailArbitrary(schema.maxLength ?? 255),
     MoneyInput: () => moneyArbitrary,
     QuantityInput: () => quantityArbitrary,
   },
@@ -1020,6 +1050,8 @@ interface Mutation {
 
 const refused = (...statuses: number[]): Expectation => ({ kind: 'refused', statuses })
 const NO_5XX: Expectation = { kind: 'no-5xx' }
+/** A value the document accepts, sent where a mutation might be expected: a documented 2xx. */
+const ACCEPTED: Expectation = { kind: 'success' }
 
 function mutation(
   label: string,
@@ -1203,6 +1235,14 @@ function candidatesFor(schema: Schema): fc.Arbitrary<unknown> {
     if (leaf.pattern) {
       aimed.push(
         fc.constantFrom(
+          'plainaddress',
+          'a@',
+          'a@dev',
+          '@example.com',
+          'a b@c.de',
+          'a@b..ke',
+          'a@-b.ke',
+          '.a@b.ke',
           '1.234',
           '-1',
           '1e3',
@@ -1256,11 +1296,13 @@ function objectsOf(schema: Schema, prefix: string[] = []): { path: string[]; sch
   ]
 }
 
-/** The document rejects this value for the field, after the service cleans top-level strings. */
+/**
+ * The document rejects this value for the field, after the service cleans top-level strings (an
+ * empty result is judged like any other: the Blank schema says where it is accepted).
+ */
 function rejects(field: Field, value: unknown): boolean {
   if (typeof value === 'string' && field.topLevel) {
-    const trimmed = cleanText(value, BODY_TEXT_RULES[named(field.path)] ?? 'plain')
-    return trimmed !== '' && !accepts(field.schema, trimmed)
+    return !accepts(field.schema, cleanText(value, BODY_TEXT_RULES[named(field.path)] ?? 'plain'))
   }
   return !accepts(field.schema, value)
 }
@@ -1432,28 +1474,34 @@ function bodyMutations(operation: Operation, body: Schema): Tagged[] {
     )
   }
   if ((body.minProperties ?? 0) > 0) {
-    const optionalText = fields.filter(
-      (field) =>
-        field.topLevel &&
-        !field.required &&
-        allowsString(field.schema) &&
-        (field.schema.minLength ?? 0) === 0,
-    )
     values.push(
       fc.constant(mutation('an empty object', refused(400), (spec) => withJson(spec, {}))),
-      ...(optionalText.length > 0
-        ? [
-            fc
-              .tuple(fc.constantFrom(...optionalText), fc.constantFrom(...WHITESPACE))
-              .map(([field, blank]) =>
-                mutation(
-                  `only ${named(field.path)}, blank (absent once trimmed)`,
-                  refused(400),
-                  (spec) => withJson(spec, { [field.path[0]!]: blank }),
-                ),
+    )
+  }
+  // A blank optional field means what its schema says (the Blank schema: left out on create,
+  // cleared on update); where the schema refuses it (an enum, JSON text), it is a 400.
+  const optionalText = fields.filter(
+    (field) => field.topLevel && !field.required && allowsString(field.schema),
+  )
+  if (optionalText.length > 0) {
+    const alone = (body.required ?? []).length === 0
+    values.push(
+      fc
+        .tuple(fc.constantFrom(...optionalText), fc.constantFrom('', ...WHITESPACE), fc.boolean())
+        .map(([field, blank, only]) => {
+          const refusedByDocument = rejects(field, blank)
+          return mutation(
+            `${only && alone ? 'only ' : ''}${named(field.path)} blank (${refusedByDocument ? 'refused' : 'accepted'} by the document)`,
+            refusedByDocument ? refused(400) : ACCEPTED,
+            (spec) =>
+              withJson(
+                spec,
+                only && alone
+                  ? { [field.path[0]!]: blank }
+                  : setAt(jsonValue(spec), field.path, blank),
               ),
-          ]
-        : []),
+          )
+        }),
     )
   }
   if (fields.some((field) => named(field.path) === 'phone')) {
@@ -2350,6 +2398,34 @@ await t.test('unicode in every text field never gets a 5xx', async (t) => {
     `business ${OTHER_BUSINESS}'s rows are unchanged after the unicode runs`,
   )
 })
+
+await t.test(
+  'every path asked with a method it does not document is a 405 with Allow',
+  async (t) => {
+    const probes = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'] as const
+    for (const path of new Set(operations.map((operation) => operation.path))) {
+      const documented = operations
+        .filter((operation) => operation.path === path)
+        .map((operation) => operation.method as string)
+      const allow = [...documented, ...(documented.includes('GET') ? ['HEAD'] : [])].sort()
+      const url = path
+        .replace('{businessId}', String(BUSINESS))
+        .replace('{customerId}', String(customers[0]!))
+      for (const method of probes.filter((probe) => !documented.includes(probe))) {
+        requests += 1
+        const response = await server.app.inject({ method, url, headers: authFor(BUSINESS) })
+        const name = `${method} ${path}`
+        t.equal(response.statusCode, 405, `${name}: 405`)
+        t.equal(response.headers.allow, allow.join(', '), `${name}: Allow ${allow.join(', ')}`)
+        t.match(
+          response.json(),
+          { error: 'Method not allowed', request_id: response.headers['x-request-id'] },
+          `${name}: the error shape`,
+        )
+      }
+    }
+  },
+)
 
 t.comment(`fuzz requests sent: ${requests} (seed ${SEED})`)
 // A failed property stops at its counterexample, short of its runs: the count means something

@@ -141,16 +141,16 @@ t.test('x-request-id: a safe incoming id is kept, anything else replaced', async
   )
 })
 
-t.test('an unknown path or method is a 404 "Not found"', async (t) => {
+t.test('an unknown path is a 404 "Not found"', async (t) => {
   const server = await fileServer(t)
   const cases: { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; url: string; auth: boolean }[] = [
     { method: 'GET', url: '/nope', auth: false },
     { method: 'POST', url: '/nope', auth: false },
+    { method: 'PUT', url: '/nope/', auth: false },
     { method: 'GET', url: '/api', auth: false },
     { method: 'GET', url: '/api/customers', auth: true },
     { method: 'GET', url: '/api/customers/5/1/unknown', auth: true },
-    { method: 'PUT', url: '/api/customers/5', auth: true },
-    { method: 'DELETE', url: '/health', auth: false },
+    { method: 'DELETE', url: '/api/customers/5/1/notes/2', auth: true },
   ]
   for (const { method, url, auth } of cases) {
     const name = `${method} ${url}`
@@ -163,6 +163,44 @@ t.test('an unknown path or method is a 404 "Not found"', async (t) => {
     )
   }
 })
+
+t.test(
+  'a known path asked with another method is a 405 whose Allow lists its methods',
+  async (t) => {
+    const server = await fileServer(t)
+    type Method = 'PUT' | 'DELETE' | 'TRACE' | 'OPTIONS' | 'POST' | 'PATCH'
+    const cases: { method: Method; url: string; allow: string; auth: boolean }[] = [
+      { method: 'PUT', url: '/api/customers/5', allow: 'GET, HEAD, POST', auth: true },
+      { method: 'TRACE', url: '/api/customers/5/', allow: 'GET, HEAD, POST', auth: false },
+      { method: 'OPTIONS', url: '/api/customers/5', allow: 'GET, HEAD, POST', auth: true },
+      { method: 'PUT', url: '/api/customers/5/1', allow: 'DELETE, GET, HEAD, PATCH', auth: true },
+      { method: 'PUT', url: '/api/customers/5/1/notes?x=1', allow: 'GET, HEAD, POST', auth: true },
+      { method: 'DELETE', url: '/api/customers/5/1/preferences', allow: 'PATCH', auth: true },
+      { method: 'DELETE', url: '/health', allow: 'GET, HEAD', auth: false },
+      // These URLs belong to the static paths, not to `/:customerId`, which has DELETE and PATCH.
+      { method: 'DELETE', url: '/api/customers/5/analytics', allow: 'GET, HEAD', auth: true },
+      { method: 'PATCH', url: '/api/customers/5/repeat/', allow: 'GET, HEAD', auth: false },
+      { method: 'TRACE', url: '/api/customers/5/analytics', allow: 'GET, HEAD', auth: true },
+      { method: 'POST', url: '/openapi.json', allow: 'GET, HEAD', auth: false },
+      { method: 'PATCH', url: '/webhooks/sales', allow: 'POST', auth: false },
+    ]
+    for (const { method, url, allow, auth } of cases) {
+      const name = `${method} ${url}`
+      const response = await server.app.inject({ method, url, headers: auth ? authFor(5) : {} })
+      t.equal(response.statusCode, 405, `${name}: status`)
+      t.equal(response.headers.allow, allow, `${name}: Allow`)
+      t.strictSame(
+        response.json(),
+        {
+          error: 'Method not allowed',
+          message: `This path answers ${allow}`,
+          request_id: response.headers['x-request-id'],
+        },
+        `${name}: body`,
+      )
+    }
+  },
+)
 
 t.test('a trailing slash is optional on every path', async (t) => {
   const server = await fileServer(t)

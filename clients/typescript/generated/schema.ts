@@ -307,6 +307,7 @@ export interface paths {
      * @description Every reported sale of the customer, newest first (ties by `sale_id`), voided and
      *     refunded ones included, with their status. `start_date` and `end_date` filter on
      *     `completed_at` and are inclusive; a date without a time means that whole day (UTC).
+     *     A `start_date` after `end_date` is a 400 naming `start_date`.
      *     `total` counts the sales matching the filters; `summary` covers the same sales the way
      *     the metrics do: voided sales left out, refunds netted. Soft-deleted customers keep their
      *     history.
@@ -570,11 +571,17 @@ export interface components {
        *     trimmed; 1–255 characters left (a name of only such characters is a 400).
        */
       name: string
-      /** @description A phone number in any common format; stored in E.164. */
+      /**
+       * @description A phone number in any common format, valid for the business's country (Kenya, `KE`)
+       *     — otherwise a 400; stored in E.164. An empty string is the same as leaving it out.
+       */
       phone?: string
-      /** Format: email */
-      email?: string
-      /** @description NFC; bidirectional controls and zero-width spaces removed (joiners kept), trimmed. */
+      /** @description An e-mail address; an empty string is the same as leaving it out. */
+      email?: components['schemas']['Email'] | components['schemas']['Blank']
+      /**
+       * @description NFC; bidirectional controls and zero-width spaces removed (joiners kept), trimmed. An
+       *     empty string is the same as leaving it out.
+       */
       address?: string
       customer_type?: components['schemas']['CustomerType']
       /** @description Defaults to `true`. */
@@ -591,16 +598,16 @@ export interface components {
        *     characters left (a name of only such characters is a 400).
        */
       name?: string
-      /** @description `null` clears it. */
-      phone?: string | null
       /**
-       * Format: email
-       * @description `null` clears it.
+       * @description As on create (a valid number for `KE`, else a 400). `null` or an empty string clears
+       *     it.
        */
-      email?: string | null
+      phone?: string | null
+      /** @description An e-mail address; `null` or an empty string clears it. */
+      email?: components['schemas']['Email'] | components['schemas']['Blank'] | null
       /**
        * @description NFC; bidirectional controls and zero-width spaces removed (joiners kept), trimmed.
-       *     `null` clears it.
+       *     `null` or an empty string clears it.
        */
       address?: string | null
       customer_type?: components['schemas']['CustomerType']
@@ -610,6 +617,21 @@ export interface components {
       prefer_email?: boolean
       prefer_call?: boolean
     }
+    /**
+     * email address
+     * @description An e-mail address: a local part of letters, digits and ``!#$%&'*+/=?^_`{|}~-`` in
+     *     dot-separated runs, `@`, and a domain of two or more dot-separated labels of letters,
+     *     digits and inner hyphens — so `a@dev` (no dot in the domain) is refused.
+     * @example wanjiru@example.co.ke
+     */
+    Email: string
+    /**
+     * @description An empty string (after trimming): on create the field is left out; on update a field
+     *     that can be cleared is cleared, as with `null`.
+     */
+    Blank: string
+    /** @description Positive product ids. */
+    ProductIds: number[]
     /** @description A staff note about a customer. */
     Note: {
       id: components['schemas']['Id']
@@ -654,13 +676,16 @@ export interface components {
     }
     /** @description Any subset of the preference fields; at least one field. */
     PreferencesUpdate: {
-      /** @description Up to 100 positive product ids, as an array or as a string holding a JSON array. */
-      favorite_products?: number[] | string
+      /**
+       * @description Up to 100 positive product ids, as an array or as a string holding a JSON array of
+       *     them (`"[12, 7]"`); duplicates are kept once.
+       */
+      favorite_products?: components['schemas']['ProductIds'] | string
       /** @description `null` clears it. */
       preferred_payment?: components['schemas']['PaymentMethod'] | null
       /**
        * @description NFC; bidirectional controls and zero-width spaces removed (joiners kept), trimmed.
-       *     `null` clears it.
+       *     `null` or an empty string clears it.
        */
       best_contact_time?: string | null
       do_not_contact?: boolean
@@ -1609,9 +1634,9 @@ export interface operations {
         limit?: number
         /** @description How many sales to skip. */
         offset?: number
-        /** @description Earliest `completed_at` (a date, or a date-time). */
+        /** @description Earliest `completed_at` (a date, or a date-time); not after `end_date`. */
         start_date?: components['schemas']['DateFilter']
-        /** @description Latest `completed_at` (a date, or a date-time). */
+        /** @description Latest `completed_at` (a date, or a date-time); not before `start_date`. */
         end_date?: components['schemas']['DateFilter']
       }
       header?: never

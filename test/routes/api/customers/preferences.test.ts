@@ -274,7 +274,16 @@ t.test('invalid changes are refused with a 400 and change nothing', async (t) =>
   const tooMany = Array.from({ length: 101 }, (_, i) => i + 1)
   const cases: { name: string; payload: unknown; path: string }[] = [
     { name: 'empty body', payload: {}, path: 'body' },
-    { name: 'only an empty string', payload: { best_contact_time: '' }, path: 'body' },
+    {
+      name: 'favorite_products empty',
+      payload: { favorite_products: '' },
+      path: 'favorite_products',
+    },
+    {
+      name: 'preferred_payment empty',
+      payload: { preferred_payment: ' ' },
+      path: 'preferred_payment',
+    },
     { name: 'average_spend', payload: { average_spend: '100.00' }, path: 'average_spend' },
     {
       name: 'average_spend with a valid field',
@@ -437,7 +446,7 @@ t.test('null clears preferred_payment and best_contact_time', async (t) => {
   }
   t.same((await storedPreferences(server, customer.id)).favorite_products, [4], 'other fields kept')
 
-  // An empty string stands for "absent": it changes nothing.
+  // An empty string (after trimming) clears best_contact_time, as null does (the Blank schema).
   await patch(inject, businessId, customer.id, { best_contact_time: 'Mornings' })
   const blank = await patch(inject, businessId, customer.id, {
     best_contact_time: '   ',
@@ -446,8 +455,8 @@ t.test('null clears preferred_payment and best_contact_time', async (t) => {
   t.equal(blank.statusCode, 200, 'blank string: status')
   t.match(
     await storedPreferences(server, customer.id),
-    { best_contact_time: 'Mornings', do_not_contact: true },
-    'blank string: best_contact_time kept',
+    { best_contact_time: null, do_not_contact: true },
+    'blank string: best_contact_time cleared',
   )
 })
 
