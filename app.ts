@@ -29,6 +29,8 @@ export interface AppOptions {
   config: Config
   /** Tests hand in their own database connection; the server opens one from the config. */
   database?: DatabaseConnection
+  /** Start-up progress lines for a person (development); unset, they go to the JSON log. */
+  progress?: (line: string) => void
 }
 
 /** The root plugin: third-party wrappers, then our plugins, then routes. */
@@ -54,7 +56,7 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   await fastify.register(requestId)
   await fastify.register(errors)
   await fastify.register(inputNormalisation)
-  await fastify.register(db, { connection: options.database })
+  await fastify.register(db, { connection: options.database, progress: options.progress })
   await fastify.register(serviceMetrics)
   await fastify.register(loadShedding)
   await fastify.register(auth)

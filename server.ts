@@ -1,7 +1,10 @@
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import app from './app.js'
+import { databaseTargetOf } from './db/connect.js'
 import { ConfigError, loadConfig, type Config } from './lib/config.js'
+import { assertDataDirectoryFree, DataDirectoryInUse } from './lib/data-dir-lock.js'
+import { assertPortFree, PortUnavailable } from './lib/port-check.js'
 import { prettyAvailable, serverOptions } from './server-options.js'
 
 function describeStart(config: Config, address: string): string {
@@ -9,17 +12,51 @@ function describeStart(config: Config, address: string): string {
     config.databaseUrl !== undefined
       ? 'PostgreSQL (DATABASE_URL)'
       : `embedded PostgreSQL in ${config.dataDir}/pgdata`
-  const tokenHint =
-    config.jwt.kind === 'secret' && config.jwt.source === 'dev-file'
-      ? `\n  Dev token:  npm run token -- --sub 1 --business 5   (signed with ${config.jwt.path})`
-      : ''
-  return (
-    [
-      `PayMe Customers listening on ${address}`,
-      `  Database:   ${database}`,
-      `  Docs:       ${address}/docs   (contract: ${address}/openapi.json)`,
-    ].join('\n') + tokenHint
-  )
+  const lines = [
+    `PayMe Customers listening on ${address}`,
+    `  Database:   ${database}`,
+    `  Docs:       ${address}/docs   (contract: ${address}/openapi.json)`,
+  ]
+  const devJwtPath =
+    config.jwt.kind === 'secret' && config.jwt.source === 'dev-file' ? config.jwt.path : undefined
+  if (devJwtPath) {
+    lines.push(`  Dev token:  npm run token -- --sub 1 --business 5   (signed with ${devJwtPath})`)
+  }
+  if (config.salesWebhookSecretFile) {
+    lines.push(
+      `  Dev sale:   npm run sale -- --business 5 --customer 1 --amount 2500.00   (signed with ${config.salesWebhookSecretFile})`,
+    )
+  }
+  if (devJwtPath || config.salesWebhookSecretFile) {
+    lines.push(
+      `  Deleting ${config.dataDir} makes new development secrets: tokens made before stop working (401).`,
+    )
+  }
+  return lines.join('\n')
+}
+
+/** A start that cannot go on, told in one line: bad configuration, data folder or port taken. */
+function exitIfRefused(error: unknown): void {
+  if (
+    error instanceof ConfigError ||
+    error instanceof DataDirectoryInUse ||
+    error instanceof PortUnavailable
+  ) {
+    console.error(error.message)
+    process.exit(1)
+  }
+}
+
+/**
+ * Before anything opens the database: the embedded data folder must not be held by another
+ * process and the port must be free. (The folder's lock itself is taken when the database opens.)
+ */
+async function checkNothingHolds(config: Config): Promise<void> {
+  const target = databaseTargetOf(config)
+  if (target.kind === 'embedded' && !target.path.startsWith('memory://')) {
+    await assertDataDirectoryFree(target.path)
+  }
+  await assertPortFree(config.host, config.port)
 }
 
 /** Connections the kernel queues for accept (Node's default is 511). */
@@ -29,11 +66,9 @@ async function main(): Promise<void> {
   let config: Config
   try {
     config = loadConfig()
+    await checkNothingHolds(config)
   } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message)
-      process.exit(1)
-    }
+    exitIfRefused(error)
     throw error
   }
   const server = Fastify(
@@ -53,7 +88,17 @@ async function main(): Promise<void> {
   server.addHook('onSend', async function endConnectionWhenClosing(_request, reply) {
     if (closing) reply.header('connection', 'close')
   })
-  await server.register(app, { config })
+  try {
+    await server.register(app, {
+      config,
+      // A person reads development start-up; production keeps every line in the JSON log.
+      progress: config.env === 'production' ? undefined : (line) => console.log(line),
+    })
+  } catch (error) {
+    // Another process took the data folder between the check and the lock.
+    exitIfRefused(error)
+    throw error
+  }
 
   // SIGTERM/SIGINT: stop accepting connections, let requests in flight finish (at most
   // SHUTDOWN_TIMEOUT_MS, then exit 1), close the database pool and Redis, exit 0.

@@ -7,6 +7,7 @@ import { Kysely, PostgresDialect, sql, type Dialect } from 'kysely'
 import { PGliteDialect } from 'kysely-pglite-dialect'
 import pg from 'pg'
 import type { Config } from '../lib/config.js'
+import { lockDataDirectory } from '../lib/data-dir-lock.js'
 import { pgliteParsers, pgTypes } from './column-parsers.js'
 import type { Database } from './database.js'
 import { usePreparedStatements } from './prepared-statements.js'
@@ -100,9 +101,19 @@ export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseC
       },
     }
   }
-  if (!target.path.startsWith('memory://')) mkdirSync(target.path, { recursive: true })
-  const pglite = await PGlite.create(target.path, PGLITE_OPTIONS)
-  return embeddedConnection(pglite, target)
+  if (target.path.startsWith('memory://')) {
+    return embeddedConnection(await PGlite.create(target.path, PGLITE_OPTIONS), target)
+  }
+  // One process per folder: the lock is taken before PGlite touches it, freed by close().
+  const release = await lockDataDirectory(target.path)
+  try {
+    mkdirSync(target.path, { recursive: true })
+    const pglite = await PGlite.create(target.path, PGLITE_OPTIONS)
+    return embeddedConnection(pglite, target, release)
+  } catch (error) {
+    await release()
+    throw error
+  }
 }
 
 /** Embedded PostgreSQL's extensions and column parsers; a test template needs the same. */
@@ -111,10 +122,14 @@ export const PGLITE_OPTIONS = {
   parsers: pgliteParsers,
 }
 
-/** An open PGlite as this service's connection: Kysely on it, the ping, the close. */
+/**
+ * An open PGlite as this service's connection: Kysely on it, the ping, the close (which also
+ * releases the folder's lock, when given).
+ */
 export function embeddedConnection(
   pglite: PGlite,
   target: Extract<DatabaseTarget, { kind: 'embedded' }>,
+  releaseLock: () => Promise<void> = async () => {},
 ): DatabaseConnection {
   const dialect = new PGliteDialect(pglite)
   const db = new Kysely<Database>({ dialect })
@@ -127,6 +142,7 @@ export function embeddedConnection(
       await db.destroy()
       // destroy() leaves a PGlite that never ran a query open, which keeps the process alive.
       if (!pglite.closed) await pglite.close()
+      await releaseLock()
     },
   }
 }

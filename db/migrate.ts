@@ -9,18 +9,33 @@ const MIGRATION_FOLDER = fileURLToPath(new URL('../migrations', import.meta.url)
 
 export class MigrationError extends Error {}
 
-/** Brings the schema to the latest migration; `log` receives one line per step. */
+export interface MigrationProgress {
+  /** Once, before any step runs: how many steps are pending (0: the schema is up to date). */
+  planned?: (steps: number) => void
+  /** After the run, one line per step: `migration <name>: Success` (or Error, NotExecuted). */
+  step?: (line: string) => void
+}
+
+/** "Migrating: 3 steps", or "Database up to date": what `planned` is told, in words. */
+export const describePlan = (steps: number): string =>
+  steps === 0 ? 'Database up to date' : `Migrating: ${steps} step${steps === 1 ? '' : 's'}`
+
+/** Brings the schema to the latest migration, telling `progress` the plan and each step. */
 export async function migrateToLatest(
   db: Kysely<Database>,
-  log: (line: string) => void = () => {},
+  progress: MigrationProgress = {},
 ): Promise<void> {
   const migrator = new Migrator({
     db,
     provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATION_FOLDER }),
   })
+  if (progress.planned) {
+    const migrations = await migrator.getMigrations()
+    progress.planned(migrations.filter((migration) => !migration.executedAt).length)
+  }
   const { error, results } = await migrator.migrateToLatest()
   for (const result of results ?? []) {
-    log(`migration ${result.migrationName}: ${result.status}`)
+    progress.step?.(`migration ${result.migrationName}: ${result.status}`)
   }
   if (error) {
     throw new MigrationError(`migration failed: ${(error as Error).message ?? String(error)}`, {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 
@@ -25,7 +25,8 @@ export const EnvironmentSchema = Type.Object({
   DATA_DIR: Type.String({
     minLength: 1,
     default: './data',
-    description: 'Embedded database and the development JWT secret live here',
+    description:
+      'Embedded database and the development JWT and webhook secrets; one process at a time',
   }),
   DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 200, default: 20, description: 'pg pool size' }),
   DB_POOL_WAIT_MS: Type.Integer({
@@ -64,7 +65,8 @@ export const EnvironmentSchema = Type.Object({
   SALES_WEBHOOK_SECRET: Type.Optional(
     Type.String({
       pattern: '^[^,]{16,}(,[^,]{16,})*$',
-      description: 'Comma-separated secrets (16+ characters each) for the sales webhook signature',
+      description:
+        'Comma-separated secrets (16+ characters each) for the sales webhook signature; unset outside production: DATA_DIR/dev-webhook-secret',
     }),
   ),
   CURSOR_SECRET: Type.Optional(
@@ -147,6 +149,8 @@ export interface Config {
   jwtAudience?: string
   /** Secrets that may sign sales webhooks; more than one during a rotation. */
   salesWebhookSecrets: string[]
+  /** Where the development webhook secret is, when it is the one in use (no SALES_WEBHOOK_SECRET). */
+  salesWebhookSecretFile?: string
   /**
    * What list cursors' HMAC keys are derived from (lib/list-cursor.ts, HKDF with a fixed label,
    * so a JWT secret here never signs a cursor itself); the first signs, all verify.
@@ -168,19 +172,33 @@ export interface Config {
 export class ConfigError extends Error {}
 
 const DEV_SECRET_FILE = 'dev-jwt-secret'
+const DEV_WEBHOOK_SECRET_FILE = 'dev-webhook-secret'
 
 /** The development secret, made once and kept in DATA_DIR so tokens survive restarts. */
 export function devSecretPath(dataDir: string): string {
   return join(resolve(dataDir), DEV_SECRET_FILE)
 }
 
+/** The development sales webhook secret (`npm run sale` signs with it), made once in DATA_DIR. */
+export function devWebhookSecretPath(dataDir: string): string {
+  return join(resolve(dataDir), DEV_WEBHOOK_SECRET_FILE)
+}
+
+/** A random secret in `path`, written once (mode 0600) and read on every later start. */
+function loadOrCreateSecretFile(path: string): string {
+  mkdirSync(dirname(path), { recursive: true })
+  try {
+    writeFileSync(path, randomBytes(48).toString('base64url'), { mode: 0o600, flag: 'wx' })
+  } catch (error) {
+    // Already made, by an earlier start or by another process starting at the same moment.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  }
+  return readFileSync(path, 'utf8').trim()
+}
+
 function loadOrCreateDevSecret(dataDir: string): JwtKey & { kind: 'secret' } {
   const path = devSecretPath(dataDir)
-  if (!existsSync(path)) {
-    mkdirSync(resolve(dataDir), { recursive: true })
-    writeFileSync(path, randomBytes(48).toString('base64url'), { mode: 0o600, flag: 'wx' })
-  }
-  return { kind: 'secret', secret: readFileSync(path, 'utf8').trim(), source: 'dev-file', path }
+  return { kind: 'secret', secret: loadOrCreateSecretFile(path), source: 'dev-file', path }
 }
 
 function jwtKeyOf(environment: Environment): JwtKey {
@@ -206,21 +224,88 @@ const listOf = (value: string | undefined): string[] =>
     .map((item) => item.trim())
     .filter((item) => item !== '')
 
+type Variable = keyof typeof EnvironmentSchema.properties
+
+interface Rule {
+  minimum?: number
+  maximum?: number
+  anyOf?: { const?: unknown }[]
+}
+
+const ruleOf = (variable: Variable): Rule => EnvironmentSchema.properties[variable] as Rule
+
+/** "must be a whole number from 1 to 200", or "…, 0 or more": from the schema's own bounds. */
+function wholeNumber(variable: Variable, unit?: string): string {
+  const { minimum = 0, maximum } = ruleOf(variable)
+  const kind = unit ? `a whole number of ${unit}` : 'a whole number'
+  return maximum === undefined
+    ? `must be ${kind}, ${minimum} or more`
+    : `must be ${kind} from ${minimum} to ${maximum}`
+}
+
+function oneOf(variable: Variable): string {
+  const allowed = (ruleOf(variable).anyOf ?? []).map((option) => String(option.const))
+  return `must be one of ${allowed.join(', ')}`
+}
+
+const SECRET_LIST = 'must be one or more secrets of at least 16 characters, separated by commas'
+
+/**
+ * What each variable must be, in words: a bad value is reported with this line (never the value,
+ * which may be a secret, and never the schema's regular expressions).
+ */
+const RULES: Record<Variable, string> = {
+  NODE_ENV: oneOf('NODE_ENV'),
+  PORT: wholeNumber('PORT'),
+  HOST: 'must be an address to bind, such as 127.0.0.1 or 0.0.0.0',
+  DATABASE_URL: 'must be a PostgreSQL URL starting with postgres:// or postgresql://',
+  DATA_DIR: 'must be a folder path (not empty)',
+  DB_POOL_MAX: wholeNumber('DB_POOL_MAX'),
+  DB_POOL_WAIT_MS: wholeNumber('DB_POOL_WAIT_MS', 'milliseconds'),
+  DB_QUEUE_MAX: wholeNumber('DB_QUEUE_MAX'),
+  MAX_EVENT_LOOP_DELAY_MS: `${wholeNumber('MAX_EVENT_LOOP_DELAY_MS', 'milliseconds')} (0 turns the check off)`,
+  MAX_HEAP_USED_MB: `${wholeNumber('MAX_HEAP_USED_MB', 'megabytes')} (0 turns the check off)`,
+  JWT_SECRET: 'must be a secret of at least 32 characters',
+  JWT_PUBLIC_KEY:
+    'must be a PEM public key starting with -----BEGIN PUBLIC KEY----- (newlines may be written as \\n)',
+  JWT_ISSUER: 'must not be empty when set',
+  JWT_AUDIENCE: 'must not be empty when set',
+  SALES_WEBHOOK_SECRET: SECRET_LIST,
+  CURSOR_SECRET: SECRET_LIST,
+  LOG_LEVEL: oneOf('LOG_LEVEL'),
+  LOG_DIR: 'must be a folder path (not empty) when set',
+  REDIS_URL: 'must be a Redis URL starting with redis:// or rediss://',
+  CORS_ORIGINS:
+    'must be one or more origins such as https://shop.example (scheme and host, no path), separated by commas',
+  RATE_LIMIT_MAX: wholeNumber('RATE_LIMIT_MAX', 'requests per minute'),
+  RATE_LIMIT_WEBHOOK_MAX: wholeNumber('RATE_LIMIT_WEBHOOK_MAX', 'requests per minute'),
+  TRUST_PROXY:
+    'must be true, false, a hop count, or comma-separated addresses, CIDRs or loopback, linklocal, uniquelocal',
+  SHUTDOWN_TIMEOUT_MS: wholeNumber('SHUTDOWN_TIMEOUT_MS', 'milliseconds'),
+}
+
+const invalid = (variable: Variable): ConfigError =>
+  new ConfigError(`Invalid configuration: ${variable} ${RULES[variable]}`)
+
+/** A comma-separated secret list, each secret 16+ characters once the spaces around commas go. */
+function secretListOf(
+  environment: Environment,
+  variable: 'CURSOR_SECRET' | 'SALES_WEBHOOK_SECRET',
+): string[] {
+  const value = environment[variable]
+  if (value === undefined) return []
+  const secrets = listOf(value)
+  // The schema counts spaces around the commas; what is used must still be 16+ characters.
+  if (secrets.length === 0 || secrets.some((secret) => secret.length < 16)) throw invalid(variable)
+  return secrets
+}
+
 /**
  * CURSOR_SECRET; without it the HS256 JWT secret in use (JWT_SECRET, or the development secret),
  * or outside production the development secret even when tokens are checked with a public key.
  */
-function cursorSecretsOf(environment: Environment, jwt: JwtKey): string[] {
-  if (environment.CURSOR_SECRET) {
-    const secrets = listOf(environment.CURSOR_SECRET)
-    // The schema counts spaces around the commas; what is used must still be 16+ characters.
-    if (secrets.length === 0 || secrets.some((secret) => secret.length < 16)) {
-      throw new ConfigError(
-        'Invalid configuration: CURSOR_SECRET must be comma-separated secrets of 16+ characters each',
-      )
-    }
-    return secrets
-  }
+function cursorSecretsOf(environment: Environment, configured: string[], jwt: JwtKey): string[] {
+  if (configured.length > 0) return configured
   if (jwt.kind === 'secret') return [jwt.secret]
   if (environment.NODE_ENV === 'production') {
     throw new ConfigError(
@@ -228,6 +313,21 @@ function cursorSecretsOf(environment: Environment, jwt: JwtKey): string[] {
     )
   }
   return [loadOrCreateDevSecret(environment.DATA_DIR).secret]
+}
+
+/**
+ * SALES_WEBHOOK_SECRET; without it, outside production, a development secret kept in DATA_DIR
+ * (so `npm run sale` works out of the box). Production without it refuses every webhook (401).
+ */
+function webhookSecretsOf(
+  environment: Environment,
+  configured: string[],
+): Pick<Config, 'salesWebhookSecrets' | 'salesWebhookSecretFile'> {
+  if (configured.length > 0 || environment.NODE_ENV === 'production') {
+    return { salesWebhookSecrets: configured }
+  }
+  const path = devWebhookSecretPath(environment.DATA_DIR)
+  return { salesWebhookSecrets: [loadOrCreateSecretFile(path)], salesWebhookSecretFile: path }
 }
 
 const PROXY_PRESETS = new Set(['loopback', 'linklocal', 'uniquelocal'])
@@ -251,33 +351,23 @@ function trustProxyOf(value: string | undefined): Config['trustProxy'] {
     items.length === 0 ||
     !items.every((item) => PROXY_PRESETS.has(item) || isProxyAddress(item))
   ) {
-    throw new ConfigError(
-      'Invalid configuration: TRUST_PROXY must be true, false, a hop count, or comma-separated addresses, CIDRs or loopback/linklocal/uniquelocal',
-    )
+    throw invalid('TRUST_PROXY')
   }
   return items
 }
 
 interface SchemaProblem {
   instancePath: string
-  keyword: string
-  message?: string
 }
 
-/** One line naming the first variable that is wrong (never its value: it may be a secret). */
+const isVariable = (name: string): name is Variable => Object.hasOwn(RULES, name)
+
+/** One line naming the first variable that is wrong, in words (never its value: it may be a secret). */
 function describeProblems(error: Error & { errors?: SchemaProblem[] }): string {
-  const problem = error.errors?.[0]
-  if (!problem) return error.message
-  const variable = problem.instancePath.replace(/^\//, '')
-  const schema = (
-    EnvironmentSchema.properties as Record<string, { anyOf?: { const?: unknown }[] }>
-  )[variable]
-  const allowed = schema?.anyOf?.map((option) => option.const)
-  const message =
-    allowed && ['const', 'anyOf'].includes(problem.keyword)
-      ? `must be one of ${allowed.join(', ')}`
-      : (problem.message ?? 'is invalid')
-  return `${variable} ${message}`
+  const variable = error.errors?.[0]?.instancePath.replace(/^\//, '') ?? ''
+  return isVariable(variable)
+    ? `Invalid configuration: ${variable} ${RULES[variable]}`
+    : 'Invalid configuration'
 }
 
 /** Reads and checks the environment once; a bad value throws a ConfigError naming the variable. */
@@ -291,8 +381,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       dotenv: false,
     })
   } catch (error) {
-    throw new ConfigError(`Invalid configuration: ${describeProblems(error as Error)}`)
+    throw new ConfigError(describeProblems(error as Error))
   }
+  // Every value is checked before a development secret is written to DATA_DIR.
+  const trustProxy = trustProxyOf(environment.TRUST_PROXY)
+  const cursorSecrets = secretListOf(environment, 'CURSOR_SECRET')
+  const webhookSecrets = secretListOf(environment, 'SALES_WEBHOOK_SECRET')
   const jwt = jwtKeyOf(environment)
   return {
     env: environment.NODE_ENV,
@@ -308,15 +402,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     jwt,
     jwtIssuer: environment.JWT_ISSUER,
     jwtAudience: environment.JWT_AUDIENCE,
-    salesWebhookSecrets: listOf(environment.SALES_WEBHOOK_SECRET),
-    cursorSecrets: cursorSecretsOf(environment, jwt),
+    cursorSecrets: cursorSecretsOf(environment, cursorSecrets, jwt),
+    ...webhookSecretsOf(environment, webhookSecrets),
     logLevel: environment.LOG_LEVEL,
     logDir: environment.LOG_DIR === undefined ? undefined : resolve(environment.LOG_DIR),
     redisUrl: environment.REDIS_URL,
     corsOrigins: listOf(environment.CORS_ORIGINS),
     rateLimitMax: environment.RATE_LIMIT_MAX,
     rateLimitWebhookMax: environment.RATE_LIMIT_WEBHOOK_MAX,
-    trustProxy: trustProxyOf(environment.TRUST_PROXY),
+    trustProxy,
     shutdownTimeoutMs: environment.SHUTDOWN_TIMEOUT_MS,
   }
 }

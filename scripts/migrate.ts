@@ -1,16 +1,20 @@
 /** `npm run migrate`: brings the configured database to the latest migration. */
 import { connectDatabase, databaseTargetOf } from '../db/connect.js'
-import { migrateToLatest } from '../db/migrate.js'
+import { describePlan, migrateToLatest } from '../db/migrate.js'
 import { ConfigError, loadConfig } from '../lib/config.js'
 
 try {
   const config = loadConfig()
-  const { db } = await connectDatabase(databaseTargetOf(config))
+  // Embedded: takes DATA_DIR's lock, so it refuses while the service runs on that folder.
+  const connection = await connectDatabase(databaseTargetOf(config))
   try {
-    await migrateToLatest(db, (line) => console.log(line))
+    await migrateToLatest(connection.db, {
+      planned: (steps) => console.log(describePlan(steps)),
+      step: (line) => console.log(line),
+    })
     console.log('database is at the latest migration')
   } finally {
-    await db.destroy()
+    await connection.close()
   }
 } catch (error) {
   console.error(error instanceof ConfigError ? error.message : (error as Error).message)

@@ -2,7 +2,13 @@ import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { ConfigError, devSecretPath, EnvironmentSchema, loadConfig } from '../../lib/config.js'
+import {
+  ConfigError,
+  devSecretPath,
+  devWebhookSecretPath,
+  EnvironmentSchema,
+  loadConfig,
+} from '../../lib/config.js'
 
 const SECRET = 's'.repeat(40)
 const CURSOR = 'c'.repeat(16)
@@ -272,4 +278,64 @@ t.test('the cursor secrets: CURSOR_SECRET, else the HS256 JWT secret, else refus
     [CURSOR],
     'production with a public key and CURSOR_SECRET starts',
   )
+})
+
+t.test(
+  'the sales webhook secret: SALES_WEBHOOK_SECRET, else a development one in DATA_DIR',
+  async (t) => {
+    const dataDir = join(tempDir(), 'not', 'yet', 'made')
+    const first = loadConfig(environment({ DATA_DIR: dataDir }))
+    const path = devWebhookSecretPath(dataDir)
+    t.ok(existsSync(path), 'development: the secret file is created in DATA_DIR')
+    t.equal(statSync(path).mode & 0o777, 0o600, 'mode 0600')
+    t.strictSame(
+      first.salesWebhookSecrets,
+      [readFileSync(path, 'utf8').trim()],
+      "the file's secret",
+    )
+    t.equal(first.salesWebhookSecretFile, path, 'the config says where it is (for the banner)')
+    t.ok(first.salesWebhookSecrets[0]!.length >= 32, 'a random secret of 32+ characters')
+    t.not(
+      first.salesWebhookSecrets[0],
+      first.jwt.kind === 'secret' ? first.jwt.secret : undefined,
+      'not the development JWT secret',
+    )
+    const second = loadConfig(environment({ DATA_DIR: dataDir }))
+    t.strictSame(second.salesWebhookSecrets, first.salesWebhookSecrets, 'a second start reuses it')
+    const other = loadConfig(environment({ DATA_DIR: tempDir() }))
+    t.not(other.salesWebhookSecrets[0], first.salesWebhookSecrets[0], 'another folder, another one')
+
+    const configuredDir = tempDir()
+    const configured = loadConfig(
+      environment({
+        DATA_DIR: configuredDir,
+        SALES_WEBHOOK_SECRET: `${'a'.repeat(16)}, ${'b'.repeat(16)}`,
+      }),
+    )
+    t.strictSame(configured.salesWebhookSecrets, ['a'.repeat(16), 'b'.repeat(16)], 'set: those')
+    t.equal(configured.salesWebhookSecretFile, undefined, 'set: no development file named')
+    t.notOk(existsSync(devWebhookSecretPath(configuredDir)), 'set: no development file made')
+
+    const productionDir = tempDir()
+    const production = loadConfig(
+      environment({ NODE_ENV: 'production', JWT_SECRET: SECRET, DATA_DIR: productionDir }),
+    )
+    t.strictSame(production.salesWebhookSecrets, [], 'production unset: none (every sale is a 401)')
+    t.notOk(existsSync(devWebhookSecretPath(productionDir)), 'production: no development file')
+  },
+)
+
+t.test('a bad value is reported before any development secret is written', async (t) => {
+  const cases: Record<string, string>[] = [
+    { TRUST_PROXY: 'everyone' },
+    { CURSOR_SECRET: `${CURSOR}, short` },
+    { SALES_WEBHOOK_SECRET: `${CURSOR},   ${'w'.repeat(13)}` },
+  ]
+  for (const variables of cases) {
+    const dataDir = tempDir()
+    const error = thrown(() => loadConfig(environment({ DATA_DIR: dataDir, ...variables })))
+    t.ok(error instanceof ConfigError, `${Object.keys(variables)[0]}: a ConfigError`)
+    t.notOk(existsSync(devSecretPath(dataDir)), 'no development JWT secret written')
+    t.notOk(existsSync(devWebhookSecretPath(dataDir)), 'no development webhook secret written')
+  }
 })

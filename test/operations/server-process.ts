@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { cpSync, mkdtempSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -21,13 +21,16 @@ export interface ServerProcess {
   exited: Promise<number | null>
 }
 
-/** Runs `node --import tsx server.ts` with `env` and waits for its exit code. */
-export function runServer(env: Record<string, string>): {
+/** Runs `node --import tsx server.ts` (or another entry, a script) with `env`; `exited` gives its code. */
+export function runServer(
+  env: Record<string, string>,
+  entry = 'server.ts',
+): {
   child: ChildProcess
   output: { stdout: string; stderr: string }
   exited: Promise<number | null>
 } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: ROOT,
     env: baseEnvironment(env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -47,6 +50,14 @@ function baseEnvironment(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...Object.fromEntries(inherited), ...env }
 }
 
+/** The template's migrated PGlite folder as DATA_DIR/pgdata, when the suite built one. */
+function seedFromTemplate(dataDir: string): void {
+  const choice = loadChoice()
+  if (choice.kind === 'embedded' && choice.template) {
+    cpSync(choice.template.dataDir, join(dataDir, 'pgdata'), { recursive: true })
+  }
+}
+
 /**
  * The real server in its own process, on this test file's database: PostgreSQL through
  * DATABASE_URL when the suite runs on PostgreSQL, else embedded PostgreSQL in a fresh DATA_DIR.
@@ -60,13 +71,10 @@ export async function startServer(
   const { target } = await testDatabase()
   // Embedded: the server starts on a copy of the migrated template instead of running initdb
   // (the generated-client test still starts one from an empty DATA_DIR, as `npm start` does).
-  const choice = loadChoice()
-  if (target.kind === 'embedded' && choice.kind === 'embedded' && choice.template) {
-    cpSync(choice.template.dataDir, join(dataDir, 'pgdata'), { recursive: true })
-  }
+  if (target.kind === 'embedded') seedFromTemplate(dataDir)
   const database: Record<string, string> =
     target.kind === 'postgres' ? { DATABASE_URL: target.url } : {}
-  const { child, output, exited } = runServer({
+  return untilListening(t, dataDir, {
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
     PORT: '0',
@@ -77,6 +85,37 @@ export async function startServer(
     ...database,
     ...env,
   })
+}
+
+/**
+ * The real server on embedded PostgreSQL in `dataDir` whatever database the suite runs on, as
+ * `npm start` runs it (development, no DATABASE_URL), with the test JWT secret. A `dataDir`
+ * without pgdata gets a copy of the migrated template when there is one.
+ */
+export async function startEmbeddedServer(
+  t: Test,
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  if (!existsSync(join(dataDir, 'pgdata'))) seedFromTemplate(dataDir)
+  return untilListening(t, dataDir, {
+    NODE_ENV: 'development',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATA_DIR: dataDir,
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'info',
+    ...env,
+  })
+}
+
+/** Runs server.ts with `env` (stopped with the test) and resolves once it says where it listens. */
+async function untilListening(
+  t: Test,
+  dataDir: string,
+  env: Record<string, string>,
+): Promise<ServerProcess> {
+  const { child, output, exited } = runServer(env)
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL')
