@@ -1,50 +1,116 @@
 /**
  * `npm run bench [-- --scenarios get,list --duration 10 --warmup 3 --connections 20 --business 5]`:
  * starts the service on DATABASE_URL (seed it first with `npm run seed`), runs every scenario
- * with autocannon (after an unrecorded warm-up of the same load), then runs the same SQL through `pg` directly at the same concurrency (the
- * floor), and writes bench/results/<date>.json and .md (and latest.md).
+ * with autocannon (after an unrecorded warm-up of the same load), then runs the same SQL through
+ * `pg` directly at the same concurrency (the floor), and writes bench/results/<date>.json and .md
+ * and latest.md; a subset run writes <date>-subset.json and .md and leaves latest.md alone.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { createSigner } from 'fast-jwt'
 import { sql } from 'kysely'
 import { connectDatabase } from '../db/connect.js'
 import { findStalePurchaseHistory } from '../db/customer-purchase-history.js'
+import {
+  exitWithUsage,
+  flag,
+  nonEmptyText,
+  nonNegativeInteger,
+  optional,
+  parseCommandLine,
+  portNumber,
+  positiveInteger,
+  withDefault,
+} from '../scripts/cli.js'
+import {
+  DEEP_PAGE_CUSTOMERS,
+  MIN_ACTIVE_CUSTOMERS,
+  NotEnoughData,
+  PUBLISHED_SEED,
+  loadFixture,
+  seedCommand,
+} from './fixture.js'
 import { runLoad, type LoadResult } from './raw-sql.js'
 import { SCENARIOS, type Fixture, type Scenario } from './scenarios.js'
 import { startServer, type BenchServer } from './server.js'
 import { renderMarkdown, type ScenarioResult } from './report.js'
 
-const { values } = parseArgs({
+const commandLine = {
+  command: 'npm run bench',
+  summary: `Builds the service (npm run build), starts it on DATABASE_URL and runs each scenario with autocannon beside the same SQL through pg directly; writes bench/results/<date>.json and .md and latest.md, or for a subset (--scenarios) <date>-subset.json and .md, leaving latest.md alone.
+
+Minimum data: ${MIN_ACTIVE_CUSTOMERS.toLocaleString('en')} active customers in the business, checked at start (more than ${DEEP_PAGE_CUSTOMERS.toLocaleString('en')} for the deep-page scenario to read a page). On an empty database,
+  ${seedCommand(5)}
+gives enough; the published figures come from
+  ${PUBLISHED_SEED}
+See bench/README.md.
+
+Scenarios: ${SCENARIOS.map((scenario) => scenario.name).join('; ')}.`,
   options: {
-    scenarios: { type: 'string' },
-    duration: { type: 'string', default: '10' },
+    scenarios: optional(nonEmptyText, {
+      placeholder: '<names>',
+      description:
+        'comma-separated parts of scenario names (get,search matches "get customer" and the four searches)',
+      absent: 'default: every scenario',
+    }),
+    duration: withDefault(positiveInteger, {
+      placeholder: '<s>',
+      description: 'recorded seconds per scenario',
+      default: 10,
+    }),
     // Unrecorded seconds of the same load first: the JIT warms up and the scenario's pages are
     // read into the cache (this machine's kernel reclaims page cache that has gone cold).
-    warmup: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '20' },
-    business: { type: 'string', default: '5' },
-    port: { type: 'string', default: '3999' },
-    out: { type: 'string', default: 'bench/results' },
-    // CI's smoke run: exit 1 on any non-2xx answer or inexact totals.
-    check: { type: 'boolean', default: false },
+    warmup: withDefault(nonNegativeInteger, {
+      placeholder: '<s>',
+      description: 'unrecorded seconds of the same load before each',
+      default: 3,
+    }),
+    connections: withDefault(positiveInteger, {
+      placeholder: '<n>',
+      description: 'concurrent connections',
+      default: 20,
+    }),
+    business: withDefault(positiveInteger, {
+      placeholder: '<id>',
+      description: 'the seeded business',
+      default: 5,
+    }),
+    port: withDefault(portNumber, {
+      placeholder: '<n>',
+      description: 'port of the service under test',
+      default: 3999,
+    }),
+    out: withDefault(nonEmptyText, {
+      placeholder: '<dir>',
+      description: 'where results are written',
+      default: 'bench/results',
+    }),
+    // CI's smoke run.
+    check: flag('exit 1 on any non-2xx answer or inexact totals'),
   },
-})
-const duration = Number(values.duration)
-const warmup = Number(values.warmup)
-const connections = Number(values.connections)
-const businessId = Number(values.business)
-const databaseUrl = process.env.DATABASE_URL
-if (!databaseUrl) {
-  console.error('DATABASE_URL must name the seeded benchmark database (see npm run seed)')
-  process.exit(2)
 }
-const wanted = values.scenarios?.split(',').map((name) => name.trim().toLowerCase())
+const values = parseCommandLine(commandLine)
+const { duration, warmup, connections, business: businessId } = values
+const wanted = values.scenarios
+  ?.split(',')
+  .map((name) => name.trim().toLowerCase())
+  .filter((name) => name !== '')
 const scenarios = SCENARIOS.filter(
   (scenario) => !wanted || wanted.some((name) => scenario.name.toLowerCase().includes(name)),
 )
+if (scenarios.length === 0) {
+  exitWithUsage(commandLine, `--scenarios ${JSON.stringify(values.scenarios)} matches no scenario`)
+}
+// latest.md is the figures the README links: only a run of every scenario replaces it.
+const fullRun = scenarios.length === SCENARIOS.length
+const databaseUrl = process.env.DATABASE_URL
+if (!databaseUrl) {
+  console.error(
+    `npm run bench: DATABASE_URL must name the seeded benchmark database (${seedCommand(businessId)} on an empty one first)`,
+  )
+  process.exit(2)
+}
 
 const jwtSecret = randomBytes(32).toString('base64url')
 const webhookSecret = randomBytes(24).toString('base64url')
@@ -58,25 +124,6 @@ const { db } = await connectDatabase({
   url: databaseUrl,
   poolMax: connections,
 })
-
-async function loadFixture(): Promise<Fixture> {
-  const { rows } = await sql<{ id: string; phone: string | null; email: string | null }>`
-    -- Row sampling: page sampling (system) of a 20,000-customer seed sometimes drew under 100 rows.
-    select id, phone, email from customers tablesample bernoulli (2)
-    where business_id = ${businessId} and is_active limit 5000`.execute(db)
-  if (rows.length < 100)
-    throw new Error(`business ${businessId} has too few customers; run npm run seed`)
-  return {
-    businessId,
-    customerIds: rows.map((row) => Number(row.id)),
-    phoneFragments: rows.flatMap((row) => (row.phone ? [row.phone.slice(6, 13)] : [])),
-    emailFragments: rows.flatMap((row) =>
-      row.email ? [row.email.slice(1, row.email.indexOf('@'))] : [],
-    ),
-    webhookSecret,
-    busyCustomerId: Number(rows[0]?.id),
-  }
-}
 
 async function httpLoad(
   server: BenchServer,
@@ -113,7 +160,28 @@ async function httpLoad(
   return { result, peakRss }
 }
 
-const fixture = await loadFixture()
+/** The fixture, or a one-line reason to stop before anything is built or started. */
+async function fixtureOrExit(): Promise<Fixture> {
+  try {
+    const { fixture, active } = await loadFixture(db, businessId, webhookSecret)
+    if (active < DEEP_PAGE_CUSTOMERS && scenarios.some((s) => s.name.includes('deep page'))) {
+      console.error(
+        `npm run bench: note: business ${businessId} has ${active.toLocaleString('en')} active customers, so "list, deep page" reads past the last one (an empty page)`,
+      )
+    }
+    return fixture
+  } catch (error) {
+    await db.destroy()
+    const reason =
+      error instanceof NotEnoughData
+        ? error.message
+        : `could not read the benchmark database: ${(error as Error).message}`
+    console.error(`npm run bench: ${reason}`)
+    process.exit(1)
+  }
+}
+
+const fixture = await fixtureOrExit()
 const server = await startServer(
   { DATABASE_URL: databaseUrl, JWT_SECRET: jwtSecret, SALES_WEBHOOK_SECRET: webhookSecret },
   Number(values.port),
@@ -180,11 +248,16 @@ try {
     results,
   }
   mkdirSync(values.out, { recursive: true })
-  writeFileSync(`${values.out}/${date}.json`, `${JSON.stringify(report, null, 2)}\n`)
+  const name = `${values.out}/${date}${fullRun ? '' : '-subset'}`
+  writeFileSync(`${name}.json`, `${JSON.stringify(report, null, 2)}\n`)
   const markdown = renderMarkdown(report)
-  writeFileSync(`${values.out}/${date}.md`, markdown)
-  writeFileSync(`${values.out}/latest.md`, markdown)
-  console.log(`\n${markdown}\nwritten: ${values.out}/${date}.json, ${values.out}/${date}.md`)
+  writeFileSync(`${name}.md`, markdown)
+  const written = [`${name}.json`, `${name}.md`]
+  if (fullRun) {
+    writeFileSync(`${values.out}/latest.md`, markdown)
+    written.push(`${values.out}/latest.md`)
+  }
+  console.log(`\n${markdown}\nwritten: ${written.join(', ')}`)
 }
 
 if (values.check) {

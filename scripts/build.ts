@@ -8,6 +8,14 @@ import { execFileSync } from 'node:child_process'
 import { cpSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import { parseCommandLine } from './cli.js'
+
+parseCommandLine({
+  command: 'npm run build',
+  summary:
+    'Compiles the service to plain JavaScript in dist/ (with the OpenAPI document beside it), for npm run start:production.',
+  options: {},
+})
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const dist = `${root}dist`

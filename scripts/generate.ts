@@ -11,7 +11,17 @@ import openapiTS, { astToString } from 'openapi-typescript'
 import * as prettier from 'prettier'
 import { loadOpenApiDocument, type OpenApiDocument } from '../lib/openapi-document.js'
 import { convertSchema, type JsonSchema } from './json-schema-to-typebox.js'
+import { flag, parseCommandLine } from './cli.js'
 import { operationsOf } from './openapi-operations.js'
+
+const args = parseCommandLine({
+  command: 'npm run generate',
+  summary:
+    "Turns openapi/openapi.yaml into TypeBox schemas and per-operation route declarations under generated/, and the typed client's types under clients/typescript/generated/.",
+  options: {
+    check: flag('write nothing; exit 1 when generated/ is out of step with the document'),
+  },
+})
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const OUT = join(ROOT, 'generated')
@@ -109,7 +119,7 @@ function existingFiles(): string[] {
 }
 
 async function main(): Promise<void> {
-  const check = process.argv.includes('--check')
+  const check = args.check
   const files = await render()
   const stale = existingFiles().filter((path) => !files.has(path))
   const changed = [...files].filter(

@@ -2,6 +2,14 @@
 import { connectDatabase, databaseTargetOf } from '../db/connect.js'
 import { describePlan, migrateToLatest } from '../db/migrate.js'
 import { ConfigError, loadConfig } from '../lib/config.js'
+import { parseCommandLine } from './cli.js'
+
+parseCommandLine({
+  command: 'npm run migrate',
+  summary:
+    'Brings the database to the latest migration, printing each step: DATABASE_URL, or without it the embedded database in DATA_DIR. The service does the same at start-up.',
+  options: {},
+})
 
 try {
   const config = loadConfig()

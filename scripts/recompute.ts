@@ -2,19 +2,21 @@
  * `npm run recompute -- --business N [--check]`: rewrites every purchase-history row of the
  * business from the sales ledger, or with --check only reports the rows that differ (exit 1).
  */
-import { parseArgs } from 'node:util'
 import { connectDatabase, databaseTargetOf } from '../db/connect.js'
 import { ConfigError, loadConfig } from '../lib/config.js'
 import { recomputeBusinessHistory, staleHistories } from '../services/purchase-history.js'
+import { flag, parseCommandLine, positiveInteger, required } from './cli.js'
 
-const { values } = parseArgs({
-  options: { business: { type: 'string' }, check: { type: 'boolean', default: false } },
+const values = parseCommandLine({
+  command: 'npm run recompute',
+  summary:
+    'Rewrites every purchase-history row of the business that differs from a recomputation from its sales ledger; with --check writes nothing, lists the rows that differ and exits 1 if any does. On DATABASE_URL, or the embedded database in DATA_DIR.',
+  options: {
+    business: required(positiveInteger, { placeholder: '<id>', description: 'the business' }),
+    check: flag('only compare, change nothing'),
+  },
 })
-const businessId = Number(values.business)
-if (!Number.isInteger(businessId) || businessId < 1) {
-  console.error('usage: npm run recompute -- --business <id> [--check]')
-  process.exit(2)
-}
+const businessId = values.business
 
 let exitCode = 0
 try {

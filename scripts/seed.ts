@@ -6,15 +6,23 @@
  * finds nothing.
  * `--businesses N` adds N-1 smaller businesses (a tenth of the customers each, at most 50,000)
  * beside the one under test. Secondary indexes are dropped for the load and built after it.
+ * It fills only empty businesses: with customers or sales already there it stops before writing.
  */
-import { parseArgs } from 'node:util'
 import { SingleBar, Presets } from 'cli-progress'
 import { sql } from 'kysely'
 import { connectDatabase, databaseTargetOf } from '../db/connect.js'
 import { migrateToLatest } from '../db/migrate.js'
 import { ConfigError, loadConfig } from '../lib/config.js'
+import {
+  nonNegativeInteger,
+  optional,
+  parseCommandLine,
+  positiveInteger,
+  withDefault,
+} from './cli.js'
 import { ensureDatabaseExists } from './seed/ensure-database.js'
 import { DEFERRED_INDEX_NAMES, RARE_NAMES } from './seed/data.js'
+import { describeOccupied, occupiedBusinesses } from './seed/occupied-businesses.js'
 import {
   insertCustomers,
   insertDependents,
@@ -23,41 +31,68 @@ import {
   insertSales,
 } from './seed/generate.js'
 
-const { values } = parseArgs({
+const values = parseCommandLine({
+  command: 'npm run seed',
+  summary:
+    'Bulk-generates customers, preferences, notes and a sales ledger (with the purchase history computed from it) in empty businesses, on DATABASE_URL (created if missing) or the embedded database in DATA_DIR. A business that already has customers or sales stops it before it writes anything.',
   options: {
-    customers: { type: 'string', default: '100000' },
-    business: { type: 'string', default: '5' },
-    sales: { type: 'string' },
-    businesses: { type: 'string', default: '1' },
-    notes: { type: 'string' },
+    customers: withDefault(positiveInteger, {
+      placeholder: '<n>',
+      description: 'customers of the business under test',
+      default: 100_000,
+    }),
+    business: withDefault(positiveInteger, {
+      placeholder: '<id>',
+      description: 'the business under test',
+      default: 5,
+    }),
+    sales: optional(nonNegativeInteger, {
+      placeholder: '<n>',
+      description: 'sales of the business under test',
+      absent: 'default: 3 × --customers',
+    }),
+    businesses: withDefault(positiveInteger, {
+      placeholder: '<n>',
+      description:
+        'businesses in all: the others (ids after --business) get a tenth of the customers each, at most 50,000',
+      default: 1,
+    }),
+    notes: optional(nonNegativeInteger, {
+      placeholder: '<n>',
+      description: 'notes of the business under test',
+      absent: 'default: --customers ÷ 5',
+    }),
   },
 })
-const customers = Number(values.customers)
-const businessId = Number(values.business)
-const sales = Number(values.sales ?? customers * 3)
-const businesses = Number(values.businesses)
-const notes = Number(values.notes ?? Math.round(customers / 5))
-for (const [name, value] of Object.entries({ customers, businessId, sales, businesses, notes })) {
-  if (
-    !Number.isSafeInteger(value) ||
-    value < (name === 'businessId' || name === 'businesses' ? 1 : 0)
-  ) {
-    console.error(`--${name} must be a non-negative integer`)
-    process.exit(2)
-  }
-}
+const { customers, business: businessId, businesses } = values
+const sales = values.sales ?? customers * 3
+const notes = values.notes ?? Math.round(customers / 5)
 
-async function main(): Promise<void> {
+/** Where to seed instead, in the words of the target in use. */
+const elsewhere = (kind: 'postgres' | 'embedded') =>
+  kind === 'postgres'
+    ? 'point DATABASE_URL at a new database (the seed creates it) or drop this one'
+    : 'use an empty DATA_DIR or delete the pgdata folder of this one'
+
+/** The exit code: 1 when a target business holds data already. */
+async function main(): Promise<number> {
   const config = loadConfig()
   const target = databaseTargetOf(config)
   if (target.kind === 'postgres') await ensureDatabaseExists(target.url)
   const { db } = await connectDatabase(target)
   try {
+    const others = Array.from({ length: businesses - 1 }, (_, index) => businessId + 1 + index)
+    const occupied = await occupiedBusinesses(db, [businessId, ...others])
+    if (occupied.length > 0) {
+      console.error(
+        `npm run seed: ${describeOccupied(occupied)}; the seed fills only empty businesses and wrote nothing: ${elsewhere(target.kind)}.`,
+      )
+      return 1
+    }
     await migrateToLatest(db)
     await sql`set maintenance_work_mem = '1GB'`.execute(db).catch(() => {})
     await sql`set synchronous_commit = off`.execute(db).catch(() => {})
 
-    const others = Array.from({ length: businesses - 1 }, (_, index) => businessId + 1 + index)
     const otherCustomers = Math.min(50_000, Math.floor(customers / 10))
     const totalRows = customers + sales + others.length * otherCustomers * 4
     const bar = new SingleBar(
@@ -152,13 +187,15 @@ async function main(): Promise<void> {
     console.log(
       `seeded business ${businessId}: ${customers} customers (+${RARE_NAMES.length} rare names), ${sales} sales, ${notes} notes; ${others.length} other businesses of ${otherCustomers}; ${seconds} s`,
     )
+    return 0
   } finally {
     await db.destroy()
   }
 }
 
 try {
-  await main()
+  // Set here, after the database is closed: closing embedded PostgreSQL sets process.exitCode.
+  process.exit(await main())
 } catch (error) {
   console.error(error instanceof ConfigError ? error.message : error)
   process.exit(1)

@@ -1,16 +1,30 @@
 /**
- * `npm run token -- --sub 1 --business 5 [--business 6] [--hours 12]` prints a token signed
+ * `npm run token -- --business 5 [--business 6] [--sub 1] [--hours 12]` prints a token signed
  * with JWT_SECRET, or with the development secret the service made in DATA_DIR.
  */
-import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import { ConfigError, loadConfig } from '../lib/config.js'
+import { parseCommandLine, positiveInteger, repeated, withDefault } from './cli.js'
 
-const { values } = parseArgs({
+const args = parseCommandLine({
+  command: 'npm run token',
+  summary:
+    "Prints a development token (HS256) on stdout, signed with JWT_SECRET or, without it, with the service's development secret in DATA_DIR; what it grants goes to stderr.",
   options: {
-    sub: { type: 'string', default: '1' },
-    business: { type: 'string', multiple: true, default: ['1'] },
-    hours: { type: 'string', default: '12' },
+    business: repeated(positiveInteger, {
+      placeholder: '<id>',
+      description: 'a business the token grants',
+    }),
+    sub: withDefault(positiveInteger, {
+      placeholder: '<id>',
+      description: "the user's id: the token's sub, the created_by of notes",
+      default: 1,
+    }),
+    hours: withDefault(positiveInteger, {
+      placeholder: '<n>',
+      description: 'hours until the token expires',
+      default: 12,
+    }),
   },
 })
 
@@ -20,20 +34,19 @@ try {
     console.error('JWT_PUBLIC_KEY is set: tokens come from the auth service, not from here.')
     process.exit(1)
   }
-  const businesses = values.business.map(Number)
-  const hours = Number(values.hours)
-  if (!/^\d+$/.test(values.sub) || businesses.some((id) => !Number.isInteger(id) || id < 1)) {
-    console.error('--sub and --business take positive integer ids')
-    process.exit(1)
-  }
   const sign = createSigner({
     key: config.jwt.secret,
     algorithm: 'HS256',
-    expiresIn: hours * 3600 * 1000,
+    expiresIn: args.hours * 3600 * 1000,
     ...(config.jwtIssuer ? { iss: config.jwtIssuer } : {}),
     ...(config.jwtAudience ? { aud: config.jwtAudience } : {}),
   })
-  console.log(sign({ sub: Number(values.sub), businesses }))
+  console.log(sign({ sub: args.sub, businesses: args.business }))
+  const secret =
+    config.jwt.source === 'env' ? 'JWT_SECRET' : `the development secret in ${config.jwt.path}`
+  console.error(
+    `token for user ${args.sub}, ${args.business.length > 1 ? 'businesses' : 'business'} ${args.business.join(', ')}, valid ${args.hours} h, signed with ${secret}`,
+  )
 } catch (error) {
   if (error instanceof ConfigError) {
     console.error(error.message)
