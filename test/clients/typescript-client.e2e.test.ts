@@ -1,14 +1,11 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { createPayMeClient } from '../../clients/typescript/index.js'
 import { sign } from '../../lib/webhook-signature.js'
 import { TEST_WEBHOOK_SECRET } from '../helper.js'
-import { runServer } from '../operations/server-process.js'
+import { baseEnvironment } from '../operations/server-process.js'
+import { startFreshService } from '../support/fresh-service.js'
 
 const run = promisify(execFile)
 const BUSINESS = 5
@@ -16,37 +13,19 @@ const BUSINESS = 5
 /**
  * The real server as `npm start` runs it — embedded PostgreSQL in a fresh DATA_DIR, the
  * development secret it makes itself, a token from `npm run token` — driven only through the
- * generated client, along the main journey of a shop.
+ * generated client: along the main journey of a shop, and by the package's own example.
  */
+const service = await startFreshService(t, { SALES_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET })
+const { stdout: tokenOutput } = await run(
+  process.execPath,
+  ['--import', 'tsx', 'scripts/token.ts', '--sub', '7', '--business', String(BUSINESS)],
+  { env: { ...process.env, DATA_DIR: service.dataDir } },
+)
+const token = tokenOutput.trim()
+
 t.test('the generated client drives the main journey against the real server', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'payme-client-'))
-  const server = runServer({
-    DATA_DIR: dataDir,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    SALES_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
-  })
-  t.teardown(async () => {
-    if (server.child.exitCode === null) {
-      server.child.kill('SIGTERM')
-      await server.exited
-    }
-  })
-  let baseUrl: string | undefined
-  for (let waited = 0; !baseUrl && waited < 60_000; waited += 100) {
-    baseUrl = /listening on (http:\/\/\S+)/.exec(server.output.stdout)?.[1]
-    if (server.child.exitCode !== null) break
-    await sleep(100)
-  }
-  if (!baseUrl) throw new Error(`the server did not start:\n${server.output.stderr}`)
-  const { stdout } = await run(
-    process.execPath,
-    ['--import', 'tsx', 'scripts/token.ts', '--sub', '7', '--business', String(BUSINESS)],
-    {
-      env: { ...process.env, DATA_DIR: dataDir },
-    },
-  )
-  const api = createPayMeClient({ baseUrl, token: stdout.trim() })
+  const baseUrl = service.url
+  const api = createPayMeClient({ baseUrl, token })
   const path = { businessId: BUSINESS }
 
   const created = await api.POST('/api/customers/{businessId}', {
@@ -153,4 +132,29 @@ t.test('the generated client drives the main journey against the real server', a
   })
   t.equal(missing.response.status, 404, 'an unknown customer: 404')
   t.equal(missing.error?.error, 'Customer not found', 'the error body is typed too')
+})
+
+t.test('npm run example:client creates a customer and reads it back', async (t) => {
+  const env = { ...baseEnvironment({ PAYME_TOKEN: token, PAYME_URL: service.url }) }
+  const { stdout } = await run('npm', ['run', '-s', 'example:client'], { env })
+  const [created, read] = stdout.split('read back: ')
+  const customer = (text: string | undefined): { id: number; name: string; phone: string } =>
+    JSON.parse((text ?? '').replace(/^created: /, ''))
+  t.match(customer(created), { name: 'Wanjiru Kamau', phone: '+254712345678' }, 'created')
+  t.match(
+    customer(read),
+    { id: customer(created).id, name: 'Wanjiru Kamau', notes: [], history: {} },
+    'read back: the same customer, with notes and history',
+  )
+})
+
+t.test('the example says how to get a token when PAYME_TOKEN is unset', async (t) => {
+  const failed = await run('npm', ['run', '-s', 'example:client'], {
+    env: baseEnvironment({ PAYME_URL: service.url }),
+  }).then(
+    () => undefined,
+    (error: { code?: number; stderr?: string }) => error,
+  )
+  t.equal(failed?.code, 2, 'exit code 2')
+  t.match(failed?.stderr, /PAYME_TOKEN is not set: export PAYME_TOKEN=\$\(npm run -s token/, 'how')
 })

@@ -43,6 +43,11 @@ t.test(
     })
 
     await page.goto(`${address}/docs`)
+    t.equal(
+      await page.locator('input.download-url-input').inputValue(),
+      `${address}/openapi.json`,
+      "the explore box shows the service's document",
+    )
     await page.locator('button.authorize').first().click()
     const bearer = page.locator('.auth-container').filter({ hasText: 'bearerAuth' })
     await bearer.locator('input').fill(tokenFor({ sub: 3, businesses: [BUSINESS] }))

@@ -43,7 +43,7 @@ export function runServer(
 }
 
 /** The machine's environment less anything that would choose a database or secret for us. */
-function baseEnvironment(env: Record<string, string>): NodeJS.ProcessEnv {
+export function baseEnvironment(env: Record<string, string>): NodeJS.ProcessEnv {
   const chosenHere =
     /^(DATABASE_URL|DATA_DIR|JWT_|SALES_WEBHOOK|CURSOR_SECRET|REDIS_URL|LOG_|CORS_|RATE_LIMIT|TRUST_PROXY|SHUTDOWN_|PORT$|HOST$|NODE_ENV$)/
   const inherited = Object.entries(process.env).filter(([name]) => !chosenHere.test(name))
