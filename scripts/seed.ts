@@ -13,6 +13,7 @@ import { sql } from 'kysely'
 import { connectDatabase, databaseTargetOf } from '../db/connect.js'
 import { migrateToLatest } from '../db/migrate.js'
 import { ConfigError, loadConfig } from '../lib/config.js'
+import { DataDirectoryInUse } from '../lib/data-dir-lock.js'
 import {
   nonNegativeInteger,
   optional,
@@ -197,6 +198,7 @@ try {
   // Set here, after the database is closed: closing embedded PostgreSQL sets process.exitCode.
   process.exit(await main())
 } catch (error) {
-  console.error(error instanceof ConfigError ? error.message : error)
+  const oneLine = error instanceof ConfigError || error instanceof DataDirectoryInUse
+  console.error(oneLine ? error.message : error)
   process.exit(1)
 }

@@ -75,11 +75,12 @@ async function targetWithACustomer(): Promise<{
   if (choice.kind === 'embedded' && choice.template) {
     cpSync(choice.template.dataDir, path, { recursive: true })
   }
+  // close(), not db.destroy(): it also frees the folder's lock for the seed process.
+  const setup = await connectDatabase({ kind: 'embedded', path })
+  await migrateToLatest(setup.db)
+  await addCustomer(setup.db, 5)
+  await setup.close()
   const open = async () => (await connectDatabase({ kind: 'embedded', path })).db
-  const embedded = await open()
-  await migrateToLatest(embedded)
-  await addCustomer(embedded, 5)
-  await embedded.destroy()
   return { env: { DATA_DIR: dataDir }, open }
 }
 
