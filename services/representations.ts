@@ -140,7 +140,8 @@ export function toSale(row: SaleRow): Sale {
     sale_id: row.sale_id,
     total_amount: row.total_amount,
     refunded_amount: row.refunded_amount,
-    items_count: row.items_count ?? '0.000',
+    // numeric(12,3) has at most 12 significant digits: exact as a JSON number (3, 2.5).
+    items_count: Number(row.items_count ?? '0'),
     payment_method: row.payment_method,
     status,
     completed_at: iso(row.completed_at),

@@ -805,6 +805,14 @@ export interface components {
      * @example 3.000
      */
     Quantity: string
+    /**
+     * @description The items of one sale as the sales service counted them: a whole number for counted
+     *     goods (`3`), with up to three decimal places for weighed ones (`2.5`). Exact: the
+     *     service keeps it as `numeric(12,3)`.
+     * @example 3
+     * @example 2.5
+     */
+    ItemsCount: number
     /** @description An amount as a decimal string (`"2500.00"`) or a JSON number with at most two decimal places. */
     MoneyInput: string | number
     /** @description A number of items (up to three decimal places), as a number or a decimal string. */
@@ -883,7 +891,7 @@ export interface components {
       sale_id: string
       total_amount: components['schemas']['Money']
       refunded_amount: components['schemas']['Money']
-      items_count: components['schemas']['Quantity']
+      items_count: components['schemas']['ItemsCount']
       payment_method: components['schemas']['PaymentMethod'] | null
       status: components['schemas']['SaleStatus']
       completed_at: components['schemas']['Timestamp']

@@ -457,7 +457,7 @@ t.test('history: newest first, each sale with its status, summary nets refunds',
     id: string,
     total: string,
     refunded: string,
-    items: string,
+    items: number,
     payment: Sale['payment_method'],
     status: Sale['status'],
     at: string,
@@ -474,12 +474,12 @@ t.test('history: newest first, each sale with its status, summary nets refunds',
     res.json(),
     {
       sales: [
-        sale('H-F', '600.00', '100.00', '6.000', 'mpesa', 'voided', '2026-03-05T10:00:00.000Z'),
-        sale('H-E', '500.00', '0.00', '0.000', 'credit', 'completed', '2026-03-04T10:00:00.000Z'),
-        sale('H-D', '400.00', '0.00', '0.000', 'credit', 'completed', '2026-03-04T10:00:00.000Z'),
-        sale('H-C', '300.00', '0.00', '0.000', null, 'voided', '2026-03-03T10:00:00.000Z'),
-        sale('H-B', '200.00', '50.00', '2.500', 'mpesa', 'refunded', '2026-03-02T10:00:00.000Z'),
-        sale('H-A', '100.00', '0.00', '1.000', 'cash', 'completed', '2026-03-01T10:00:00.000Z'),
+        sale('H-F', '600.00', '100.00', 6, 'mpesa', 'voided', '2026-03-05T10:00:00.000Z'),
+        sale('H-E', '500.00', '0.00', 0, 'credit', 'completed', '2026-03-04T10:00:00.000Z'),
+        sale('H-D', '400.00', '0.00', 0, 'credit', 'completed', '2026-03-04T10:00:00.000Z'),
+        sale('H-C', '300.00', '0.00', 0, null, 'voided', '2026-03-03T10:00:00.000Z'),
+        sale('H-B', '200.00', '50.00', 2.5, 'mpesa', 'refunded', '2026-03-02T10:00:00.000Z'),
+        sale('H-A', '100.00', '0.00', 1, 'cash', 'completed', '2026-03-01T10:00:00.000Z'),
       ],
       total: 6,
       summary: { total_sales: 4, total_amount: '1150.00', avg_amount: '287.50' },
@@ -488,6 +488,12 @@ t.test('history: newest first, each sale with its status, summary nets refunds',
     },
     'body',
   )
+  // t.same compares loosely ("6.000" == 6): the JSON text shows the type.
+  t.match(
+    res.body,
+    /"sale_id":"H-F","total_amount":"600.00","refunded_amount":"100.00","items_count":6,/,
+  )
+  t.match(res.body, /"sale_id":"H-B",[^}]*"items_count":2.5,/, 'weighed goods keep their decimals')
   const metrics = await metricsOf(inject, businessId, c)
   t.equal(metrics.total_purchases, 4, 'summary counts as the metrics do: purchases')
   t.equal(metrics.total_spent, '1150.00', 'summary counts as the metrics do: spent')
