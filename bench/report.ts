@@ -1,3 +1,5 @@
+import { renderOverload, type OverloadResult } from './overload.js'
+
 export interface ScenarioResult {
   scenario: string
   rps: number
@@ -24,6 +26,7 @@ export interface Report {
   }
   peakRssMb: number
   results: ScenarioResult[]
+  overload?: OverloadResult
 }
 
 function verdict(result: ScenarioResult): string {
@@ -52,5 +55,6 @@ export function renderMarkdown(report: Report): string {
     '|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
+    ...(report.overload ? [renderOverload(report.overload)] : []),
   ].join('\n')
 }

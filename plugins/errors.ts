@@ -103,13 +103,11 @@ export default fp(
     })
     // `DELETE /api/customers/5/analytics` is routed to `…/:customerId` (the only DELETE), but the
     // URL belongs to `…/analytics`, which has no DELETE: a 405, as for any other missing method.
-    app.addHook('onRequest', async function refuseShadowedMethod(request) {
+    app.addHook('onRequest', function refuseShadowedMethod(request, _reply, done) {
       const routed = request.routeOptions.url
-      if (routed === undefined || !routed.includes(':')) return
-      const path = routeMethods.pathOf(request.url)
-      if (path !== undefined && path !== routed) {
-        throw methodNotAllowed(routeMethods.allowedFor(request.url))
-      }
+      const allowed =
+        routed === undefined ? undefined : routeMethods.shadowedBy(routed, request.params)
+      done(allowed === undefined ? undefined : methodNotAllowed(allowed))
     })
 
     app.setNotFoundHandler(function handleNotFound(request, reply) {

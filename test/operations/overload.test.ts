@@ -17,6 +17,8 @@ const CONNECTIONS = Number(process.env.OVERLOAD_CONNECTIONS ?? 2000)
 const POOL_WAIT_MS = 2000
 /** Requests allowed to wait for a connection (DB_QUEUE_MAX). */
 const QUEUE_MAX = 20
+/** Time after the wait: the query and the answer, on a shared machine. */
+const HELD_MARGIN_MS = 2000
 
 interface ClientAnswer {
   status: number
@@ -127,7 +129,7 @@ t.test(
       process.execPath,
       [
         '--import=tsx',
-        fileURLToPath(new URL('./overload-client.ts', import.meta.url)),
+        fileURLToPath(new URL('../../bench/overload-client.ts', import.meta.url)),
         `http://127.0.0.1:${port}/api/customers/${BUSINESS}/${customer.id}`,
         String(CONNECTIONS),
         authFor(BUSINESS).authorization!,
@@ -177,8 +179,13 @@ t.test(
       `one line per episode, not per request (${overloadLines.length} lines for ${shed.length} shed)`,
     )
 
-    t.comment(
-      `held by the service: p99 ${quantile(held, 0.99).toFixed(0)} ms, longest ${Math.max(...held).toFixed(0)} ms (pool wait limit ${POOL_WAIT_MS} ms)`,
+    // Bounded waiting, not a speed target: a request waits for a connection at most the pool
+    // wait limit, then is answered (served or shed); the margin is for the work after the wait
+    // on a shared 2-core machine. The bench's overload scenario records the figures.
+    const longest = Math.max(...held)
+    t.ok(
+      longest <= POOL_WAIT_MS + HELD_MARGIN_MS,
+      `no request held past the pool wait limit (${POOL_WAIT_MS} ms + ${HELD_MARGIN_MS} ms): p99 ${quantile(held, 0.99).toFixed(0)} ms, longest ${longest.toFixed(0)} ms`,
     )
 
     t.ok(healthMs.length >= 2, `the probes ran throughout (${healthMs.length} rounds)`)
@@ -186,8 +193,8 @@ t.test(
       probeStatuses.every((status) => status === 200),
       '/health and /ready answered 200 throughout',
     )
-    // Probe latency depends on what else the shared machine runs: reported, not asserted here
-    // (the bench's overload scenario records it on a quiet machine).
+    // Probe latency depends on what else the shared machine runs: reported, not asserted here;
+    // `npm run bench` (its overload scenario, on a quiet machine) holds the 100 ms and 1 s bounds.
     t.comment(
       `probe latency: /health p99 ${quantile(healthMs, 0.99).toFixed(1)} ms, longest ${Math.max(...healthMs).toFixed(1)} ms; /ready p99 ${quantile(readyMs, 0.99).toFixed(1)} ms, longest ${Math.max(...readyMs).toFixed(1)} ms`,
     )
