@@ -3,6 +3,7 @@ import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres'
 import type { CustomersTable, CustomerType } from './database.js'
 import { customerTotalQuery } from './customer-counts.js'
 import type { Executor } from './executor.js'
+import { compiledOnce } from './compiled-once.js'
 import { executeFixedPlan } from './prepared-statements.js'
 
 export type CustomerRow = Selectable<CustomersTable>
@@ -214,66 +215,10 @@ export async function findCustomerDetail(
   customerId: number,
   notesLimit: number,
 ) {
-  const query = db
-    .selectFrom('customers as c')
-    .selectAll('c')
-    .select((eb) => [
-      jsonArrayFrom(
-        eb
-          .selectFrom('customer_notes as n')
-          .selectAll('n')
-          .whereRef('n.business_id', '=', 'c.business_id')
-          .whereRef('n.customer_id', '=', 'c.id')
-          .orderBy('n.created_at', 'desc')
-          .orderBy('n.id', 'desc')
-          .limit(notesLimit),
-      ).as('notes'),
-      jsonObjectFrom(
-        eb
-          .selectFrom('customer_preferences as p')
-          .select([
-            'p.id',
-            'p.business_id',
-            'p.customer_id',
-            'p.favorite_products',
-            'p.preferred_payment',
-            sql<string>`p.average_spend::text`.as('average_spend'),
-            'p.best_contact_time',
-            'p.do_not_contact',
-            'p.can_receive_offers',
-            'p.can_receive_loyalty',
-            'p.created_at',
-            'p.updated_at',
-          ])
-          .whereRef('p.business_id', '=', 'c.business_id')
-          .whereRef('p.customer_id', '=', 'c.id'),
-      ).as('preferences'),
-      jsonObjectFrom(
-        eb
-          .selectFrom('customer_purchase_history as h')
-          .select([
-            'h.id',
-            'h.business_id',
-            'h.customer_id',
-            'h.total_purchases',
-            sql<string>`h.total_spent::text`.as('total_spent'),
-            sql<string>`h.total_items_bought::text`.as('total_items_bought'),
-            sql<string>`h.avg_transaction_value::text`.as('avg_transaction_value'),
-            'h.first_purchase_date',
-            'h.last_purchase_date',
-            'h.is_repeat_customer',
-            'h.repeat_frequency',
-            sql<string>`h.customer_lifetime_value::text`.as('customer_lifetime_value'),
-            'h.created_at',
-            'h.updated_at',
-          ])
-          .whereRef('h.business_id', '=', 'c.business_id')
-          .whereRef('h.customer_id', '=', 'c.id'),
-      ).as('history'),
-    ])
-    .where('c.business_id', '=', businessId)
-    .where('c.id', '=', customerId)
-  const [row] = await executeFixedPlan(db, query.compile())
+  const [row] = await executeFixedPlan(
+    db,
+    customerDetailQuery(db, businessId, customerId, notesLimit),
+  )
   if (!row) return undefined
   return {
     ...row,
@@ -282,6 +227,69 @@ export async function findCustomerDetail(
     history: row.history && datesFromJson(row.history),
   }
 }
+
+const customerDetailQuery = compiledOnce(
+  (db: Executor, businessId: number, customerId: number, notesLimit: number) =>
+    db
+      .selectFrom('customers as c')
+      .selectAll('c')
+      .select((eb) => [
+        jsonArrayFrom(
+          eb
+            .selectFrom('customer_notes as n')
+            .selectAll('n')
+            .whereRef('n.business_id', '=', 'c.business_id')
+            .whereRef('n.customer_id', '=', 'c.id')
+            .orderBy('n.created_at', 'desc')
+            .orderBy('n.id', 'desc')
+            .limit(notesLimit),
+        ).as('notes'),
+        jsonObjectFrom(
+          eb
+            .selectFrom('customer_preferences as p')
+            .select([
+              'p.id',
+              'p.business_id',
+              'p.customer_id',
+              'p.favorite_products',
+              'p.preferred_payment',
+              sql<string>`p.average_spend::text`.as('average_spend'),
+              'p.best_contact_time',
+              'p.do_not_contact',
+              'p.can_receive_offers',
+              'p.can_receive_loyalty',
+              'p.created_at',
+              'p.updated_at',
+            ])
+            .whereRef('p.business_id', '=', 'c.business_id')
+            .whereRef('p.customer_id', '=', 'c.id'),
+        ).as('preferences'),
+        jsonObjectFrom(
+          eb
+            .selectFrom('customer_purchase_history as h')
+            .select([
+              'h.id',
+              'h.business_id',
+              'h.customer_id',
+              'h.total_purchases',
+              sql<string>`h.total_spent::text`.as('total_spent'),
+              sql<string>`h.total_items_bought::text`.as('total_items_bought'),
+              sql<string>`h.avg_transaction_value::text`.as('avg_transaction_value'),
+              'h.first_purchase_date',
+              'h.last_purchase_date',
+              'h.is_repeat_customer',
+              'h.repeat_frequency',
+              sql<string>`h.customer_lifetime_value::text`.as('customer_lifetime_value'),
+              'h.created_at',
+              'h.updated_at',
+            ])
+            .whereRef('h.business_id', '=', 'c.business_id')
+            .whereRef('h.customer_id', '=', 'c.id'),
+        ).as('history'),
+      ])
+      .where('c.business_id', '=', businessId)
+      .where('c.id', '=', customerId),
+)
 
 const JSON_DATE_COLUMNS = [
   'created_at',
