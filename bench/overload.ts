@@ -30,7 +30,7 @@ export interface OverloadResult {
   withinBounds: boolean
 }
 
-const quantile = (values: number[], q: number): number => {
+export const quantile = (values: number[], q: number): number => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
 }
@@ -60,6 +60,29 @@ function summary(samples: { status: number; ms: number }[]) {
   }
 }
 
+/** `connections` requests at once to `url`, each on its own connection, from another process. */
+export async function fireBurst(
+  url: string,
+  connections: number,
+  authorization: string,
+): Promise<OverloadAnswer[]> {
+  const client = spawn(
+    process.execPath,
+    [
+      '--import=tsx',
+      fileURLToPath(new URL('./overload-client.ts', import.meta.url)),
+      url,
+      String(connections),
+      authorization,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  let output = ''
+  client.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
+  await once(client, 'exit')
+  return JSON.parse(output) as OverloadAnswer[]
+}
+
 export async function runOverload(
   baseUrl: string,
   path: string,
@@ -81,25 +104,11 @@ export async function runOverload(
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
   })()
-  const client = spawn(
-    process.execPath,
-    [
-      '--import=tsx',
-      fileURLToPath(new URL('./overload-client.ts', import.meta.url)),
-      `${baseUrl}${path}`,
-      String(connections),
-      authorization,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  let output = ''
-  client.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
-  await once(client, 'exit')
+  const answers = await fireBurst(`${baseUrl}${path}`, connections, authorization)
   loading = false
   await probing
   agent.destroy()
 
-  const answers = JSON.parse(output) as OverloadAnswer[]
   const isShed = (answer: OverloadAnswer): boolean =>
     answer.status === 503 &&
     answer.error === 'Service overloaded' &&

@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { Agent, request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import t from 'tap'
 import app from '../../app.js'
+import { fireBurst, quantile } from '../../bench/overload.js'
 import { serverOptions } from '../../server-options.js'
 import { authFor, onPostgres, secondConnection, testConfig, testDatabase } from '../helper.js'
 import { createCustomer } from '../support/customers.js'
@@ -19,12 +17,6 @@ const POOL_WAIT_MS = 2000
 const QUEUE_MAX = 20
 /** Time after the wait: the query and the answer, on a shared machine. */
 const HELD_MARGIN_MS = 2000
-
-interface ClientAnswer {
-  status: number
-  error?: string
-  retryAfter?: string
-}
 
 interface Answer {
   status: number
@@ -61,11 +53,6 @@ function get(
     req.on('error', reject)
     req.end()
   })
-}
-
-const quantile = (values: number[], q: number): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
 }
 
 t.test(
@@ -125,23 +112,13 @@ t.test(
       }
     })()
 
-    const client = spawn(
-      process.execPath,
-      [
-        '--import=tsx',
-        fileURLToPath(new URL('../../bench/overload-client.ts', import.meta.url)),
-        `http://127.0.0.1:${port}/api/customers/${BUSINESS}/${customer.id}`,
-        String(CONNECTIONS),
-        authFor(BUSINESS).authorization!,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+    const answers = await fireBurst(
+      `http://127.0.0.1:${port}/api/customers/${BUSINESS}/${customer.id}`,
+      CONNECTIONS,
+      authFor(BUSINESS).authorization!,
     )
-    let output = ''
-    client.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
-    await once(client, 'exit')
     loading = false
     await probing
-    const answers = JSON.parse(output) as ClientAnswer[]
 
     const ok = answers.filter((answer) => answer.status === 200)
     const shed = answers.filter((answer) => answer.status === 503)
