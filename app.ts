@@ -15,6 +15,7 @@ import auth from './plugins/auth.js'
 import configPlugin from './plugins/config.js'
 import db from './plugins/db.js'
 import errors from './plugins/errors.js'
+import idempotency from './plugins/idempotency.js'
 import inputNormalisation from './plugins/input-normalisation.js'
 import loadShedding from './plugins/load-shedding.js'
 import purchaseHistory from './plugins/purchase-history.js'
@@ -62,6 +63,7 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   await fastify.register(auth)
   await fastify.register(rateLimitPlugin)
   await fastify.register(purchaseHistory)
+  await fastify.register(idempotency)
 
   await fastify.register(operationsRoutes, { document })
   await fastify.register(salesWebhookRoutes)

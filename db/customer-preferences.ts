@@ -1,4 +1,5 @@
 import { sql, type Selectable, type Updateable } from 'kysely'
+import { versionIsOneOf, type ExpectedVersions } from './customers.js'
 import type { CustomerPreferencesTable } from './database.js'
 import type { Executor } from './executor.js'
 
@@ -19,17 +20,35 @@ export async function insertDefaultPreferences(
     .execute()
 }
 
+/**
+ * Changes the preferences and adds one to the customer's version, in one statement; no row
+ * when the customer is absent or its version differs from the expected ones.
+ */
 export async function updatePreferences(
   db: Executor,
   businessId: number,
   customerId: number,
   changes: PreferencesChanges,
-): Promise<PreferencesRow | undefined> {
+  expected: ExpectedVersions = undefined,
+): Promise<(PreferencesRow & { version: number }) | undefined> {
   return db
-    .updateTable('customer_preferences')
+    .with('customer', (db) => {
+      let update = db
+        .updateTable('customers')
+        .set({ version: sql`version + 1` })
+        .where('business_id', '=', businessId)
+        .where('id', '=', customerId)
+      if (expected) update = update.where(versionIsOneOf(expected))
+      return update.returning(['business_id', 'id', 'version'])
+    })
+    .updateTable('customer_preferences as p')
     .set({ ...changes, updated_at: sql`now()` })
-    .where('business_id', '=', businessId)
-    .where('customer_id', '=', customerId)
-    .returningAll()
+    .from('customer as c')
+    .where('p.business_id', '=', businessId)
+    .where('p.customer_id', '=', customerId)
+    .whereRef('p.business_id', '=', 'c.business_id')
+    .whereRef('p.customer_id', '=', 'c.id')
+    .returningAll('p')
+    .returning('c.version')
     .executeTakeFirst()
 }

@@ -8,7 +8,22 @@ import { executeFixedPlan } from './prepared-statements.js'
 
 export type CustomerRow = Selectable<CustomersTable>
 export type NewCustomer = Omit<Insertable<CustomersTable>, 'business_id'>
-export type CustomerChanges = Omit<Updateable<CustomersTable>, 'id' | 'business_id' | 'created_at'>
+export type CustomerChanges = Omit<
+  Updateable<CustomersTable>,
+  'id' | 'business_id' | 'created_at' | 'version'
+>
+
+/**
+ * The versions a conditional change accepts (If-Match); undefined: any. An empty list matches
+ * nothing. Checked in the statement that changes the row, so no other change slips in between.
+ */
+export type ExpectedVersions = readonly number[] | undefined
+
+export function versionIsOneOf(expected: readonly number[]): RawBuilder<boolean> {
+  return expected.length === 0
+    ? sql<boolean>`false`
+    : sql<boolean>`version in (${sql.join(expected.map((version) => sql`${version}::int`))})`
+}
 
 export async function insertCustomer(
   db: Executor,
@@ -36,37 +51,56 @@ export async function customerExists(
   return row !== undefined
 }
 
+/** The customer's current version; undefined when there is no such customer. */
+export async function customerVersion(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<number | undefined> {
+  const row = await db
+    .selectFrom('customers')
+    .select('version')
+    .where('business_id', '=', businessId)
+    .where('id', '=', customerId)
+    .executeTakeFirst()
+  return row?.version
+}
+
+/** Changes the row and adds one to its version; no row when absent or the version differs. */
 export async function updateCustomer(
   db: Executor,
   businessId: number,
   customerId: number,
   changes: CustomerChanges,
+  expected: ExpectedVersions = undefined,
 ): Promise<CustomerRow | undefined> {
-  return db
+  let update = db
     .updateTable('customers')
-    .set({ ...changes, updated_at: sql`now()` })
+    .set({ ...changes, version: sql`version + 1`, updated_at: sql`now()` })
     .where('business_id', '=', businessId)
     .where('id', '=', customerId)
-    .returningAll()
-    .executeTakeFirst()
+  if (expected) update = update.where(versionIsOneOf(expected))
+  return update.returningAll().executeTakeFirst()
 }
 
-/** Soft delete; a second delete changes nothing, not even updated_at. */
+/** Soft delete. Every delete adds one to the version; a second changes nothing else, not even updated_at. */
 export async function deactivateCustomer(
   db: Executor,
   businessId: number,
   customerId: number,
+  expected: ExpectedVersions = undefined,
 ): Promise<CustomerRow | undefined> {
-  return db
+  let update = db
     .updateTable('customers')
     .set({
       is_active: false,
+      version: sql`version + 1`,
       updated_at: sql`case when is_active then now() else updated_at end`,
     })
     .where('business_id', '=', businessId)
     .where('id', '=', customerId)
-    .returningAll()
-    .executeTakeFirst()
+  if (expected) update = update.where(versionIsOneOf(expected))
+  return update.returningAll().executeTakeFirst()
 }
 
 export interface ListCustomersQuery {
@@ -258,6 +292,8 @@ const customerDetailQuery = compiledOnce(
               'p.do_not_contact',
               'p.can_receive_offers',
               'p.can_receive_loyalty',
+              // The preferences answer carries the customer's version.
+              sql<number>`c.version`.as('version'),
               'p.created_at',
               'p.updated_at',
             ])

@@ -31,6 +31,8 @@ export interface CustomersTable {
   prefer_sms: Generated<boolean>
   prefer_email: Generated<boolean>
   prefer_call: Generated<boolean>
+  /** 1 at creation, +1 in the statement of every change to the customer or its preferences. */
+  version: Generated<number>
   created_at: CreatedAt
   updated_at: UpdatedAt
 }
@@ -121,6 +123,20 @@ export interface CustomerCountsTable {
   count: ColumnType<number, never, never>
 }
 
+export interface IdempotencyKeysTable {
+  business_id: BigId
+  user_sub: BigId
+  key: string
+  method: string
+  path: string
+  body_sha256: string
+  /** null only inside the transaction that claimed the key, before its answer is stored. */
+  status_code: number | null
+  response_body: ColumnType<unknown, string | null | undefined, string | null>
+  response_headers: ColumnType<Record<string, string>, string | undefined, string>
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>
+}
+
 export interface Database {
   businesses: BusinessesTable
   customers: CustomersTable
@@ -131,4 +147,5 @@ export interface Database {
   customer_stats: CustomerStatsTable
   customer_sales: CustomerSalesTable
   sales_events: SalesEventsTable
+  idempotency_keys: IdempotencyKeysTable
 }

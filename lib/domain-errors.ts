@@ -49,5 +49,13 @@ export class Unprocessable extends DomainError {
   }
 }
 
+/** A conditional change (If-Match) named a version that is no longer the current one. */
+export class PreconditionFailed extends DomainError {
+  constructor(readonly currentVersion: number) {
+    super(`the current version is ${currentVersion}`)
+    this.name = 'PreconditionFailed'
+  }
+}
+
 /** The one-field shorthand: `invalid('phone', 'must be a valid phone number')`. */
 export const invalid = (path: string, message: string): Invalid => new Invalid([{ path, message }])

@@ -1,4 +1,5 @@
 import type { ErrorDetail } from './domain-errors.js'
+import { entityTag } from './entity-tag.js'
 
 export type { ErrorDetail }
 
@@ -64,3 +65,27 @@ export const methodNotAllowed = (allowed: string[]): HttpError =>
   new HttpError(405, 'Method not allowed', `This path answers ${allowed.join(', ')}`, undefined, {
     allow: allowed.join(', '),
   })
+
+/** If-Match named no current version; `ETag` says which one is. */
+export const preconditionFailed = (currentVersion: number): HttpError =>
+  new HttpError(
+    412,
+    'Precondition failed',
+    `The customer has changed (version ${currentVersion})`,
+    undefined,
+    { etag: entityTag(currentVersion) },
+  )
+
+/** The first request with this Idempotency-Key has not answered yet. */
+export const requestInProgress = (): HttpError =>
+  new HttpError(
+    409,
+    'Request in progress',
+    'A request with this Idempotency-Key is still running; retry shortly',
+    undefined,
+    { 'retry-after': '1' },
+  )
+
+/** The Idempotency-Key was used for a request with another method, path or body. */
+export const idempotencyKeyReused = (): HttpError =>
+  new HttpError(422, 'Idempotency key reused', 'This Idempotency-Key was used for another request')

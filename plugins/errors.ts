@@ -2,13 +2,21 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { isDatabaseUnavailable, isPoolSaturated } from '../lib/database-errors.js'
 import { createEpisodeLog } from '../lib/episode-log.js'
-import { Conflict, DomainError, Invalid, NotFound, Unprocessable } from '../lib/domain-errors.js'
+import {
+  Conflict,
+  DomainError,
+  Invalid,
+  NotFound,
+  PreconditionFailed,
+  Unprocessable,
+} from '../lib/domain-errors.js'
 import {
   customerNotFound,
   databaseUnavailable,
   errorBody,
   HttpError,
   methodNotAllowed,
+  preconditionFailed,
   serviceOverloaded,
   validationFailed,
   type ErrorDetail,
@@ -60,6 +68,7 @@ function fromDomainError(error: DomainError): HttpError {
   }
   if (error instanceof Conflict) return new HttpError(409, error.title, error.message)
   if (error instanceof Unprocessable) return new HttpError(422, error.title, error.message)
+  if (error instanceof PreconditionFailed) return preconditionFailed(error.currentVersion)
   throw new Error(`no HTTP mapping for ${error.name}`)
 }
 

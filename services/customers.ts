@@ -2,6 +2,7 @@ import { countCustomers } from '../db/customer-counts.js'
 import { insertDefaultPreferences } from '../db/customer-preferences.js'
 import { insertEmptyPurchaseHistory } from '../db/customer-purchase-history.js'
 import {
+  customerVersion,
   deactivateCustomer as deactivateCustomerRow,
   findCustomerDetail,
   insertCustomer,
@@ -9,6 +10,7 @@ import {
   searchCustomers as searchCustomerRows,
   updateCustomer as updateCustomerRow,
   type CustomerChanges,
+  type ExpectedVersions,
 } from '../db/customers.js'
 import type { CustomerType } from '../db/database.js'
 import { inTransaction, type Executor } from '../db/executor.js'
@@ -16,7 +18,7 @@ import type { Customer } from '../generated/schemas/Customer.js'
 import type { CustomerCreate } from '../generated/schemas/CustomerCreate.js'
 import type { CustomerDetail } from '../generated/schemas/CustomerDetail.js'
 import type { CustomerUpdate } from '../generated/schemas/CustomerUpdate.js'
-import { invalid, NotFound } from '../lib/domain-errors.js'
+import { invalid, NotFound, PreconditionFailed, type DomainError } from '../lib/domain-errors.js'
 import type { ListCursorCodec, ListScope } from '../lib/list-cursor.js'
 import { phoneSearchDigits, toE164 } from '../lib/phone.js'
 import { toCustomer, toNote, toPreferences, toPurchaseHistory } from './representations.js'
@@ -135,29 +137,49 @@ export async function getCustomer(
   }
 }
 
-/** Changes the fields given; `phone: null` clears it, a phone is stored in E.164. */
+/**
+ * Why a change by key changed no row: no such customer, or (with expected versions) one whose
+ * version is not among them.
+ */
+export async function unchangedBecause(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  expected: ExpectedVersions,
+): Promise<DomainError> {
+  if (!expected) return new NotFound('customer')
+  const version = await customerVersion(db, businessId, customerId)
+  return version === undefined ? new NotFound('customer') : new PreconditionFailed(version)
+}
+
+/**
+ * Changes the fields given; `phone: null` clears it, a phone is stored in E.164. With
+ * `expected` versions (If-Match), only a customer at one of them is changed.
+ */
 export async function updateCustomer(
   db: Executor,
   businessId: number,
   customerId: number,
   input: CustomerUpdate,
+  expected: ExpectedVersions = undefined,
 ): Promise<Customer> {
   const { phone, ...fields } = input
   const changes: CustomerChanges = { ...fields }
   if (phone === null) changes.phone = null
   else if (phone !== undefined) changes.phone = await phoneOf(db, businessId, phone)
-  const row = await updateCustomerRow(db, businessId, customerId, changes)
-  if (!row) throw new NotFound('customer')
+  const row = await updateCustomerRow(db, businessId, customerId, changes, expected)
+  if (!row) throw await unchangedBecause(db, businessId, customerId, expected)
   return toCustomer(row)
 }
 
-/** Soft delete: the customer becomes inactive; repeating it changes nothing. */
+/** Soft delete: the customer becomes inactive; repeating it changes only the version. */
 export async function deleteCustomer(
   db: Executor,
   businessId: number,
   customerId: number,
+  expected: ExpectedVersions = undefined,
 ): Promise<Customer> {
-  const row = await deactivateCustomerRow(db, businessId, customerId)
-  if (!row) throw new NotFound('customer')
+  const row = await deactivateCustomerRow(db, businessId, customerId, expected)
+  if (!row) throw await unchangedBecause(db, businessId, customerId, expected)
   return toCustomer(row)
 }

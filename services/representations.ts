@@ -36,6 +36,7 @@ export function toCustomer(row: CustomerRow): Customer {
     prefer_sms: row.prefer_sms,
     prefer_email: row.prefer_email,
     prefer_call: row.prefer_call,
+    version: row.version,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   }
@@ -54,7 +55,8 @@ export function toNote(row: NoteRow): Note {
   }
 }
 
-export function toPreferences(row: PreferencesRow): Preferences {
+/** `version` is the customer's: preferences share it. */
+export function toPreferences(row: PreferencesRow & { version: number }): Preferences {
   return {
     id: row.id,
     customer_id: row.customer_id,
@@ -66,6 +68,7 @@ export function toPreferences(row: PreferencesRow): Preferences {
     do_not_contact: row.do_not_contact,
     can_receive_offers: row.can_receive_offers,
     can_receive_loyalty: row.can_receive_loyalty,
+    version: row.version,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   }

@@ -7,6 +7,7 @@ import { loadOpenApiDocument, OPENAPI_PATH } from '../lib/openapi-document.js'
 import { serverOptions } from '../server-options.js'
 import { toOpenApiPath } from './contract.js'
 import { build, testConfig, testDatabase } from './helper.js'
+import { documentOperations } from './support/openapi.js'
 
 const METHODS = ['get', 'put', 'post', 'patch', 'delete', 'options', 'head', 'trace'] as const
 
@@ -137,4 +138,84 @@ t.test('/docs answers with the Swagger UI page', async (t) => {
   t.equal(response.statusCode, 200, 'status')
   t.match(response.headers['content-type'], /^text\/html/, 'content type')
   t.match(response.body, /swagger/i, 'the Swagger UI page')
+})
+
+interface WriteOperation {
+  operationId?: string
+  parameters?: unknown[]
+  responses?: Record<string, { $ref?: string; headers?: Record<string, unknown> }>
+}
+
+const refName = (node: unknown): string | undefined =>
+  (node as { $ref?: string } | undefined)?.$ref?.split('/').at(-1)
+
+/** Every POST, PATCH and DELETE under /api/customers/{businessId} (SPEC, "Safe writes"). */
+const customerWrites = documentOperations<WriteOperation>(document).filter(
+  ({ path, method }) =>
+    path.startsWith('/api/customers/{businessId}') && ['post', 'patch', 'delete'].includes(method),
+)
+
+/** The operations whose answers carry a customer or its preferences, with their success status. */
+const VERSIONED: Record<string, string> = {
+  createCustomer: '201',
+  getCustomer: '200',
+  updateCustomer: '200',
+  deleteCustomer: '200',
+  updatePreferences: '200',
+}
+const CONDITIONAL = ['updateCustomer', 'deleteCustomer', 'updatePreferences']
+
+t.test('every customer write documents Idempotency-Key, 409 and 422', async (t) => {
+  t.ok(customerWrites.length >= 5, 'the writes were found')
+  for (const { operation, parameters } of customerWrites) {
+    const id = String(operation.operationId)
+    t.ok(
+      parameters.some((parameter) => refName(parameter) === 'IdempotencyKey'),
+      `${id}: Idempotency-Key`,
+    )
+    t.equal(refName(operation.responses?.['409']), 'RequestInProgress', `${id}: 409`)
+    t.equal(refName(operation.responses?.['422']), 'IdempotencyKeyReused', `${id}: 422`)
+    const success = Object.entries(operation.responses ?? {}).find(([status]) =>
+      status.startsWith('2'),
+    )
+    t.ok(success?.[1].headers?.['Idempotent-Replayed'], `${id}: Idempotent-Replayed on success`)
+  }
+})
+
+t.test('versioned answers document ETag; conditional writes If-Match and 412', async (t) => {
+  const byId = new Map(
+    documentOperations<WriteOperation>(document).map((entry) => [
+      String(entry.operation.operationId),
+      entry,
+    ]),
+  )
+  for (const [id, status] of Object.entries(VERSIONED)) {
+    const headers = byId.get(id)?.operation.responses?.[status]?.headers
+    t.equal(refName(headers?.ETag), 'ETag', `${id} ${status}: ETag`)
+  }
+  for (const id of CONDITIONAL) {
+    const entry = byId.get(id)
+    t.ok(
+      entry?.parameters.some((parameter) => refName(parameter) === 'IfMatch'),
+      `${id}: If-Match`,
+    )
+    t.equal(refName(entry?.operation.responses?.['412']), 'PreconditionFailed', `${id}: 412`)
+  }
+})
+
+t.test('every customer write opts into the idempotency plugin', async (t) => {
+  const fastify = Fastify(serverOptions({ logLevel: 'silent' }))
+  const idempotent = new Map<string, boolean>()
+  fastify.addHook('onRoute', (route) => {
+    const id = (route.schema as { operationId?: unknown } | undefined)?.operationId
+    if (typeof id === 'string') idempotent.set(id, route.config?.idempotent === true)
+  })
+  await fastify.register(app, { config: testConfig(), database: await testDatabase() })
+  await fastify.ready()
+  await fastify.close()
+  for (const { operation } of customerWrites) {
+    const id = String(operation.operationId)
+    t.equal(idempotent.get(id), true, `${id}: config.idempotent`)
+  }
+  t.equal(idempotent.get('getCustomer'), false, 'reads do not opt in')
 })

@@ -36,6 +36,27 @@ export class ContractValidator {
     return `/paths/${escapePointer(path)}/${method.toLowerCase()}/responses/${status}/content/application~1json/schema`
   }
 
+  /** The response headers the document marks required for this operation and status. */
+  requiredHeaders(method: string, routeUrl: string, status: number): string[] {
+    const path = toOpenApiPath(routeUrl)
+    const operation = this.document.paths[path]?.[method.toLowerCase()] as
+      { responses?: Record<string, unknown> } | undefined
+    const response = this.resolve(operation?.responses?.[String(status)]) as
+      { headers?: Record<string, unknown> } | undefined
+    return Object.entries(response?.headers ?? {})
+      .filter(([, header]) => (this.resolve(header) as { required?: unknown }).required === true)
+      .map(([name]) => name.toLowerCase())
+  }
+
+  /** Follows a local `$ref` (`#/components/...`) to what it names. */
+  private resolve(node: unknown): unknown {
+    const ref = (node as { $ref?: unknown } | undefined)?.$ref
+    if (typeof ref !== 'string') return node
+    let target: unknown = this.document
+    for (const key of ref.slice(2).split('/')) target = (target as Record<string, unknown>)[key]
+    return this.resolve(target)
+  }
+
   /** A list of problems; empty when the response is as documented. */
   check(method: string, routeUrl: string, status: number, body: unknown): string[] {
     const path = toOpenApiPath(routeUrl)

@@ -227,6 +227,14 @@ function serverFor(t: Test, { fastify, routes, database }: App): TestServer {
       if (problems.length > 0)
         t.fail(`response does not match the contract: ${problems.join('; ')}`)
     }
+    if (routeUrl && !routeUrl.startsWith('/docs')) {
+      const method = response.raw.req.method ?? 'GET'
+      for (const name of contract.requiredHeaders(method, routeUrl, response.statusCode)) {
+        if (response.headers[name] === undefined) {
+          t.fail(`${method} ${routeUrl} ${response.statusCode}: no ${name} header`)
+        }
+      }
+    }
     return response
   }
 

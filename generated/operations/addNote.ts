@@ -2,6 +2,7 @@
 import { Type } from '@sinclair/typebox'
 import { ApiError } from '../schemas/ApiError.js'
 import { Id } from '../schemas/Id.js'
+import { IdempotencyKey } from '../schemas/IdempotencyKey.js'
 import { NoteCreate } from '../schemas/NoteCreate.js'
 import { NoteCreated } from '../schemas/NoteCreated.js'
 
@@ -13,6 +14,7 @@ export const addNote = {
     operationId: 'addNote',
     tags: ['notes'],
     params: Type.Object({ businessId: Id, customerId: Id }),
+    headers: Type.Object({ 'idempotency-key': Type.Optional(IdempotencyKey) }),
     body: NoteCreate,
     response: {
       201: NoteCreated,
@@ -20,8 +22,10 @@ export const addNote = {
       401: ApiError,
       403: ApiError,
       404: ApiError,
+      409: ApiError,
       413: ApiError,
       415: ApiError,
+      422: ApiError,
       429: ApiError,
       500: ApiError,
       503: ApiError,

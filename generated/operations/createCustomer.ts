@@ -4,6 +4,7 @@ import { ApiError } from '../schemas/ApiError.js'
 import { CustomerCreate } from '../schemas/CustomerCreate.js'
 import { CustomerCreated } from '../schemas/CustomerCreated.js'
 import { Id } from '../schemas/Id.js'
+import { IdempotencyKey } from '../schemas/IdempotencyKey.js'
 
 /** `POST /api/customers/{businessId}`: method, URL and route schema. */
 export const createCustomer = {
@@ -13,14 +14,17 @@ export const createCustomer = {
     operationId: 'createCustomer',
     tags: ['customers'],
     params: Type.Object({ businessId: Id }),
+    headers: Type.Object({ 'idempotency-key': Type.Optional(IdempotencyKey) }),
     body: CustomerCreate,
     response: {
       201: CustomerCreated,
       400: ApiError,
       401: ApiError,
       403: ApiError,
+      409: ApiError,
       413: ApiError,
       415: ApiError,
+      422: ApiError,
       429: ApiError,
       500: ApiError,
       503: ApiError,

@@ -4,6 +4,7 @@ import { ApiError } from '../schemas/ApiError.js'
 import { CustomerUpdate } from '../schemas/CustomerUpdate.js'
 import { CustomerUpdated } from '../schemas/CustomerUpdated.js'
 import { Id } from '../schemas/Id.js'
+import { IdempotencyKey } from '../schemas/IdempotencyKey.js'
 
 /** `PATCH /api/customers/{businessId}/{customerId}`: method, URL and route schema. */
 export const updateCustomer = {
@@ -13,6 +14,17 @@ export const updateCustomer = {
     operationId: 'updateCustomer',
     tags: ['customers'],
     params: Type.Object({ businessId: Id, customerId: Id }),
+    headers: Type.Object({
+      'idempotency-key': Type.Optional(IdempotencyKey),
+      'if-match': Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 1000,
+          description:
+            'Change the customer only if its current version is one of these: a list of strong tags\nas `ETag` gives them (`"3"`, or `"3", "4"`), or `*` (any version). When none matches,\nthe answer is 412 with the current `ETag` and nothing changes; weak tags (`W/"3"`) never\nmatch. The check and the change are one statement, so two people editing the same\nversion never overwrite each other: one gets 200, the other 412. Without `If-Match` the\nlast write wins.\n',
+        }),
+      ),
+    }),
     body: CustomerUpdate,
     response: {
       200: CustomerUpdated,
@@ -20,8 +32,11 @@ export const updateCustomer = {
       401: ApiError,
       403: ApiError,
       404: ApiError,
+      409: ApiError,
+      412: ApiError,
       413: ApiError,
       415: ApiError,
+      422: ApiError,
       429: ApiError,
       500: ApiError,
       503: ApiError,

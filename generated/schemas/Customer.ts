@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { CustomerType } from './CustomerType.js'
 import { Id } from './Id.js'
 import { Timestamp } from './Timestamp.js'
+import { Version } from './Version.js'
 
 export const Customer = Type.Object(
   {
@@ -20,6 +21,7 @@ export const Customer = Type.Object(
     prefer_sms: Type.Boolean(),
     prefer_email: Type.Boolean(),
     prefer_call: Type.Boolean(),
+    version: Version,
     created_at: Timestamp,
     updated_at: Timestamp,
   },

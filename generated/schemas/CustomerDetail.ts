@@ -6,6 +6,7 @@ import { Note } from './Note.js'
 import { Preferences } from './Preferences.js'
 import { PurchaseHistory } from './PurchaseHistory.js'
 import { Timestamp } from './Timestamp.js'
+import { Version } from './Version.js'
 
 export const CustomerDetail = Type.Object(
   {
@@ -23,6 +24,7 @@ export const CustomerDetail = Type.Object(
     prefer_sms: Type.Boolean(),
     prefer_email: Type.Boolean(),
     prefer_call: Type.Boolean(),
+    version: Version,
     created_at: Timestamp,
     updated_at: Timestamp,
     notes: Type.Array(Note, { description: 'The 100 newest notes, newest first.', maxItems: 100 }),

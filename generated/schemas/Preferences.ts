@@ -4,6 +4,7 @@ import { Id } from './Id.js'
 import { Money } from './Money.js'
 import { PaymentMethod } from './PaymentMethod.js'
 import { Timestamp } from './Timestamp.js'
+import { Version } from './Version.js'
 
 export const Preferences = Type.Object(
   {
@@ -20,6 +21,7 @@ export const Preferences = Type.Object(
     do_not_contact: Type.Boolean(),
     can_receive_offers: Type.Boolean(),
     can_receive_loyalty: Type.Boolean(),
+    version: Version,
     created_at: Timestamp,
     updated_at: Timestamp,
   },

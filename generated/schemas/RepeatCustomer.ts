@@ -5,6 +5,7 @@ import { Id } from './Id.js'
 import { Money } from './Money.js'
 import { RepeatFrequency } from './RepeatFrequency.js'
 import { Timestamp } from './Timestamp.js'
+import { Version } from './Version.js'
 
 export const RepeatCustomer = Type.Object(
   {
@@ -22,6 +23,7 @@ export const RepeatCustomer = Type.Object(
     prefer_sms: Type.Boolean(),
     prefer_email: Type.Boolean(),
     prefer_call: Type.Boolean(),
+    version: Version,
     created_at: Timestamp,
     updated_at: Timestamp,
     total_purchases: Type.Integer({ minimum: 0 }),

@@ -38,7 +38,8 @@ export interface paths {
      * Create a customer
      * @description Creates a customer together with its (empty) preferences and purchase history, in one
      *     transaction. Only `name` is required; `customer_type` defaults to `walk_in`, `prefer_sms`
-     *     to `true`, `prefer_email` and `prefer_call` to `false`. New customers are active.
+     *     to `true`, `prefer_email` and `prefer_call` to `false`. New customers are active, at
+     *     `version` 1. Send an `Idempotency-Key` to make a retry safe.
      */
     post: operations['createCustomer']
     delete?: never
@@ -156,7 +157,7 @@ export interface paths {
      * Get a customer
      * @description Returns the customer with its notes (the 100 newest, newest first; page through all of
      *     them with the notes endpoint), preferences and purchase history. Soft-deleted customers
-     *     are returned too (with `is_active: false`).
+     *     are returned too (with `is_active: false`). `ETag` is the customer's `version`.
      */
     get: operations['getCustomer']
     put?: never
@@ -164,7 +165,9 @@ export interface paths {
     /**
      * Soft-delete a customer
      * @description Marks the customer inactive. Its notes, preferences and purchase history are kept.
-     *     Deleting an already deleted customer succeeds again and changes nothing.
+     *     Deleting an already deleted customer succeeds again and changes nothing but `version`
+     *     (every delete adds one). With `If-Match`, only the version named is deleted (412
+     *     otherwise).
      */
     delete: operations['deleteCustomer']
     options?: never
@@ -173,7 +176,8 @@ export interface paths {
      * Update a customer
      * @description Changes any subset of the create fields, plus `is_active` (set it to `true` to reactivate
      *     a soft-deleted customer). `null` clears `phone`, `email` or `address`. A body with no
-     *     fields is a 400.
+     *     fields is a 400. Every update adds one to `version`, even when no value changes. With
+     *     `If-Match`, only the version named is changed (412 otherwise).
      */
     patch: operations['updateCustomer']
     trace?: never
@@ -206,7 +210,8 @@ export interface paths {
     /**
      * Add a note
      * @description Adds a note to a customer (active or not). `created_by` is the `sub` of the caller's
-     *     token. `note_type` defaults to `personal`.
+     *     token. `note_type` defaults to `personal`. A note does not change the customer's
+     *     `version`.
      */
     post: operations['addNote']
     delete?: never
@@ -245,7 +250,9 @@ export interface paths {
      *     product ids (at most 100, duplicates removed, order kept), or a string holding such an
      *     array in JSON (`"[12, 7]"`). `null` clears `preferred_payment` and `best_contact_time`.
      *     `average_spend` is kept by the sales feed and cannot be set. A body with no fields is a
-     *     400.
+     *     400. Every update adds one to the customer's `version` (the answer's
+     *     `preferences.version` and `ETag`); with `If-Match`, only the version named is changed
+     *     (412 otherwise).
      */
     patch: operations['updatePreferences']
     trace?: never
@@ -537,6 +544,19 @@ export interface components {
        */
       message: string
     }
+    /**
+     * @description The customer's version: 1 at creation, one more on every change to the customer or its
+     *     preferences (sales, notes and history do not change it). The `ETag` of the answer.
+     * @example 3
+     */
+    Version: number
+    /**
+     * idempotency key (1–255 printable ASCII characters)
+     * @description 1–255 printable ASCII characters (inner spaces allowed, none at the ends); a UUID is a
+     *     good choice.
+     * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+     */
+    IdempotencyKey: string
     Status: {
       /** @enum {string} */
       status: 'ok'
@@ -561,6 +581,7 @@ export interface components {
       prefer_sms: boolean
       prefer_email: boolean
       prefer_call: boolean
+      version: components['schemas']['Version']
       created_at: components['schemas']['Timestamp']
       updated_at: components['schemas']['Timestamp']
     }
@@ -671,6 +692,7 @@ export interface components {
       do_not_contact: boolean
       can_receive_offers: boolean
       can_receive_loyalty: boolean
+      version: components['schemas']['Version']
       created_at: components['schemas']['Timestamp']
       updated_at: components['schemas']['Timestamp']
     }
@@ -738,6 +760,7 @@ export interface components {
       prefer_sms: boolean
       prefer_email: boolean
       prefer_call: boolean
+      version: components['schemas']['Version']
       created_at: components['schemas']['Timestamp']
       updated_at: components['schemas']['Timestamp']
       /** @description The 100 newest notes, newest first. */
@@ -929,6 +952,7 @@ export interface components {
       prefer_sms: boolean
       prefer_email: boolean
       prefer_call: boolean
+      version: components['schemas']['Version']
       created_at: components['schemas']['Timestamp']
       updated_at: components['schemas']['Timestamp']
       total_purchases: number
@@ -1021,6 +1045,66 @@ export interface components {
         /**
          * @example {
          *       "error": "Customer not found",
+         *       "request_id": "req-1a2b3c"
+         *     }
+         */
+        'application/json': components['schemas']['ApiError']
+      }
+    }
+    /**
+     * @description `If-Match` names no current version of the customer; nothing changed. `ETag` holds the
+     *     current version: read the customer again, then decide.
+     */
+    PreconditionFailed: {
+      headers: {
+        ETag: components['headers']['ETag']
+        [name: string]: unknown
+      }
+      content: {
+        /**
+         * @example {
+         *       "error": "Precondition failed",
+         *       "message": "The customer has changed (version 4)",
+         *       "request_id": "req-1a2b3c"
+         *     }
+         */
+        'application/json': components['schemas']['ApiError']
+      }
+    }
+    /**
+     * @description A request with this `Idempotency-Key` is still running. Retry after `Retry-After`
+     *     seconds: the retry gets its answer.
+     */
+    RequestInProgress: {
+      headers: {
+        /** @description Seconds to wait before retrying. */
+        'Retry-After': number
+        [name: string]: unknown
+      }
+      content: {
+        /**
+         * @example {
+         *       "error": "Request in progress",
+         *       "message": "A request with this Idempotency-Key is still running; retry shortly",
+         *       "request_id": "req-1a2b3c"
+         *     }
+         */
+        'application/json': components['schemas']['ApiError']
+      }
+    }
+    /**
+     * @description This `Idempotency-Key` was used, within 24 hours, for a request with another method,
+     *     path or body. Nothing was changed; send a new request with a new key.
+     */
+    IdempotencyKeyReused: {
+      headers: {
+        [name: string]: unknown
+      }
+      content: {
+        /**
+         * @example {
+         *       "error": "Idempotency key reused",
+         *       "message": "This Idempotency-Key was used for another request",
          *       "request_id": "req-1a2b3c"
          *     }
          */
@@ -1132,9 +1216,43 @@ export interface components {
      * @example 1
      */
     CustomerId: components['schemas']['Id']
+    /**
+     * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+     *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+     *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+     *     request with a key runs, and its answer is stored in the same transaction as its effect.
+     *     A repeat with the same method, path (query included) and body — compared as parsed
+     *     JSON, so key order and spacing do not matter — gets the stored status and body again
+     *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+     *     method, path or body is a 422; while the first request still runs, a 409 with
+     *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+     *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+     *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+     *     key is another key. A malformed key is a 400.
+     * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+     */
+    IdempotencyKey: components['schemas']['IdempotencyKey']
+    /**
+     * @description Change the customer only if its current version is one of these: a list of strong tags
+     *     as `ETag` gives them (`"3"`, or `"3", "4"`), or `*` (any version). When none matches,
+     *     the answer is 412 with the current `ETag` and nothing changes; weak tags (`W/"3"`) never
+     *     match. The check and the change are one statement, so two people editing the same
+     *     version never overwrite each other: one gets 200, the other 412. Without `If-Match` the
+     *     last write wins.
+     * @example "3"
+     */
+    IfMatch: string
   }
   requestBodies: never
-  headers: never
+  headers: {
+    /**
+     * @description The customer's version as a strong tag (`"3"`); send it back in `If-Match`.
+     * @example "3"
+     */
+    ETag: string
+    /** @description `true` on an answer replayed for a repeated `Idempotency-Key`. */
+    IdempotentReplayed: 'true'
+  }
   pathItems: never
 }
 export type $defs = Record<string, never>
@@ -1199,7 +1317,24 @@ export interface operations {
   createCustomer: {
     parameters: {
       query?: never
-      header?: never
+      header?: {
+        /**
+         * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+         *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+         *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+         *     request with a key runs, and its answer is stored in the same transaction as its effect.
+         *     A repeat with the same method, path (query included) and body — compared as parsed
+         *     JSON, so key order and spacing do not matter — gets the stored status and body again
+         *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+         *     method, path or body is a 422; while the first request still runs, a 409 with
+         *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+         *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+         *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+         *     key is another key. A malformed key is a 400.
+         * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey']
+      }
       path: {
         /**
          * @description The business the request acts for; it must be in the token's `businesses`.
@@ -1218,6 +1353,8 @@ export interface operations {
       /** @description The customer was created. */
       201: {
         headers: {
+          ETag: components['headers']['ETag']
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
           [name: string]: unknown
         }
         content: {
@@ -1227,8 +1364,10 @@ export interface operations {
       400: components['responses']['ValidationFailed']
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
+      409: components['responses']['RequestInProgress']
       413: components['responses']['PayloadTooLarge']
       415: components['responses']['UnsupportedMediaType']
+      422: components['responses']['IdempotencyKeyReused']
       429: components['responses']['TooManyRequests']
       500: components['responses']['InternalError']
       503: components['responses']['ServiceUnavailable']
@@ -1369,6 +1508,7 @@ export interface operations {
       /** @description The customer. */
       200: {
         headers: {
+          ETag: components['headers']['ETag']
           [name: string]: unknown
         }
         content: {
@@ -1387,7 +1527,34 @@ export interface operations {
   deleteCustomer: {
     parameters: {
       query?: never
-      header?: never
+      header?: {
+        /**
+         * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+         *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+         *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+         *     request with a key runs, and its answer is stored in the same transaction as its effect.
+         *     A repeat with the same method, path (query included) and body — compared as parsed
+         *     JSON, so key order and spacing do not matter — gets the stored status and body again
+         *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+         *     method, path or body is a 422; while the first request still runs, a 409 with
+         *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+         *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+         *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+         *     key is another key. A malformed key is a 400.
+         * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey']
+        /**
+         * @description Change the customer only if its current version is one of these: a list of strong tags
+         *     as `ETag` gives them (`"3"`, or `"3", "4"`), or `*` (any version). When none matches,
+         *     the answer is 412 with the current `ETag` and nothing changes; weak tags (`W/"3"`) never
+         *     match. The check and the change are one statement, so two people editing the same
+         *     version never overwrite each other: one gets 200, the other 412. Without `If-Match` the
+         *     last write wins.
+         * @example "3"
+         */
+        'If-Match'?: components['parameters']['IfMatch']
+      }
       path: {
         /**
          * @description The business the request acts for; it must be in the token's `businesses`.
@@ -1407,6 +1574,8 @@ export interface operations {
       /** @description The customer, now inactive. */
       200: {
         headers: {
+          ETag: components['headers']['ETag']
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
           [name: string]: unknown
         }
         content: {
@@ -1417,6 +1586,9 @@ export interface operations {
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
       404: components['responses']['CustomerNotFound']
+      409: components['responses']['RequestInProgress']
+      412: components['responses']['PreconditionFailed']
+      422: components['responses']['IdempotencyKeyReused']
       429: components['responses']['TooManyRequests']
       500: components['responses']['InternalError']
       503: components['responses']['ServiceUnavailable']
@@ -1425,7 +1597,34 @@ export interface operations {
   updateCustomer: {
     parameters: {
       query?: never
-      header?: never
+      header?: {
+        /**
+         * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+         *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+         *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+         *     request with a key runs, and its answer is stored in the same transaction as its effect.
+         *     A repeat with the same method, path (query included) and body — compared as parsed
+         *     JSON, so key order and spacing do not matter — gets the stored status and body again
+         *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+         *     method, path or body is a 422; while the first request still runs, a 409 with
+         *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+         *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+         *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+         *     key is another key. A malformed key is a 400.
+         * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey']
+        /**
+         * @description Change the customer only if its current version is one of these: a list of strong tags
+         *     as `ETag` gives them (`"3"`, or `"3", "4"`), or `*` (any version). When none matches,
+         *     the answer is 412 with the current `ETag` and nothing changes; weak tags (`W/"3"`) never
+         *     match. The check and the change are one statement, so two people editing the same
+         *     version never overwrite each other: one gets 200, the other 412. Without `If-Match` the
+         *     last write wins.
+         * @example "3"
+         */
+        'If-Match'?: components['parameters']['IfMatch']
+      }
       path: {
         /**
          * @description The business the request acts for; it must be in the token's `businesses`.
@@ -1449,6 +1648,8 @@ export interface operations {
       /** @description The updated customer. */
       200: {
         headers: {
+          ETag: components['headers']['ETag']
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
           [name: string]: unknown
         }
         content: {
@@ -1459,8 +1660,11 @@ export interface operations {
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
       404: components['responses']['CustomerNotFound']
+      409: components['responses']['RequestInProgress']
+      412: components['responses']['PreconditionFailed']
       413: components['responses']['PayloadTooLarge']
       415: components['responses']['UnsupportedMediaType']
+      422: components['responses']['IdempotencyKeyReused']
       429: components['responses']['TooManyRequests']
       500: components['responses']['InternalError']
       503: components['responses']['ServiceUnavailable']
@@ -1512,7 +1716,24 @@ export interface operations {
   addNote: {
     parameters: {
       query?: never
-      header?: never
+      header?: {
+        /**
+         * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+         *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+         *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+         *     request with a key runs, and its answer is stored in the same transaction as its effect.
+         *     A repeat with the same method, path (query included) and body — compared as parsed
+         *     JSON, so key order and spacing do not matter — gets the stored status and body again
+         *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+         *     method, path or body is a 422; while the first request still runs, a 409 with
+         *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+         *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+         *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+         *     key is another key. A malformed key is a 400.
+         * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey']
+      }
       path: {
         /**
          * @description The business the request acts for; it must be in the token's `businesses`.
@@ -1536,6 +1757,7 @@ export interface operations {
       /** @description The note was added. */
       201: {
         headers: {
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
           [name: string]: unknown
         }
         content: {
@@ -1546,8 +1768,10 @@ export interface operations {
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
       404: components['responses']['CustomerNotFound']
+      409: components['responses']['RequestInProgress']
       413: components['responses']['PayloadTooLarge']
       415: components['responses']['UnsupportedMediaType']
+      422: components['responses']['IdempotencyKeyReused']
       429: components['responses']['TooManyRequests']
       500: components['responses']['InternalError']
       503: components['responses']['ServiceUnavailable']
@@ -1556,7 +1780,34 @@ export interface operations {
   updatePreferences: {
     parameters: {
       query?: never
-      header?: never
+      header?: {
+        /**
+         * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+         *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+         *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+         *     request with a key runs, and its answer is stored in the same transaction as its effect.
+         *     A repeat with the same method, path (query included) and body — compared as parsed
+         *     JSON, so key order and spacing do not matter — gets the stored status and body again
+         *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+         *     method, path or body is a 422; while the first request still runs, a 409 with
+         *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+         *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+         *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+         *     key is another key. A malformed key is a 400.
+         * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey']
+        /**
+         * @description Change the customer only if its current version is one of these: a list of strong tags
+         *     as `ETag` gives them (`"3"`, or `"3", "4"`), or `*` (any version). When none matches,
+         *     the answer is 412 with the current `ETag` and nothing changes; weak tags (`W/"3"`) never
+         *     match. The check and the change are one statement, so two people editing the same
+         *     version never overwrite each other: one gets 200, the other 412. Without `If-Match` the
+         *     last write wins.
+         * @example "3"
+         */
+        'If-Match'?: components['parameters']['IfMatch']
+      }
       path: {
         /**
          * @description The business the request acts for; it must be in the token's `businesses`.
@@ -1580,6 +1831,8 @@ export interface operations {
       /** @description The updated preferences. */
       200: {
         headers: {
+          ETag: components['headers']['ETag']
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
           [name: string]: unknown
         }
         content: {
@@ -1590,8 +1843,11 @@ export interface operations {
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
       404: components['responses']['CustomerNotFound']
+      409: components['responses']['RequestInProgress']
+      412: components['responses']['PreconditionFailed']
       413: components['responses']['PayloadTooLarge']
       415: components['responses']['UnsupportedMediaType']
+      422: components['responses']['IdempotencyKeyReused']
       429: components['responses']['TooManyRequests']
       500: components['responses']['InternalError']
       503: components['responses']['ServiceUnavailable']

@@ -5,6 +5,7 @@ import { getCustomer } from '../../../generated/operations/getCustomer.js'
 import { listCustomers } from '../../../generated/operations/listCustomers.js'
 import { searchCustomers } from '../../../generated/operations/searchCustomers.js'
 import { updateCustomer } from '../../../generated/operations/updateCustomer.js'
+import { entityTag, versionsMatching } from '../../../lib/entity-tag.js'
 import { createListCursorCodec } from '../../../lib/list-cursor.js'
 import * as customers from '../../../services/customers.js'
 
@@ -15,13 +16,14 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.route({
     ...createCustomer,
+    config: { idempotent: true },
     handler: async function create(request, reply) {
       const customer = await customers.createCustomer(
-        app.db,
+        request.db,
         request.params.businessId,
         request.body,
       )
-      reply.code(201)
+      reply.code(201).header('etag', entityTag(customer.version))
       return { message: 'Customer created successfully' as const, customer }
     },
   })
@@ -47,26 +49,43 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.route({
     ...getCustomer,
-    handler: async function get(request) {
+    handler: async function get(request, reply) {
       const { businessId, customerId } = request.params
-      return { customer: await customers.getCustomer(app.db, businessId, customerId) }
+      const customer = await customers.getCustomer(app.db, businessId, customerId)
+      reply.header('etag', entityTag(customer.version))
+      return { customer }
     },
   })
 
   app.route({
     ...updateCustomer,
-    handler: async function update(request) {
+    config: { idempotent: true },
+    handler: async function update(request, reply) {
       const { businessId, customerId } = request.params
-      const customer = await customers.updateCustomer(app.db, businessId, customerId, request.body)
+      const customer = await customers.updateCustomer(
+        request.db,
+        businessId,
+        customerId,
+        request.body,
+        versionsMatching(request.headers['if-match']),
+      )
+      reply.header('etag', entityTag(customer.version))
       return { message: 'Customer updated successfully' as const, customer }
     },
   })
 
   app.route({
     ...deleteCustomer,
-    handler: async function remove(request) {
+    config: { idempotent: true },
+    handler: async function remove(request, reply) {
       const { businessId, customerId } = request.params
-      const customer = await customers.deleteCustomer(app.db, businessId, customerId)
+      const customer = await customers.deleteCustomer(
+        request.db,
+        businessId,
+        customerId,
+        versionsMatching(request.headers['if-match']),
+      )
+      reply.header('etag', entityTag(customer.version))
       return { message: 'Customer deleted successfully' as const, customer }
     },
   })

@@ -7,10 +7,11 @@ import * as notes from '../../../services/notes.js'
 const noteRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.route({
     ...addNote,
+    config: { idempotent: true },
     handler: async function add(request, reply) {
       const { businessId, customerId } = request.params
       const note = await notes.addNote(
-        app.db,
+        request.db,
         businessId,
         customerId,
         request.body,

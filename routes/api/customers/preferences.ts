@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { updatePreferences } from '../../../generated/operations/updatePreferences.js'
+import { entityTag, versionsMatching } from '../../../lib/entity-tag.js'
 import { validationFailed } from '../../../lib/http-errors.js'
 import * as preferences from '../../../services/preferences.js'
 
@@ -27,17 +28,18 @@ const preferenceRoutes: FastifyPluginAsyncTypebox = async (app) => {
     preValidation: async function favoritesFromJson(request) {
       parseFavoriteProducts(request.body)
     },
-    handler: async function update(request) {
+    config: { idempotent: true },
+    handler: async function update(request, reply) {
       const { businessId, customerId } = request.params
-      return {
-        message: 'Preferences updated successfully' as const,
-        preferences: await preferences.updatePreferences(
-          app.db,
-          businessId,
-          customerId,
-          request.body,
-        ),
-      }
+      const updated = await preferences.updatePreferences(
+        request.db,
+        businessId,
+        customerId,
+        request.body,
+        versionsMatching(request.headers['if-match']),
+      )
+      reply.header('etag', entityTag(updated.version))
+      return { message: 'Preferences updated successfully' as const, preferences: updated }
     },
   })
 }

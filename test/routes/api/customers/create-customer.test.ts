@@ -75,6 +75,7 @@ t.test('creates a customer from a name alone, with the documented defaults', asy
       prefer_sms: true,
       prefer_email: false,
       prefer_call: false,
+      version: 1,
       created_at: '',
       updated_at: '',
     },

@@ -69,8 +69,8 @@ t.test('soft-deletes: 200, the customer inactive, its rows kept', async (t) => {
   t.equal(body.message, 'Customer deleted successfully')
   t.same(
     { ...body.customer, updated_at: '' },
-    { ...created, is_active: false, updated_at: '' },
-    'the customer as it was, now inactive',
+    { ...created, is_active: false, version: 2, updated_at: '' },
+    'the customer as it was, now inactive, one version on',
   )
   t.ok(
     Date.parse(body.customer.updated_at) > Date.parse(created.updated_at),
@@ -90,7 +90,7 @@ t.test('soft-deletes: 200, the customer inactive, its rows kept', async (t) => {
   )
 })
 
-t.test('is repeatable: a second delete answers 200 and changes nothing', async (t) => {
+t.test('is repeatable: a second delete answers 200 and changes only the version', async (t) => {
   const { inject, database } = await fileServer(t)
   const created = await createCustomer(inject, 181, { name: 'Twice' })
   const first = await remove(inject, 181, created.id)
@@ -108,7 +108,12 @@ t.test('is repeatable: a second delete answers 200 and changes nothing', async (
     first.json<CustomerDeleted>().customer.updated_at,
     'second: updated_at unchanged',
   )
-  t.same(await storedRow(database.db, 181, created.id), afterFirst, 'row unchanged by the second')
+  t.equal(body.customer.version, 3, 'second: one more version (every delete is a write)')
+  t.same(
+    await storedRow(database.db, 181, created.id),
+    { ...afterFirst, version: 3 },
+    'row otherwise unchanged by the second',
+  )
 })
 
 t.test(

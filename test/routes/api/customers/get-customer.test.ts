@@ -43,6 +43,7 @@ t.test('returns the customer with notes, default preferences and an empty histor
       do_not_contact: false,
       can_receive_offers: true,
       can_receive_loyalty: true,
+      version: 1,
       created_at: '',
       updated_at: '',
     },

@@ -54,7 +54,7 @@ t.test('changes only the fields sent', async (t) => {
   t.equal(body.message, 'Customer updated successfully')
   t.same(
     { ...body.customer, updated_at: '' },
-    { ...created, customer_type: 'vip', updated_at: '' },
+    { ...created, customer_type: 'vip', version: 2, updated_at: '' },
     'customer_type changed, every other field as it was',
   )
   t.match(
