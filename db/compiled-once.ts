@@ -11,13 +11,16 @@ const STAND_IN_BASE = -7_919_000_001
  * A query whose text does not depend on its values (a read by key), built and compiled once:
  * later calls bind their values into the compiled parameters. Kysely otherwise builds and
  * compiles the same query object on every call — measured as the largest CPU cost of a
- * customer read. The first call checks that every value became a bound parameter.
+ * customer read. Kept per database handle, whose plugins take part in compiling; the first call
+ * on a handle checks that every value became a bound parameter.
  */
 export function compiledOnce<Args extends number[], Row>(
   build: (db: Executor, ...args: Args) => Compilable<Row>,
 ): (db: Executor, ...args: Args) => CompiledQuery<Row> {
-  let template: { query: CompiledQuery<Row>; slots: number[] } | undefined
+  // Per database handle: its plugins shape the compiled query (a transaction compiles anew).
+  const templates = new WeakMap<Executor, { query: CompiledQuery<Row>; slots: number[] }>()
   return (db, ...args) => {
+    let template = templates.get(db)
     if (template === undefined) {
       const standIns = args.map((_, index) => STAND_IN_BASE - index) as Args
       const query = build(db, ...standIns).compile()
@@ -27,6 +30,7 @@ export function compiledOnce<Args extends number[], Row>(
         throw new Error(`compiledOnce: ${unbound.length} value(s) not bound as parameters`)
       }
       template = { query, slots }
+      templates.set(db, template)
     }
     const { query, slots } = template
     return {

@@ -35,6 +35,20 @@ t.test('compiled once, bound per call: each call reads its own row', async (t) =
   })
 })
 
+t.test('each database handle compiles with its own plugins', async (t) => {
+  const { db } = await testDatabase()
+  await ensureBusiness(db, 962)
+  const customer = await insertCustomer(db, 962, { name: 'Plugin Aware' })
+  t.equal((await db.executeQuery(byKey(db, 962, Number(customer.id)))).rows.length, 1)
+  const refusing = db.withPlugin({
+    transformQuery: () => {
+      throw new Error('refused by this handle')
+    },
+    transformResult: async ({ result }) => result,
+  })
+  t.throws(() => byKey(refusing, 962, Number(customer.id)), /refused by this handle/)
+})
+
 t.test('a value written into the text rather than bound is refused on first use', async (t) => {
   const inlined = compiledOnce((db: Executor, limit: number) =>
     db
