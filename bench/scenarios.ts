@@ -207,6 +207,29 @@ export const SCENARIOS: Scenario[] = [
     }),
   },
   {
+    // A fresh key per request: the claim and the stored answer ride in the write's transaction.
+    name: 'create customer with Idempotency-Key',
+    request: (f, n) => ({
+      method: 'POST',
+      path: api(f),
+      body: JSON.stringify({
+        name: `Bench keyed ${RUN} ${n}`,
+        phone: `07${String(20000000 + n).slice(-8)}`,
+      }),
+      headers: { ...json, 'idempotency-key': `bench-${RUN}-${n}` },
+    }),
+  },
+  {
+    // `*` matches any version: the conditional update statement without a read first.
+    name: 'patch customer with If-Match',
+    request: (f, n) => ({
+      method: 'PATCH',
+      path: `${api(f)}/${pick(f.customerIds, n)}`,
+      body: JSON.stringify({ customer_type: n % 2 ? 'regular' : 'vip' }),
+      headers: { ...json, 'if-match': '*' },
+    }),
+  },
+  {
     name: 'add note',
     request: (f, n) => ({
       method: 'POST',
