@@ -35,7 +35,7 @@ t.test('compiled once, bound per call: each call reads its own row', async (t) =
   })
 })
 
-t.test('each database handle compiles with its own plugins', async (t) => {
+t.test('a handle with plugins compiles every call, so a plugin sees every query', async (t) => {
   const { db } = await testDatabase()
   await ensureBusiness(db, 962)
   const customer = await insertCustomer(db, 962, { name: 'Plugin Aware' })
@@ -47,6 +47,20 @@ t.test('each database handle compiles with its own plugins', async (t) => {
     transformResult: async ({ result }) => result,
   })
   t.throws(() => byKey(refusing, 962, Number(customer.id)), /refused by this handle/)
+  let down = false
+  const switchable = db.withPlugin({
+    transformQuery: ({ node }) => {
+      if (down) throw new Error('down now')
+      return node
+    },
+    transformResult: async ({ result }) => result,
+  })
+  t.equal(
+    (await switchable.executeQuery(byKey(switchable, 962, Number(customer.id)))).rows.length,
+    1,
+  )
+  down = true
+  t.throws(() => byKey(switchable, 962, Number(customer.id)), /down now/, 'not a stale compile')
 })
 
 t.test('a value written into the text rather than bound is refused on first use', async (t) => {
