@@ -1,68 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  sql,
-  type KyselyPlugin,
-  type PluginTransformQueryArgs,
-  type PluginTransformResultArgs,
-  type QueryResult,
-  type RootOperationNode,
-  type UnknownRow,
-} from 'kysely'
 import t from 'tap'
-import type { DatabaseConnection } from '../../db/connect.js'
-import { authFor, build, onPostgres, secondConnection, testDatabase } from '../helper.js'
+import { authFor, build, testDatabase } from '../helper.js'
+import { outagesFor } from '../support/outages.js'
 
 const BUSINESS = 1601
 const KEYS = 40
 const SENDERS = 8
 
-/** On PGlite, an outage is simulated: while it lasts every query fails as a killed backend would. */
-class SimulatedOutage implements KyselyPlugin {
-  down = false
-  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    if (this.down) {
-      throw Object.assign(new Error('terminating connection due to administrator command'), {
-        code: '57P01',
-      })
-    }
-    return args.node
-  }
-  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    return args.result
-  }
-}
-
-async function outagesFor(database: DatabaseConnection) {
-  if (onPostgres()) {
-    const killer = await secondConnection(1)
-    return {
-      service: database,
-      description: 'pg_terminate_backend on every connection of the service',
-      cut: async () => {
-        await sql`select pg_terminate_backend(pid) from pg_stat_activity
-          where datname = current_database() and pid <> pg_backend_pid()`.execute(killer.db)
-      },
-      close: () => killer.db.destroy(),
-    }
-  }
-  const outage = new SimulatedOutage()
-  return {
-    service: { ...database, db: database.db.withPlugin(outage) },
-    description: 'simulated outage: every query fails with 57P01 for 40 ms',
-    cut: async () => {
-      outage.down = true
-      await sleep(40)
-      outage.down = false
-    },
-    close: async () => {},
-  }
-}
-
 t.test(
   'connections cut while keyed creates run: every key ends with exactly one customer',
   async (t) => {
     const database = await testDatabase()
-    const outages = await outagesFor(database)
+    const outages = await outagesFor(database, 40)
     t.teardown(outages.close)
     const { inject } = await build(t, { database: outages.service })
     t.comment(outages.description)

@@ -1,6 +1,7 @@
 import t from 'tap'
+import { twoInstances } from '../support/instances.js'
 import { findStalePurchaseHistory } from '../../db/customer-purchase-history.js'
-import { authFor, build, onPostgres, secondConnection, testDatabase } from '../helper.js'
+import { authFor } from '../helper.js'
 import { eventsFor, expectedMetrics, postEvent, type SaleSpec } from '../sales-feed.js'
 
 const BUSINESS = 8
@@ -8,14 +9,7 @@ const BUSINESS = 8
 t.test(
   '200 events for one customer at once, through two app instances, give exact totals',
   async (t) => {
-    const database = await testDatabase()
-    // On PostgreSQL each instance has its own pool, as two processes would; on PGlite both
-    // instances share the one embedded database.
-    const other = onPostgres() ? await secondConnection(10) : database
-    if (other !== database) t.teardown(() => other.db.destroy())
-    const first = await build(t, { database })
-    const second = await build(t, { database: other })
-    t.comment(`instances: ${onPostgres() ? 'two pools on one PostgreSQL' : 'one embedded PGlite'}`)
+    const { database, first, second } = await twoInstances(t)
 
     const created = await first.inject({
       method: 'POST',

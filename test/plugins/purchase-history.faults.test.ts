@@ -1,17 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  sql,
-  type KyselyPlugin,
-  type PluginTransformQueryArgs,
-  type PluginTransformResultArgs,
-  type QueryResult,
-  type RootOperationNode,
-  type UnknownRow,
-} from 'kysely'
 import t from 'tap'
-import type { DatabaseConnection } from '../../db/connect.js'
 import { findStalePurchaseHistory } from '../../db/customer-purchase-history.js'
-import { authFor, build, onPostgres, secondConnection, testDatabase } from '../helper.js'
+import { authFor, build, testDatabase } from '../helper.js'
+import { outagesFor } from '../support/outages.js'
 import { eventsFor, expectedMetrics, signedEvent, type SaleSpec } from '../sales-feed.js'
 
 const BUSINESS = 9
@@ -19,65 +10,12 @@ const CUSTOMERS = 20
 const SALES_PER_CUSTOMER = 12
 const SENDERS = 8
 
-/** On PGlite, an outage is simulated: while it lasts every query fails as a killed backend would. */
-class SimulatedOutage implements KyselyPlugin {
-  down = false
-  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    if (this.down) {
-      throw Object.assign(new Error('terminating connection due to administrator command'), {
-        code: '57P01',
-      })
-    }
-    return args.node
-  }
-  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    return args.result
-  }
-}
-
-interface Outages {
-  /** Cuts the service off from its database once; resolves when it is back. */
-  cut: () => Promise<void>
-  description: string
-}
-
-async function outagesFor(
-  database: DatabaseConnection,
-): Promise<{ service: DatabaseConnection; outages: Outages; close: () => Promise<void> }> {
-  if (onPostgres()) {
-    const killer = await secondConnection(1)
-    return {
-      service: database,
-      outages: {
-        description: 'pg_terminate_backend on every connection of the service',
-        cut: async () => {
-          await sql`select pg_terminate_backend(pid) from pg_stat_activity
-            where datname = current_database() and pid <> pg_backend_pid()`.execute(killer.db)
-        },
-      },
-      close: () => killer.db.destroy(),
-    }
-  }
-  const outage = new SimulatedOutage()
-  return {
-    service: { ...database, db: database.db.withPlugin(outage) },
-    outages: {
-      description: 'simulated outage: every query fails with 57P01 for 80 ms',
-      cut: async () => {
-        outage.down = true
-        await sleep(80)
-        outage.down = false
-      },
-    },
-    close: async () => {},
-  }
-}
-
 t.test(
   'database outages while sales stream in: 503 with Retry-After, then exact totals',
   async (t) => {
     const database = await testDatabase()
-    const { service, outages, close } = await outagesFor(database)
+    const outages = await outagesFor(database, 80)
+    const { service, close } = outages
     t.teardown(close)
     const { inject } = await build(t, { database: service })
     t.comment(outages.description)

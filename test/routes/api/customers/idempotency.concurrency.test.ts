@@ -1,4 +1,5 @@
 import t from 'tap'
+import { twoInstances } from '../../../support/instances.js'
 import type { CustomerCreated } from '../../../../generated/schemas/CustomerCreated.js'
 import { requestFingerprint } from '../../../../lib/request-fingerprint.js'
 import {
@@ -12,14 +13,7 @@ const BUSINESS = 1501
 t.test(
   '20 creates with one key at once, through two instances: one customer, one 201, the rest replays or 409',
   async (t) => {
-    const database = await testDatabase()
-    // On PostgreSQL each instance has its own pool, as two processes would; on PGlite both
-    // instances share the one embedded database.
-    const other = onPostgres() ? await secondConnection(10) : database
-    if (other !== database) t.teardown(() => other.db.destroy())
-    const first = await build(t, { database })
-    const second = await build(t, { database: other })
-    t.comment(`instances: ${onPostgres() ? 'two pools on one PostgreSQL' : 'one embedded PGlite'}`)
+    const { database, first, second } = await twoInstances(t)
 
     const send = (index: number) =>
       (index % 2 === 0 ? first : second).inject({
