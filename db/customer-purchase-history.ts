@@ -17,6 +17,18 @@ export async function insertEmptyPurchaseHistory(
     .execute()
 }
 
+/** Locks the customer's history row: the sales feed's per-customer lock (see sale-event-intake). */
+export async function lockPurchaseHistory(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<void> {
+  const query = sql`select 1 from customer_purchase_history
+    where business_id = ${businessId} and customer_id = ${customerId}
+    for update`
+  await executeFixedPlan(db, query.compile(db))
+}
+
 export async function findPurchaseHistory(
   db: Executor,
   businessId: number,

@@ -1,5 +1,5 @@
 import { sql, type Selectable } from 'kysely'
-import type { CustomerSalesTable } from './database.js'
+import type { CustomerSalesTable, PayerMatch } from './database.js'
 import type { Executor } from './executor.js'
 import { executeFixedPlan } from './prepared-statements.js'
 
@@ -18,6 +18,78 @@ export async function lockSale(
     .where('sale_id', '=', saleId)
     .forUpdate()
     .executeTakeFirst()
+}
+
+/** Whose the sale is now (a plain read, no lock); undefined when it was never reported. */
+export async function findSaleOwner(
+  db: Executor,
+  businessId: number,
+  saleId: string,
+): Promise<Pick<SaleRow, 'customer_id' | 'matched_by'> | undefined> {
+  const query = db
+    .selectFrom('customer_sales')
+    .select(['customer_id', 'matched_by'])
+    .where('business_id', '=', businessId)
+    .where('sale_id', '=', saleId)
+    .compile()
+  const [row] = await executeFixedPlan(db, query)
+  return row
+}
+
+/**
+ * Gives a locked sale that belongs to nobody its customer, and keeps the payer when the sale has
+ * none yet. Only a sale without a customer changes hands here.
+ */
+export async function settleSaleOwner(
+  db: Executor,
+  businessId: number,
+  saleId: string,
+  owner: {
+    customerId: number | null
+    matchedBy: PayerMatch | null
+    payer: { phone: string | null; sha256: string } | null
+  },
+): Promise<void> {
+  const { customerId, matchedBy, payer } = owner
+  await sql`update customer_sales set
+      customer_id = coalesce(customer_id, ${customerId}::bigint),
+      matched_by = case when customer_id is null and ${customerId}::bigint is not null
+        then ${matchedBy}::text else matched_by end,
+      payer_phone = case when payer_phone_sha256 is null then ${payer?.phone ?? null}::varchar
+        else payer_phone end,
+      payer_phone_sha256 = coalesce(payer_phone_sha256, decode(${payer?.sha256 ?? null}::text, 'hex')),
+      updated_at = now()
+    where business_id = ${businessId} and sale_id = ${saleId}`.execute(db)
+}
+
+/**
+ * A transaction-scoped lock on one payer of one business. The sales feed takes it before
+ * looking for the payer's customer, and a customer who gets that phone takes it before
+ * attaching the payer's waiting sales, so neither can miss the other's commit.
+ */
+export async function lockPayer(db: Executor, businessId: number, sha256: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`payer:${businessId}:${sha256}`}, 0))`.execute(
+    db,
+  )
+}
+
+/**
+ * Gives every sale of the business that waits for this payer to the customer; returns how many.
+ * `matched_by` says which form of the payer matched: the number itself, or only its hash.
+ */
+export async function attachUnattributedSales(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  sha256: string,
+): Promise<number> {
+  const result = await sql`update customer_sales set
+      customer_id = ${customerId},
+      matched_by = case when payer_phone is null then 'phone_sha256' else 'phone' end,
+      updated_at = now()
+    where business_id = ${businessId} and customer_id is null
+      and payer_phone_sha256 = decode(${sha256}::text, 'hex')`.execute(db)
+  return Number(result.numAffectedRows ?? 0)
 }
 
 /** Records the completion of a sale whose refund or void arrived first. */

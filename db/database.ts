@@ -33,6 +33,8 @@ export interface CustomersTable {
   prefer_call: Generated<boolean>
   /** 1 at creation, +1 in the statement of every change to the customer or its preferences. */
   version: Generated<number>
+  /** SHA-256 of the E.164 phone's digits, kept by the database (a generated column). */
+  phone_sha256: ColumnType<Uint8Array | null, never, never>
   created_at: CreatedAt
   updated_at: UpdatedAt
 }
@@ -96,16 +98,25 @@ export type SaleEventType = 'sale.completed' | 'sale.refunded' | 'sale.voided'
 export interface CustomerSalesTable {
   business_id: BigId
   sale_id: string
-  customer_id: BigId
+  /** null while the sale belongs to no customer (a walk-in, or a payer nobody has registered). */
+  customer_id: ColumnType<number | null, number | null, number | null>
   total_amount: ColumnType<string | null, string | null | undefined, string | null>
   items_count: ColumnType<string | null, string | null | undefined, string | null>
   payment_method: PaymentMethod | null
   completed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
   refunded_amount: Numeric
   voided: Generated<boolean>
+  /** The payer's E.164 phone, when the event gave it as a number. */
+  payer_phone: string | null
+  /** SHA-256 of the payer's E.164 digits (given, or computed from payer_phone). */
+  payer_phone_sha256: ColumnType<Uint8Array | null, never, never>
+  /** How the payer decided the sale's customer; null when an event named the customer. */
+  matched_by: ColumnType<PayerMatch | null, PayerMatch | null | undefined, PayerMatch | null>
   created_at: CreatedAt
   updated_at: UpdatedAt
 }
+
+export type PayerMatch = 'phone' | 'phone_sha256'
 
 export interface SalesEventsTable {
   business_id: BigId

@@ -1,11 +1,20 @@
 import { sql, type Transaction } from 'kysely'
 import type { SaleRow } from './customer-sales.js'
-import type { Database, SaleEventType } from './database.js'
+import type { Database, PayerMatch, SaleEventType } from './database.js'
 import { executeFixedPlan } from './prepared-statements.js'
+
+/** The payer an event carried, in the forms the ledger keeps. */
+export interface SalePayer {
+  /** E.164, when the event gave the number itself. */
+  phone: string | null
+  /** Lower-case hex SHA-256 of the E.164 digits. */
+  sha256: string
+}
 
 export interface SaleEventIntake {
   business_id: number
-  customer_id: number
+  /** The customer the sale goes to; null for a sale that belongs to nobody (yet). */
+  customer_id: number | null
   event_id: string
   event_type: SaleEventType
   sale_id: string
@@ -17,11 +26,13 @@ export interface SaleEventIntake {
     completed_at: string | null
     refunded_amount: string
     voided: boolean
+    payer: SalePayer | null
+    matched_by: PayerMatch | null
   }
 }
 
 export interface SaleEventIntakeResult {
-  /** The customer's history row exists and is now locked until the transaction ends. */
+  /** The customer's history row exists and is now locked until the transaction ends (always true without a customer). */
   customerFound: boolean
   /** The event id was new and is now claimed; false for a redelivery. */
   claimed: boolean
@@ -35,18 +46,22 @@ export interface SaleEventIntakeResult {
  * start the sale's ledger row. Each step runs only on the row the step before produced. Both
  * inserts resolve conflicts against committed rows, not the statement's snapshot, so a
  * transaction that waited for the lock still sees the event or sale its predecessor recorded.
+ * Without a customer there is no history row to lock: the event id's and the sale's unique keys
+ * order concurrent events of one sale.
  */
 export async function startSaleEvent(
   trx: Transaction<Database>,
   intake: SaleEventIntake,
 ): Promise<SaleEventIntakeResult> {
   const { business_id: businessId, customer_id: customerId, sale_id: saleId, sale } = intake
+  const locked =
+    customerId === null
+      ? sql`select 1 as id`
+      : sql`select id from customer_purchase_history
+          where business_id = ${businessId} and customer_id = ${customerId}
+          for update`
   const query = sql<{ locked: number; claimed: number; started: number }>`
-    with locked as (
-      select id from customer_purchase_history
-      where business_id = ${businessId} and customer_id = ${customerId}
-      for update
-    ), claimed as (
+    with locked as (${locked}), claimed as (
       insert into sales_events (business_id, event_id, event_type, sale_id, outcome)
       select ${businessId}::bigint, ${intake.event_id}::varchar, ${intake.event_type}::text,
         ${saleId}::varchar, 'processed'
@@ -55,10 +70,13 @@ export async function startSaleEvent(
       returning event_id
     ), started as (
       insert into customer_sales (business_id, sale_id, customer_id, total_amount, items_count,
-        payment_method, completed_at, refunded_amount, voided)
+        payment_method, completed_at, refunded_amount, voided, payer_phone, payer_phone_sha256,
+        matched_by)
       select ${businessId}::bigint, ${saleId}::varchar, ${customerId}::bigint,
         ${sale.total_amount}::numeric, ${sale.items_count}::numeric, ${sale.payment_method}::text,
-        ${sale.completed_at}::timestamptz, ${sale.refunded_amount}::numeric, ${sale.voided}::boolean
+        ${sale.completed_at}::timestamptz, ${sale.refunded_amount}::numeric, ${sale.voided}::boolean,
+        ${sale.payer?.phone ?? null}::varchar, decode(${sale.payer?.sha256 ?? null}::text, 'hex'),
+        ${sale.matched_by}::text
       from claimed
       on conflict (business_id, sale_id) do nothing
       returning sale_id

@@ -4,7 +4,7 @@ export async function recordOutcome(
   db: Executor,
   businessId: number,
   eventId: string,
-  outcome: 'processed' | 'duplicate',
+  outcome: 'processed' | 'duplicate' | 'unattributed' | 'ignored',
 ): Promise<void> {
   await db
     .updateTable('sales_events')

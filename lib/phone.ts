@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import {
   getCountryCallingCode,
   parsePhoneNumberFromString,
@@ -31,4 +32,13 @@ export function isCountryCode(value: string): value is CountryCode {
   } catch {
     return false
   }
+}
+
+/**
+ * The hash M-Pesa hides a payer's number behind: SHA-256 (lower-case hex) of the E.164
+ * number's digits without `+` — `+254712345678` → sha256("254712345678"). The database keeps
+ * the same hash of every customer's phone (customers.phone_sha256).
+ */
+export function phoneSha256(e164: string): string {
+  return createHash('sha256').update(e164.replace(/^\+/, ''), 'utf8').digest('hex')
 }

@@ -9,7 +9,8 @@ declare module 'fastify' {
   }
 }
 
-export type WebhookOutcome = 'processed' | 'duplicate' | 'ignored' | 'rejected' | 'failed'
+export type WebhookOutcome =
+  'processed' | 'unattributed' | 'duplicate' | 'ignored' | 'rejected' | 'failed'
 
 function createServiceMetrics(app: FastifyInstance) {
   const client = app.metrics.client
@@ -24,8 +25,19 @@ function createServiceMetrics(app: FastifyInstance) {
   })
   const webhookEvents = new client.Counter({
     name: 'webhook_events_total',
-    help: 'Sales webhook deliveries by outcome: processed, duplicate, ignored, rejected (4xx), failed (5xx)',
+    help: 'Sales webhook deliveries by outcome: processed, unattributed, duplicate, ignored, rejected (4xx), failed (5xx)',
     labelNames: ['outcome'],
+    registers,
+  })
+  const saleAttributions = new client.Counter({
+    name: 'sale_attributions_total',
+    help: 'Sales events with a payer and no customer named: processed (matched_by phone or phone_sha256) or unattributed (kept until a customer has the phone)',
+    labelNames: ['outcome', 'matched_by'],
+    registers,
+  })
+  const salesAttached = new client.Counter({
+    name: 'sales_attached_total',
+    help: "Unattributed sales attached to a customer who got the payer's phone (create, update, reactivation)",
     registers,
   })
   // Embedded PostgreSQL has one in-process connection and no pool: 1 client, nobody waiting.
@@ -61,7 +73,7 @@ function createServiceMetrics(app: FastifyInstance) {
     labelNames: ['reason'],
     registers,
   })
-  return { errors, webhookEvents, loadShed }
+  return { errors, webhookEvents, saleAttributions, salesAttached, loadShed }
 }
 
 /** Error counts, webhook outcomes and the database pool, in the registry GET /metrics serves. */

@@ -23,25 +23,38 @@ import type { ListCursorCodec, ListScope } from '../lib/list-cursor.js'
 import { phoneSearchDigits, toE164 } from '../lib/phone.js'
 import { toCustomer, toNote, toPreferences, toPurchaseHistory } from './representations.js'
 import { businessCountry, phoneOf } from './business-country.js'
+import { attachPayerSales } from './sales-attribution.js'
 
 /** Notes embedded in a customer; the notes endpoint pages through all of them. */
 export const EMBEDDED_NOTES_LIMIT = 100
 
-/** A new customer with its preferences and empty history, in one transaction. */
+/** A customer as written, with the M-Pesa sales the write attached to it. */
+export interface WrittenCustomer {
+  customer: Customer
+  attachedSales: number
+}
+
+/**
+ * A new customer with its preferences and empty history, in one transaction; with a phone, the
+ * business's sales waiting for that payer are attached to it in the same transaction.
+ */
 export async function createCustomer(
   db: Executor,
   businessId: number,
   input: CustomerCreate,
-): Promise<Customer> {
+): Promise<WrittenCustomer> {
   const { phone, ...fields } = input
   const e164 = phone === undefined ? null : await phoneOf(db, businessId, phone)
-  const row = await inTransaction(db, async (trx) => {
+  return inTransaction(db, async (trx) => {
     const customer = await insertCustomer(trx, businessId, { ...fields, phone: e164 })
     await insertDefaultPreferences(trx, businessId, customer.id)
     await insertEmptyPurchaseHistory(trx, businessId, customer.id)
-    return customer
+    const attachedSales =
+      customer.phone !== null && customer.is_active
+        ? await attachPayerSales(trx, businessId, customer.id, customer.phone)
+        : 0
+    return { customer: toCustomer(customer), attachedSales }
   })
-  return toCustomer(row)
 }
 
 export interface ListQuery {
@@ -154,7 +167,9 @@ export async function unchangedBecause(
 
 /**
  * Changes the fields given; `phone: null` clears it, a phone is stored in E.164. With
- * `expected` versions (If-Match), only a customer at one of them is changed.
+ * `expected` versions (If-Match), only a customer at one of them is changed. A write that gives
+ * an active customer a phone, or reactivates one that has a phone, attaches the sales waiting
+ * for that payer in the same transaction.
  */
 export async function updateCustomer(
   db: Executor,
@@ -162,14 +177,21 @@ export async function updateCustomer(
   customerId: number,
   input: CustomerUpdate,
   expected: ExpectedVersions = undefined,
-): Promise<Customer> {
+): Promise<WrittenCustomer> {
   const { phone, ...fields } = input
   const changes: CustomerChanges = { ...fields }
   if (phone === null) changes.phone = null
   else if (phone !== undefined) changes.phone = await phoneOf(db, businessId, phone)
-  const row = await updateCustomerRow(db, businessId, customerId, changes, expected)
-  if (!row) throw await unchangedBecause(db, businessId, customerId, expected)
-  return toCustomer(row)
+  const mayAttach = typeof phone === 'string' || input.is_active === true
+  return inTransaction(db, async (trx) => {
+    const row = await updateCustomerRow(trx, businessId, customerId, changes, expected)
+    if (!row) throw await unchangedBecause(trx, businessId, customerId, expected)
+    const attachedSales =
+      mayAttach && row.phone !== null && row.is_active
+        ? await attachPayerSales(trx, businessId, customerId, row.phone)
+        : 0
+    return { customer: toCustomer(row), attachedSales }
+  })
 }
 
 /** Soft delete: the customer becomes inactive; repeating it changes only the version. */

@@ -1,20 +1,33 @@
 import type { Transaction } from 'kysely'
-import { addRefund, completeSale, lockSale, voidSale, type SaleRow } from '../db/customer-sales.js'
+import { ensureBusiness } from '../db/businesses.js'
+import {
+  addRefund,
+  completeSale,
+  lockSale,
+  settleSaleOwner,
+  voidSale,
+  type SaleRow,
+} from '../db/customer-sales.js'
 import { recomputePurchaseHistory } from '../db/customer-purchase-history.js'
-import type { Database } from '../db/database.js'
+import type { Database, PayerMatch } from '../db/database.js'
 import { inTransaction, type Executor } from '../db/executor.js'
-import { startSaleEvent, type SaleEventIntake } from '../db/sale-event-intake.js'
+import { startSaleEvent, type SaleEventIntake, type SalePayer } from '../db/sale-event-intake.js'
 import { recordOutcome } from '../db/sales-events.js'
 import type { SaleEvent } from '../generated/schemas/SaleEvent.js'
 import { isStorableDate } from '../lib/dates.js'
 import { Invalid, Unprocessable, invalid } from '../lib/domain-errors.js'
 import { isZero, moneyFrom, quantityFrom } from '../lib/money.js'
+import { payerOf, saleCustomerOf, type SaleCustomer } from './sales-attribution.js'
 
-export type SaleEventStatus = 'processed' | 'duplicate' | 'ignored'
+export type SaleEventStatus = 'processed' | 'duplicate' | 'ignored' | 'unattributed'
 
 export interface SaleEventOutcome {
   status: SaleEventStatus
   event_id: string
+  /** With `processed`: the customer the sale belongs to. */
+  customer_id?: number
+  /** With `processed`, when the payer's phone decided the customer. */
+  matched_by?: PayerMatch
 }
 
 const unprocessable = (message: string): Unprocessable =>
@@ -92,7 +105,11 @@ function changeOf(event: SaleEvent): SaleChange {
 type Effect = 'applied' | 'no-change'
 
 /** The ledger row of a sale this event is the first news of. */
-function freshSaleOf(change: SaleChange): SaleEventIntake['sale'] {
+function freshSaleOf(
+  change: SaleChange,
+  payer: SalePayer | null,
+  owner: SaleCustomer | null,
+): SaleEventIntake['sale'] {
   const empty = {
     total_amount: null,
     items_count: null,
@@ -100,6 +117,9 @@ function freshSaleOf(change: SaleChange): SaleEventIntake['sale'] {
     completed_at: null,
     refunded_amount: '0',
     voided: false,
+    payer,
+    // Only a sale this event's payer decided is matched by it (a sale reported before keeps its own).
+    matched_by: payer ? (owner?.matchedBy ?? null) : null,
   }
   switch (change.kind) {
     case 'completion':
@@ -111,34 +131,73 @@ function freshSaleOf(change: SaleChange): SaleEventIntake['sale'] {
   }
 }
 
-/** Applies the change to a sale reported before (a refund or void that came first, or a redelivery). */
+/** The sale's customer changed between reading it and locking the sale: the event is tried again. */
+class SaleOwnerChanged extends Error {}
+
+/**
+ * Applies the change to a sale reported before (a refund or void that came first, or a
+ * redelivery). A sale that belongs to nobody takes this event's customer; one that belongs to
+ * another customer than the event names is refused.
+ */
 async function applyToReportedSale(
   trx: Transaction<Database>,
   change: SaleChange,
-  sale: { businessId: number; saleId: string; customerId: number },
-): Promise<Effect> {
-  const { businessId, saleId, customerId } = sale
+  sale: {
+    businessId: number
+    saleId: string
+    owner: SaleCustomer | null
+    named: boolean
+    payer: SalePayer | null
+  },
+): Promise<{ effect: Effect; row: SaleRow }> {
+  const { businessId, saleId, owner } = sale
   const row = await lockSale(trx, businessId, saleId)
   if (!row) throw new Error(`sale ${saleId} vanished while being recorded`)
-  if (row.customer_id !== customerId) {
-    throw unprocessable(`Sale ${saleId} belongs to another customer`)
+  const customerId = owner?.customerId ?? null
+  if (row.customer_id !== null && row.customer_id !== customerId) {
+    if (sale.named) throw unprocessable(`Sale ${saleId} belongs to another customer`)
+    throw new SaleOwnerChanged()
   }
+  const takesOwner = row.customer_id === null && customerId !== null
+  const takesPayer = row.payer_phone_sha256 === null && sale.payer !== null
+  if (takesOwner || takesPayer) {
+    await settleSaleOwner(trx, businessId, saleId, {
+      customerId,
+      matchedBy: owner?.matchedBy ?? null,
+      payer: sale.payer,
+    })
+  }
+  const settled: SaleRow = takesOwner
+    ? { ...row, customer_id: customerId, matched_by: owner?.matchedBy ?? null }
+    : row
+  const changed = await applyChange(trx, change, row, businessId, saleId)
+  return { effect: changed || takesOwner ? 'applied' : 'no-change', row: settled }
+}
+
+/** The event's own change to the locked sale row; false when it changes nothing. */
+async function applyChange(
+  trx: Transaction<Database>,
+  change: SaleChange,
+  row: SaleRow,
+  businessId: number,
+  saleId: string,
+): Promise<boolean> {
   switch (change.kind) {
     case 'completion': {
-      if (row.completed_at !== null) return 'no-change'
+      if (row.completed_at !== null) return false
       await completeSale(trx, businessId, saleId, change.completion)
-      return 'applied'
+      return true
     }
     case 'refund': {
       if (!(await addRefund(trx, businessId, saleId, change.amount))) {
         throw unprocessable(`Refunds of sale ${saleId} would exceed its total`)
       }
-      return 'applied'
+      return true
     }
     case 'void': {
-      if (row.voided) return 'no-change'
+      if (row.voided) return false
       await voidSale(trx, businessId, saleId)
-      return 'applied'
+      return true
     }
   }
 }
@@ -146,53 +205,106 @@ async function applyToReportedSale(
 /** numeric_value_out_of_range: a customer's totals would not fit numeric(12, 2). */
 const NUMERIC_OVERFLOW = '22003'
 
+/** A sale changes hands only when it is attributed: a few tries always settle it. */
+const OWNER_CHANGE_TRIES = 5
+
 async function applyInTransaction<T>(
   db: Executor,
   work: (trx: Transaction<Database>) => Promise<T>,
 ): Promise<T> {
-  try {
-    return await inTransaction(db, work)
-  } catch (error) {
-    if ((error as { code?: unknown }).code === NUMERIC_OVERFLOW) {
-      throw unprocessable("The customer's totals would exceed 9,999,999,999.99")
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await inTransaction(db, work)
+    } catch (error) {
+      if ((error as { code?: unknown }).code === NUMERIC_OVERFLOW) {
+        throw unprocessable("The customer's totals would exceed 9,999,999,999.99")
+      }
+      // Inside a caller's transaction nothing can be rolled back here: the caller retries.
+      if (error instanceof SaleOwnerChanged && !db.isTransaction && attempt < OWNER_CHANGE_TRIES) {
+        continue
+      }
+      throw error
     }
-    throw error
+  }
+}
+
+interface EventFacts {
+  event: SaleEvent
+  change: SaleChange
+  payer: SalePayer | null
+}
+
+/**
+ * One attempt at the event in one transaction: decide the sale's customer (sales-attribution),
+ * then lock, claim, record and recompute as that customer's event, or record it in the ledger
+ * without a customer.
+ */
+async function recordInTransaction(
+  trx: Transaction<Database>,
+  facts: EventFacts,
+): Promise<SaleEventOutcome> {
+  const { event, change, payer } = facts
+  const { business_id: businessId, customer_id: named, sale_id: saleId } = event.data
+  const owner = await saleCustomerOf(trx, { businessId, saleId, named, payer })
+  if (owner === null) await ensureBusiness(trx, businessId)
+  const intake = await startSaleEvent(trx, {
+    business_id: businessId,
+    customer_id: owner?.customerId ?? null,
+    event_id: event.id,
+    event_type: event.type,
+    sale_id: saleId,
+    sale: freshSaleOf(change, payer, owner),
+  })
+  if (!intake.customerFound) {
+    if (named !== null) {
+      throw unprocessable(`Customer ${named} does not exist in business ${businessId}`)
+    }
+    throw new SaleOwnerChanged()
+  }
+  const duplicate = { status: 'duplicate', event_id: event.id } as const
+  if (!intake.claimed) return duplicate
+  let sale: Pick<SaleRow, 'customer_id' | 'matched_by' | 'payer_phone_sha256'> | null = null
+  if (!intake.saleStarted) {
+    const reported = await applyToReportedSale(trx, change, {
+      businessId,
+      saleId,
+      owner,
+      named: named !== null,
+      payer,
+    })
+    if (reported.effect === 'no-change') {
+      await recordOutcome(trx, businessId, event.id, 'duplicate')
+      return duplicate
+    }
+    sale = reported.row
+  }
+  if (owner === null) {
+    const waiting = payer !== null || (sale?.payer_phone_sha256 ?? null) !== null
+    const status = waiting ? 'unattributed' : 'ignored'
+    await recordOutcome(trx, businessId, event.id, status)
+    return { status, event_id: event.id }
+  }
+  await recomputePurchaseHistory(trx, businessId, owner.customerId)
+  const matchedBy = sale ? sale.matched_by : owner.matchedBy
+  return {
+    status: 'processed',
+    event_id: event.id,
+    customer_id: owner.customerId,
+    ...(matchedBy ? { matched_by: matchedBy } : {}),
   }
 }
 
 /**
- * Applies one sales event exactly once: locks the customer's history row, claims the event id,
- * records the sale in the ledger (or applies the change to a sale reported before) and
- * recomputes the customer's purchase history from the ledger, in one transaction. Redeliveries,
- * any order of arrival and concurrent events for one customer end in the same state.
+ * Applies one sales event exactly once. The sale's customer is decided first (named, the
+ * sale's own, or the payer's); then, in one transaction, that customer's history row is locked,
+ * the event id claimed, the sale recorded in the ledger (or the change applied to a sale
+ * reported before) and the purchase history recomputed from the ledger. A sale nobody owns yet
+ * is recorded in the ledger only: `unattributed` when its payer may still register, `ignored`
+ * for a walk-in. Redeliveries, any order of arrival and concurrent events end in the same state.
  */
 export async function recordSaleEvent(db: Executor, event: SaleEvent): Promise<SaleEventOutcome> {
   const change = changeOf(event)
-  const { business_id: businessId, customer_id: customerId, sale_id: saleId } = event.data
-  if (customerId === null) return { status: 'ignored', event_id: event.id }
-
-  const status = await applyInTransaction(db, async (trx): Promise<SaleEventStatus> => {
-    const intake = await startSaleEvent(trx, {
-      business_id: businessId,
-      customer_id: customerId,
-      event_id: event.id,
-      event_type: event.type,
-      sale_id: saleId,
-      sale: freshSaleOf(change),
-    })
-    if (!intake.customerFound) {
-      throw unprocessable(`Customer ${customerId} does not exist in business ${businessId}`)
-    }
-    if (!intake.claimed) return 'duplicate'
-    if (
-      !intake.saleStarted &&
-      (await applyToReportedSale(trx, change, { businessId, saleId, customerId })) === 'no-change'
-    ) {
-      await recordOutcome(trx, businessId, event.id, 'duplicate')
-      return 'duplicate'
-    }
-    await recomputePurchaseHistory(trx, businessId, customerId)
-    return 'processed'
-  })
-  return { status, event_id: event.id }
+  const { business_id: businessId, payer: payerInput } = event.data
+  const payer = payerInput ? await payerOf(db, businessId, payerInput) : null
+  return applyInTransaction(db, (trx) => recordInTransaction(trx, { event, change, payer }))
 }

@@ -4,6 +4,7 @@ import { Id } from './Id.js'
 import { MoneyInput } from './MoneyInput.js'
 import { PaymentMethod } from './PaymentMethod.js'
 import { QuantityInput } from './QuantityInput.js'
+import { SalePayer } from './SalePayer.js'
 import { Timestamp } from './Timestamp.js'
 
 export const SaleEventData = Type.Object(
@@ -11,13 +12,15 @@ export const SaleEventData = Type.Object(
     sale_id: Type.String({ minLength: 1, maxLength: 100, examples: ['S-1001'] }),
     business_id: Id,
     customer_id: Type.Union([Id, Type.Null()], {
-      description: '`null` for a walk-in sale, which is ignored.',
+      description:
+        'The customer the shop picked at the till; `null` when none was picked (the payer, if\ngiven, may decide it).\n',
     }),
     total_amount: Type.Optional(MoneyInput),
     items_count: Type.Optional(QuantityInput),
     payment_method: Type.Optional(PaymentMethod),
     completed_at: Type.Optional(Timestamp),
     refund_amount: Type.Optional(MoneyInput),
+    payer: Type.Optional(SalePayer),
   },
   { additionalProperties: false },
 )

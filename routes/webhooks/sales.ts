@@ -54,7 +54,13 @@ const salesWebhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { rateLimit: { max: app.config.rateLimitWebhookMax } },
     handler: async function receive(request) {
       const outcome = await salesHook.emit(request.body)
-      app.serviceMetrics.webhookEvents.inc({ outcome: outcome.status })
+      const metrics = app.serviceMetrics
+      metrics.webhookEvents.inc({ outcome: outcome.status })
+      if (outcome.matched_by) {
+        metrics.saleAttributions.inc({ outcome: 'processed', matched_by: outcome.matched_by })
+      } else if (outcome.status === 'unattributed') {
+        metrics.saleAttributions.inc({ outcome: 'unattributed', matched_by: 'none' })
+      }
       return outcome
     },
   })

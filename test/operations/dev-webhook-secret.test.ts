@@ -63,7 +63,11 @@ t.test('development: a sale signed with DATA_DIR/dev-webhook-secret is processed
   const sale = completedSale(customerId, `S-dev-${customerId}`)
   const answer = await inject(signedEvent(sale, secret))
   t.equal(answer.statusCode, 200, 'the sale is accepted')
-  t.same(answer.json(), { status: 'processed', event_id: sale.id }, 'and processed')
+  t.same(
+    answer.json(),
+    { status: 'processed', event_id: sale.id, customer_id: customerId },
+    'and processed',
+  )
 
   const history = await inject({
     method: 'GET',

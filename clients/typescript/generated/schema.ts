@@ -345,9 +345,23 @@ export interface paths {
      *     the hex is HMAC-SHA256 with a secret from `SALES_WEBHOOK_SECRET` over `"<t>.<raw body>"`;
      *     several `v1` values may be sent, and `t` must be within 300 seconds of the service's clock.
      *
-     *     The answer comes only after the effect is committed. `processed`: applied. `duplicate`:
-     *     this event id, or a completion of this sale under another id, was applied before; nothing
-     *     changed. `ignored`: a walk-in sale (`customer_id` null). Any order of arrival gives the
+     *     The answer comes only after the effect is committed. Every accepted event is kept in the
+     *     ledger under its `sale_id`, whoever the sale belongs to.
+     *     - `processed` (with `customer_id`): applied to the customer the sale belongs to — the one
+     *       the event names, the one the sale already has, or (with `customer_id` null and
+     *       `data.payer`) the business's oldest active customer with the payer's phone; then
+     *       `matched_by` says which form of the payer matched (`phone` or `phone_sha256`).
+     *     - `unattributed`: the sale has a payer but no customer has that phone yet. It waits in the
+     *       ledger: when a customer gets that phone (create, update, reactivation), it is attached to
+     *       them in the same transaction and counts in their history.
+     *     - `ignored`: no customer and no payer (a cash walk-in). The sale is kept, so a later
+     *       refund or void of it is accepted.
+     *     - `duplicate`: this event id, or a completion of this sale under another id, was applied
+     *       before; nothing changed.
+     *
+     *     With `customer_id` present the payer is only stored. A refund or void applies to the sale
+     *     it names, whoever that sale belongs to, and may carry `customer_id: null`; an event naming
+     *     another customer than the one the sale belongs to is a 422. Any order of arrival gives the
      *     same totals: a refund or void that arrives before its completion is kept and applied when
      *     the completion comes (a refund held that way is capped at the sale's total).
      *
@@ -465,9 +479,23 @@ export interface webhooks {
      *     the hex is HMAC-SHA256 with a secret from `SALES_WEBHOOK_SECRET` over `"<t>.<raw body>"`;
      *     several `v1` values may be sent, and `t` must be within 300 seconds of the service's clock.
      *
-     *     The answer comes only after the effect is committed. `processed`: applied. `duplicate`:
-     *     this event id, or a completion of this sale under another id, was applied before; nothing
-     *     changed. `ignored`: a walk-in sale (`customer_id` null). Any order of arrival gives the
+     *     The answer comes only after the effect is committed. Every accepted event is kept in the
+     *     ledger under its `sale_id`, whoever the sale belongs to.
+     *     - `processed` (with `customer_id`): applied to the customer the sale belongs to — the one
+     *       the event names, the one the sale already has, or (with `customer_id` null and
+     *       `data.payer`) the business's oldest active customer with the payer's phone; then
+     *       `matched_by` says which form of the payer matched (`phone` or `phone_sha256`).
+     *     - `unattributed`: the sale has a payer but no customer has that phone yet. It waits in the
+     *       ledger: when a customer gets that phone (create, update, reactivation), it is attached to
+     *       them in the same transaction and counts in their history.
+     *     - `ignored`: no customer and no payer (a cash walk-in). The sale is kept, so a later
+     *       refund or void of it is accepted.
+     *     - `duplicate`: this event id, or a completion of this sale under another id, was applied
+     *       before; nothing changed.
+     *
+     *     With `customer_id` present the payer is only stored. A refund or void applies to the sale
+     *     it names, whoever that sale belongs to, and may carry `customer_id: null`; an event naming
+     *     another customer than the one the sale belongs to is a 422. Any order of arrival gives the
      *     same totals: a refund or void that arrives before its completion is kept and applied when
      *     the completion comes (a refund held that way is capped at the sale's total).
      *
@@ -772,6 +800,7 @@ export interface components {
       /** @constant */
       message: 'Customer created successfully'
       customer: components['schemas']['Customer']
+      attached_sales: components['schemas']['AttachedSales']
     }
     CustomerResponse: {
       customer: components['schemas']['CustomerDetail']
@@ -800,7 +829,14 @@ export interface components {
       /** @constant */
       message: 'Customer updated successfully'
       customer: components['schemas']['Customer']
+      attached_sales: components['schemas']['AttachedSales']
     }
+    /**
+     * @description How many M-Pesa sales that were waiting for this customer's phone (`unattributed` in the
+     *     sales feed) this write attached to the customer; they now count in the purchase history.
+     *     0 when none were waiting.
+     */
+    AttachedSales: number
     CustomerDeleted: {
       /** @constant */
       message: 'Customer deleted successfully'
@@ -866,18 +902,55 @@ export interface components {
       /** @example S-1001 */
       sale_id: string
       business_id: components['schemas']['Id']
-      /** @description `null` for a walk-in sale, which is ignored. */
+      /**
+       * @description The customer the shop picked at the till; `null` when none was picked (the payer, if
+       *     given, may decide it).
+       */
       customer_id: components['schemas']['Id'] | null
       total_amount?: components['schemas']['MoneyInput']
       items_count?: components['schemas']['QuantityInput']
       payment_method?: components['schemas']['PaymentMethod']
       completed_at?: components['schemas']['Timestamp']
       refund_amount?: components['schemas']['MoneyInput']
+      payer?: components['schemas']['SalePayer']
     }
+    /**
+     * payer
+     * @description Who paid, from the M-Pesa confirmation: the phone number in any format (read with the
+     *     business's country, kept in E.164), or only the SHA-256 of the E.164 number's digits
+     *     without `+` as lower- or upper-case hex — for `+254712345678`, SHA-256 of `254712345678`:
+     *     `7132104d6aae9c3fac82095a42c2817952bca48e09d98d5bf4ac08218982fb90`.
+     */
+    SalePayer:
+      | {
+          /**
+           * @description A valid phone number, e.g. `0712 345 678` or `+254712345678`.
+           * @example 0712 345 678
+           */
+          phone: string
+        }
+      | {
+          /**
+           * @description SHA-256 (hex) of the E.164 number's digits without `+`.
+           * @example 7132104d6aae9c3fac82095a42c2817952bca48e09d98d5bf4ac08218982fb90
+           */
+          phone_sha256: string
+        }
     WebhookResult: {
-      /** @enum {string} */
-      status: 'processed' | 'duplicate' | 'ignored'
+      /**
+       * @description `processed`: applied to `customer_id`'s history; `unattributed`: kept in the ledger
+       *     until a customer has the payer's phone; `ignored`: kept, no customer and no payer;
+       *     `duplicate`: applied before, nothing changed.
+       * @enum {string}
+       */
+      status: 'processed' | 'unattributed' | 'ignored' | 'duplicate'
       event_id: string
+      customer_id?: components['schemas']['Id']
+      /**
+       * @description With `processed`, when the payer's phone (or its hash) decided the customer.
+       * @enum {string}
+       */
+      matched_by?: 'phone' | 'phone_sha256'
     }
     CustomerMetrics: {
       customer_id: components['schemas']['Id']

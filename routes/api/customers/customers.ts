@@ -18,13 +18,18 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     ...createCustomer,
     config: { idempotent: true },
     handler: async function create(request, reply) {
-      const customer = await customers.createCustomer(
+      const { customer, attachedSales } = await customers.createCustomer(
         request.db,
         request.params.businessId,
         request.body,
       )
+      app.serviceMetrics.salesAttached.inc(attachedSales)
       reply.code(201).header('etag', entityTag(customer.version))
-      return { message: 'Customer created successfully' as const, customer }
+      return {
+        message: 'Customer created successfully' as const,
+        customer,
+        attached_sales: attachedSales,
+      }
     },
   })
 
@@ -62,15 +67,20 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { idempotent: true },
     handler: async function update(request, reply) {
       const { businessId, customerId } = request.params
-      const customer = await customers.updateCustomer(
+      const { customer, attachedSales } = await customers.updateCustomer(
         request.db,
         businessId,
         customerId,
         request.body,
         versionsMatching(request.headers['if-match']),
       )
+      app.serviceMetrics.salesAttached.inc(attachedSales)
       reply.header('etag', entityTag(customer.version))
-      return { message: 'Customer updated successfully' as const, customer }
+      return {
+        message: 'Customer updated successfully' as const,
+        customer,
+        attached_sales: attachedSales,
+      }
     },
   })
 

@@ -349,7 +349,11 @@ t.test('timestamps within 300 s either way are accepted', async (t) => {
       signature: signatureHeader(TEST_WEBHOOK_SECRET, body, nowSeconds() + c.offset),
     })
     t.equal(res.statusCode, 200, `${c.name}: status`)
-    t.same(res.json(), { status: 'processed', event_id: event.id }, `${c.name}: body`)
+    t.same(
+      res.json(),
+      { status: 'processed', event_id: event.id, customer_id: event.data.customer_id },
+      `${c.name}: body`,
+    )
   }
   t.equal(
     (await totals(database.db, businessId, customer.id)).total_purchases,
@@ -385,7 +389,11 @@ t.test('several v1 values are allowed: one right signature is enough', async (t)
     const body = JSON.stringify(event)
     const res = await post(inject, body, { signature: c.header(body, nowSeconds()) })
     t.equal(res.statusCode, 200, `${c.name}: status`)
-    t.same(res.json(), { status: 'processed', event_id: event.id }, `${c.name}: body`)
+    t.same(
+      res.json(),
+      { status: 'processed', event_id: event.id, customer_id: event.data.customer_id },
+      `${c.name}: body`,
+    )
   }
 
   const before = await snapshot(database.db, businessId, customer.id)
@@ -421,7 +429,11 @@ t.test('rotated secrets: either configured secret is accepted, a third is refuse
     const res = await post(inject, body, { signature: signatureHeader(c.secret, body) })
     t.equal(res.statusCode, c.status, `${c.name}: status`)
     if (c.status === 200) {
-      t.same(res.json(), { status: 'processed', event_id: event.id }, `${c.name}: body`)
+      t.same(
+        res.json(),
+        { status: 'processed', event_id: event.id, customer_id: event.data.customer_id },
+        `${c.name}: body`,
+      )
       t.ok(await storedSale(database.db, businessId, `S-${index}`), `${c.name}: sale stored`)
     } else {
       t.equal(res.json<ApiError>().error, 'Invalid signature', `${c.name}: error`)
@@ -485,7 +497,11 @@ t.test('a redelivered event id is a duplicate and changes nothing', async (t) =>
   for (const c of cases) {
     const first = await post(inject, c.event)
     t.equal(first.statusCode, 200, `${c.name}, first delivery: status`)
-    t.same(first.json(), { status: 'processed', event_id: c.event.id }, `${c.name}, first: body`)
+    t.same(
+      first.json(),
+      { status: 'processed', event_id: c.event.id, customer_id: c.event.data.customer_id },
+      `${c.name}, first: body`,
+    )
     const before = await snapshot(db, businessId, customer.id)
     const again = await post(inject, c.event)
     t.equal(again.statusCode, 200, `${c.name}, redelivery: status`)
@@ -566,7 +582,11 @@ t.test('refunds reduce the amount spent, never the number of purchases', async (
     const event = refunded(businessId, customer.id, 'S-1', c.amount)
     const res = await post(inject, event)
     t.equal(res.statusCode, 200, `${c.name}: status`)
-    t.same(res.json(), { status: 'processed', event_id: event.id }, `${c.name}: body`)
+    t.same(
+      res.json(),
+      { status: 'processed', event_id: event.id, customer_id: event.data.customer_id },
+      `${c.name}: body`,
+    )
     const after = await totals(db, businessId, customer.id)
     t.equal(after.total_purchases, 2, `${c.name}: total_purchases unchanged`)
     t.equal(after.total_spent, c.spent, `${c.name}: total_spent`)
@@ -637,7 +657,11 @@ t.test('a voided sale stops counting; a second void is a duplicate', async (t) =
   const first = voided(businessId, customer.id, 'S-2')
   const res = await post(inject, first)
   t.equal(res.statusCode, 200, 'void: status')
-  t.same(res.json(), { status: 'processed', event_id: first.id }, 'void: body')
+  t.same(
+    res.json(),
+    { status: 'processed', event_id: first.id, customer_id: first.data.customer_id },
+    'void: body',
+  )
   t.same(
     await totals(db, businessId, customer.id),
     {
@@ -768,7 +792,7 @@ t.test('any order of arrival gives the same final state', async (t) => {
       t.equal(res.statusCode, 200, `${c.name}, out of order, ${event.type}: status`)
       t.same(
         res.json(),
-        { status: 'processed', event_id: event.id },
+        { status: 'processed', event_id: event.id, customer_id: event.data.customer_id },
         `${c.name}, out of order, ${event.type}: processed`,
       )
     }
@@ -824,25 +848,71 @@ t.test('a refund held before its completion is capped at the sale total', async 
   t.same(await findStalePurchaseHistory(db, businessId), [], 'cache equals the ledger')
 })
 
-t.test('a walk-in sale (customer_id null) is ignored and nothing is stored', async (t) => {
-  const { inject, database } = await fileServer(t)
-  const db = database.db
-  const businessId = 215
-  const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
-  const cases: { name: string; event: SaleEventBody }[] = [
-    { name: 'completion', event: completed(businessId, null, 'S-WALK') },
-    { name: 'refund', event: refunded(businessId, null, 'S-WALK', '10.00') },
-    { name: 'void', event: voided(businessId, null, 'S-WALK') },
-    { name: 'completion in a business never seen', event: completed(99_999, null, 'S-WALK') },
-  ]
-  for (const c of cases) {
-    const before = await snapshot(db, businessId, customer.id)
-    const res = await post(inject, c.event)
-    t.equal(res.statusCode, 200, `${c.name}: status`)
-    t.same(res.json(), { status: 'ignored', event_id: c.event.id }, `${c.name}: body`)
-    t.same(await snapshot(db, businessId, customer.id), before, `${c.name}: nothing stored`)
-  }
-})
+t.test(
+  'a walk-in sale (customer_id null, no payer) is ignored: kept in the ledger, no customer effect',
+  async (t) => {
+    const { inject, database } = await fileServer(t)
+    const db = database.db
+    const businessId = 215
+    const customer = await createCustomer(inject, businessId, { name: 'Sales Subject' })
+    const before = await totals(db, businessId, customer.id)
+    const cases: { name: string; event: SaleEventBody; ledger: Record<string, unknown> }[] = [
+      {
+        name: 'completion',
+        event: completed(businessId, null, 'S-WALK', { total_amount: '300.00' }),
+        ledger: {
+          customer_id: null,
+          total_amount: '300.00',
+          refunded_amount: '0.00',
+          voided: false,
+        },
+      },
+      {
+        name: 'refund',
+        event: refunded(businessId, null, 'S-WALK', '10.00'),
+        ledger: {
+          customer_id: null,
+          total_amount: '300.00',
+          refunded_amount: '10.00',
+          voided: false,
+        },
+      },
+      {
+        name: 'void',
+        event: voided(businessId, null, 'S-WALK'),
+        ledger: {
+          customer_id: null,
+          total_amount: '300.00',
+          refunded_amount: '10.00',
+          voided: true,
+        },
+      },
+    ]
+    for (const c of cases) {
+      const res = await post(inject, c.event)
+      t.equal(res.statusCode, 200, `${c.name}: status`)
+      t.same(res.json(), { status: 'ignored', event_id: c.event.id }, `${c.name}: body`)
+      t.match(await storedSale(db, businessId, 'S-WALK'), c.ledger, `${c.name}: the ledger row`)
+      t.same(await totals(db, businessId, customer.id), before, `${c.name}: no customer effect`)
+    }
+    const again = await post(inject, cases[0]!.event)
+    t.same(
+      again.json(),
+      { status: 'duplicate', event_id: cases[0]!.event.id },
+      'a redelivered walk-in event is a duplicate',
+    )
+
+    const unseen = completed(99_999, null, 'S-WALK')
+    const res = await post(inject, unseen)
+    t.same(res.json(), { status: 'ignored', event_id: unseen.id }, 'a business never seen: ignored')
+    t.match(
+      await storedSale(db, 99_999, 'S-WALK'),
+      { customer_id: null, total_amount: '2500.00' },
+      'and its sale kept under that business',
+    )
+    t.same(await findStalePurchaseHistory(db, businessId), [], 'cache equals the ledger')
+  },
+)
 
 t.test(
   'a customer that does not exist in the business is a 422 and nothing is stored',
