@@ -6,9 +6,14 @@ import {
   listRepeatCustomers,
   recomputePurchaseHistory,
 } from '../../db/customer-purchase-history.js'
-import { listSales } from '../../db/customer-sales.js'
-import { findCustomerDetail, listCustomers, searchCustomers } from '../../db/customers.js'
-import { phoneSearchDigits, toE164 } from '../../lib/phone.js'
+import { attachUnattributedSales, findSaleOwner, listSales } from '../../db/customer-sales.js'
+import {
+  findCustomerByPhoneSha256,
+  findCustomerDetail,
+  listCustomers,
+  searchCustomers,
+} from '../../db/customers.js'
+import { phoneSearchDigits, phoneSha256, toE164 } from '../../lib/phone.js'
 import {
   insertCustomers,
   insertDependents,
@@ -64,6 +69,10 @@ t.test('hot queries use their indexes', async (t) => {
   await sql`analyze`.execute(db)
 
   const customerId = range.minId + 1234
+  const { rows: phoned } = await sql<{ phone: string }>`select phone from customers
+    where business_id = ${BUSINESS} and phone is not null order by id limit 1`.execute(db)
+  // A payer's number and an M-Pesa hash both become this lookup.
+  const payerHash = phoneSha256(phoned[0]!.phone)
   const plan = (work: Parameters<typeof explainFirstQuery>[1]) =>
     explainFirstQuery(database.dialect, work)
   const search = (text: string) =>
@@ -223,6 +232,21 @@ t.test('hot queries use their indexes', async (t) => {
       name: "one customer's recomputation",
       explain: () => generic((db) => recomputePurchaseHistory(db, BUSINESS, customerId)),
       uses: ['customer_sales_by_customer'],
+    },
+    {
+      name: "a payer's customer, by the phone's hash",
+      explain: () => generic((db) => findCustomerByPhoneSha256(db, BUSINESS, payerHash)),
+      uses: ['customers_by_phone_sha256'],
+    },
+    {
+      name: "a sale's customer",
+      explain: () => generic((db) => findSaleOwner(db, BUSINESS, 'S-1')),
+      uses: ['customer_sales_pkey'],
+    },
+    {
+      name: "a payer's waiting sales (attached when the phone registers)",
+      explain: () => generic((db) => attachUnattributedSales(db, BUSINESS, customerId, payerHash)),
+      uses: ['customer_sales_unattributed'],
     },
   ]
   for (const c of fixedPlanCases) {
