@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
+import { toE164 } from '../lib/phone.js'
 import type { Fixture } from './scenarios.js'
 
 /**
@@ -60,6 +61,10 @@ export async function loadFixture(
     businessId,
     customerIds: rows.map((row) => Number(row.id)),
     phoneFragments: rows.flatMap((row) => (row.phone ? [row.phone.slice(6, 13)] : [])),
+    // The seed writes numbers without checking them; a payer must be a valid one.
+    customerPhones: rows.flatMap((row) =>
+      row.phone && toE164(row.phone, 'KE') === row.phone ? [row.phone] : [],
+    ),
     emailFragments: rows.flatMap((row) =>
       row.email ? [row.email.slice(1, row.email.indexOf('@'))] : [],
     ),

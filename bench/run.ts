@@ -162,6 +162,18 @@ async function httpLoad(
   return { result, peakRss }
 }
 
+/** Waits (at most 30 s) until no other session of the benchmark database is running a statement. */
+async function settled(): Promise<void> {
+  for (let waited = 0; waited < 30_000; waited += 200) {
+    const { rows } = await sql<{ busy: number }>`select count(*)::int as busy from pg_stat_activity
+      where datname = current_database() and state = 'active' and pid <> pg_backend_pid()`.execute(
+      db,
+    )
+    if ((rows[0]?.busy ?? 0) === 0) return
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
 /** The fixture, or a one-line reason to stop before anything is built or started. */
 async function fixtureOrExit(): Promise<Fixture> {
   try {
@@ -192,8 +204,14 @@ const results: ScenarioResult[] = []
 let overload: OverloadResult | undefined
 try {
   for (const scenario of scenarios) {
+    await scenario.prepare?.(db, fixture)
     if (warmup > 0) await httpLoad(server, scenario, fixture, warmup)
     const { result, peakRss } = await httpLoad(server, scenario, fixture, duration)
+    if (scenario.cleanup) {
+      // autocannon stops at the deadline; requests it sent may still be running in the service.
+      await settled()
+      await scenario.cleanup(db, fixture)
+    }
     let raw: LoadResult | undefined
     if (scenario.rawSql) {
       const work = scenario.rawSql
@@ -201,7 +219,7 @@ try {
       raw = await runLoad((n) => work(db, fixture, n), connections, duration)
     }
     let exact: boolean | undefined
-    if (scenario.name.startsWith('webhook')) {
+    if (scenario.name.startsWith('webhook') || scenario.prepare) {
       exact = (await findStalePurchaseHistory(db, businessId)).length === 0
     }
     const row: ScenarioResult = {

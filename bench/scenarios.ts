@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import {
   customerAnalytics,
   findMetricsRow,
@@ -15,6 +15,8 @@ export interface Fixture {
   businessId: number
   customerIds: number[]
   phoneFragments: string[]
+  /** E.164 phones of the sampled customers: the payers of "webhook, payer match". */
+  customerPhones: string[]
   emailFragments: string[]
   webhookSecret: string
   /** One customer that takes every event of the single-customer webhook scenario. */
@@ -35,6 +37,9 @@ export interface Scenario {
   request: (fixture: Fixture, sequence: number) => HttpRequest
   /** The same SQL the endpoint runs, for the floor measurement. */
   rawSql?: (db: Kysely<Database>, fixture: Fixture, sequence: number) => Promise<unknown>
+  /** Data the scenario's requests need, written before its warm-up; removed by `cleanup`. */
+  prepare?: (db: Kysely<Database>, fixture: Fixture) => Promise<void>
+  cleanup?: (db: Kysely<Database>, fixture: Fixture) => Promise<void>
 }
 
 function pick<T>(items: T[], sequence: number): T {
@@ -58,7 +63,13 @@ function signedEvent(fixture: Fixture, event: object): HttpRequest {
   }
 }
 
-function saleEvent(fixture: Fixture, customerId: number, id: string, n: number): HttpRequest {
+function saleEvent(
+  fixture: Fixture,
+  customerId: number | null,
+  id: string,
+  n: number,
+  extra: Record<string, unknown> = {},
+): HttpRequest {
   return signedEvent(fixture, {
     id: `bench-${id}`,
     type: 'sale.completed',
@@ -71,9 +82,17 @@ function saleEvent(fixture: Fixture, customerId: number, id: string, n: number):
       items_count: 2,
       payment_method: 'mpesa',
       completed_at: new Date().toISOString(),
+      ...extra,
     },
   })
 }
+
+/** Phones (+2547930nnnnn) that each have ATTACHING_SALES unattributed sales waiting. */
+const ATTACHING_PHONES = 10_000
+const ATTACHING_SALES = 50
+const attachingPhone = (n: number): string =>
+  `+2547930${String(n % ATTACHING_PHONES).padStart(5, '0')}`
+const ATTACHING_SALE_PREFIX = `BENCH-ATTACH-${RUN}-`
 
 const listQuery = {
   limit: 20,
@@ -246,5 +265,39 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'webhook, one customer',
     request: (f, n) => saleEvent(f, f.busyCustomerId, `${RUN}-o-${n}`, n),
+  },
+  {
+    // No customer picked at the till: the payer's phone (in local format) finds the customer.
+    name: 'webhook, payer match',
+    request: (f, n) => {
+      const phone = pick(f.customerPhones, n)
+      return saleEvent(f, null, `${RUN}-p-${n}`, n, { payer: { phone: `0${phone.slice(4)}` } })
+    },
+  },
+  {
+    // Each new customer's phone has 50 M-Pesa sales waiting: they are attached and the history
+    // computed in the create's transaction.
+    name: 'create customer that attaches 50 sales',
+    request: (f, n) => ({
+      method: 'POST',
+      path: api(f),
+      body: JSON.stringify({ name: `Bench payer ${RUN} ${n}`, phone: attachingPhone(n) }),
+      headers: json,
+    }),
+    prepare: async (db, f) => {
+      await sql`insert into customer_sales (business_id, sale_id, customer_id, total_amount,
+          items_count, payment_method, completed_at, payer_phone, payer_phone_sha256)
+        select ${f.businessId}, ${ATTACHING_SALE_PREFIX} || p || '-' || s, null,
+          100 + s, 1, 'mpesa', now() - make_interval(days => s), phone,
+          sha256(convert_to(substr(phone, 2), 'UTF8'))
+        from generate_series(0, ${ATTACHING_PHONES - 1}) p,
+          generate_series(1, ${ATTACHING_SALES}) s,
+          lateral (select '+2547930' || lpad(p::text, 5, '0') as phone) ph`.execute(db)
+    },
+    cleanup: async (db, f) => {
+      // Leaves the attached sales with their customers; removes the ones nobody took.
+      await sql`delete from customer_sales where business_id = ${f.businessId}
+        and customer_id is null and sale_id like ${`${ATTACHING_SALE_PREFIX}%`}`.execute(db)
+    },
   },
 ]

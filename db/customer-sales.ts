@@ -20,20 +20,33 @@ export async function lockSale(
     .executeTakeFirst()
 }
 
-/** Whose the sale is now (a plain read, no lock); undefined when it was never reported. */
-export async function findSaleOwner(
+/**
+ * For an event that names no customer, in one round trip: the business exists from now on (a
+ * walk-in's sale may be its first news), the sale's customer as it stands (a plain read, no
+ * lock; undefined when the sale was never reported), and, with a payer, the payer's lock (see
+ * `lockPayer`), taken before the statement that looks the payer up starts.
+ */
+export async function startUnnamedSaleEvent(
   db: Executor,
   businessId: number,
   saleId: string,
+  payerSha256: string | null,
 ): Promise<Pick<SaleRow, 'customer_id' | 'matched_by'> | undefined> {
-  const query = db
-    .selectFrom('customer_sales')
-    .select(['customer_id', 'matched_by'])
-    .where('business_id', '=', businessId)
-    .where('sale_id', '=', saleId)
-    .compile()
-  const [row] = await executeFixedPlan(db, query)
-  return row
+  const lock =
+    payerSha256 === null ? sql`null` : sql`(select 1 from ${payerLock(businessId, payerSha256)} l)`
+  const query = sql<{
+    reported: boolean
+    customer_id: number | null
+    matched_by: SaleRow['matched_by']
+  }>`
+    with business as (
+      insert into businesses (id) values (${businessId}) on conflict (id) do nothing
+    ), locked as (select ${lock} as payer)
+    select s.sale_id is not null as reported, s.customer_id, s.matched_by
+    from locked left join customer_sales s
+      on s.business_id = ${businessId} and s.sale_id = ${saleId}`
+  const [row] = await executeFixedPlan(db, query.compile(db))
+  return row?.reported ? { customer_id: row.customer_id, matched_by: row.matched_by } : undefined
 }
 
 /**
@@ -62,15 +75,16 @@ export async function settleSaleOwner(
     where business_id = ${businessId} and sale_id = ${saleId}`.execute(db)
 }
 
+const payerLock = (businessId: number, sha256: string) =>
+  sql`pg_advisory_xact_lock(hashtextextended(${`payer:${businessId}:${sha256}`}, 0))`
+
 /**
  * A transaction-scoped lock on one payer of one business. The sales feed takes it before
  * looking for the payer's customer, and a customer who gets that phone takes it before
  * attaching the payer's waiting sales, so neither can miss the other's commit.
  */
 export async function lockPayer(db: Executor, businessId: number, sha256: string): Promise<void> {
-  await sql`select pg_advisory_xact_lock(hashtextextended(${`payer:${businessId}:${sha256}`}, 0))`.execute(
-    db,
-  )
+  await sql`select ${payerLock(businessId, sha256)}`.execute(db)
 }
 
 /**

@@ -51,24 +51,6 @@ export async function customerExists(
   return row !== undefined
 }
 
-/**
- * The business's oldest active customer whose phone has this hash (lower-case hex SHA-256 of the
- * E.164 digits): one probe of customers_by_phone_sha256.
- */
-export async function findCustomerByPhoneSha256(
-  db: Executor,
-  businessId: number,
-  sha256: string,
-): Promise<number | undefined> {
-  const query = sql<{ id: number }>`select id from customers
-    where business_id = ${businessId} and is_active
-      and phone_sha256 = decode(${sha256}::text, 'hex')
-    order by id
-    limit 1`
-  const [row] = await executeFixedPlan(db, query.compile(db))
-  return row?.id
-}
-
 /** The customer's current version; undefined when there is no such customer. */
 export async function customerVersion(
   db: Executor,

@@ -1,6 +1,7 @@
-import { sql, type Transaction } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import type { SaleRow } from './customer-sales.js'
-import type { Database, PayerMatch, SaleEventType } from './database.js'
+import type { PayerMatch, SaleEventType } from './database.js'
+import type { Executor } from './executor.js'
 import { executeFixedPlan } from './prepared-statements.js'
 
 /** The payer an event carried, in the forms the ledger keeps. */
@@ -11,10 +12,19 @@ export interface SalePayer {
   sha256: string
 }
 
+/**
+ * Whose event this is: a known customer (named by the event, or the sale's own), the oldest
+ * active customer with the payer's phone (looked up in the intake's own statement, so after the
+ * payer's lock was taken), or nobody.
+ */
+export type IntakeOwner =
+  | { kind: 'customer'; customerId: number; matchedBy: PayerMatch | null }
+  | { kind: 'payer'; sha256: string; matchedBy: PayerMatch }
+  | { kind: 'none' }
+
 export interface SaleEventIntake {
   business_id: number
-  /** The customer the sale goes to; null for a sale that belongs to nobody (yet). */
-  customer_id: number | null
+  owner: IntakeOwner
   event_id: string
   event_type: SaleEventType
   sale_id: string
@@ -27,13 +37,14 @@ export interface SaleEventIntake {
     refunded_amount: string
     voided: boolean
     payer: SalePayer | null
-    matched_by: PayerMatch | null
   }
 }
 
 export interface SaleEventIntakeResult {
-  /** The customer's history row exists and is now locked until the transaction ends (always true without a customer). */
+  /** A named customer's history row exists (and is locked); always true for a payer or nobody. */
   customerFound: boolean
+  /** The customer whose history row is now locked until the transaction ends; null: nobody. */
+  ownerId: number | null
   /** The event id was new and is now claimed; false for a redelivery. */
   claimed: boolean
   /** The sale was new and its ledger row is the one given; false when it was reported before. */
@@ -47,46 +58,61 @@ export interface SaleEventIntakeResult {
  * inserts resolve conflicts against committed rows, not the statement's snapshot, so a
  * transaction that waited for the lock still sees the event or sale its predecessor recorded.
  * Without a customer there is no history row to lock: the event id's and the sale's unique keys
- * order concurrent events of one sale.
+ * order concurrent events of one sale. Runs inside the event's transaction.
  */
 export async function startSaleEvent(
-  trx: Transaction<Database>,
+  trx: Executor,
   intake: SaleEventIntake,
 ): Promise<SaleEventIntakeResult> {
-  const { business_id: businessId, customer_id: customerId, sale_id: saleId, sale } = intake
-  const locked =
-    customerId === null
-      ? sql`select 1 as id`
-      : sql`select id from customer_purchase_history
-          where business_id = ${businessId} and customer_id = ${customerId}
-          for update`
-  const query = sql<{ locked: number; claimed: number; started: number }>`
-    with locked as (${locked}), claimed as (
+  const { business_id: businessId, owner, sale_id: saleId, sale } = intake
+  const historyOf = (customer: RawBuilder<unknown>) =>
+    sql`select customer_id from customer_purchase_history
+      where business_id = ${businessId} and customer_id = ${customer}
+      for update`
+  // A named customer must exist (no row: nothing is claimed); a payer's lookup may find nobody.
+  const [locked, owners, matchedBy] =
+    owner.kind === 'customer'
+      ? [historyOf(sql`${owner.customerId}::bigint`), sql`locked`, owner.matchedBy]
+      : owner.kind === 'payer'
+        ? [
+            historyOf(sql`(select id from customers
+              where business_id = ${businessId} and is_active
+                and phone_sha256 = decode(${owner.sha256}::text, 'hex')
+              order by id limit 1)`),
+            sql`(select (select customer_id from locked) as customer_id)`,
+            owner.matchedBy,
+          ]
+        : [sql`select null::bigint as customer_id`, sql`locked`, null]
+  const query = sql<{ found: number; owner: number | null; claimed: number; started: number }>`
+    with locked as (${locked}), owner as (select customer_id from ${owners} o), claimed as (
       insert into sales_events (business_id, event_id, event_type, sale_id, outcome)
       select ${businessId}::bigint, ${intake.event_id}::varchar, ${intake.event_type}::text,
         ${saleId}::varchar, 'processed'
-      from locked
+      from owner
       on conflict (business_id, event_id) do nothing
       returning event_id
     ), started as (
       insert into customer_sales (business_id, sale_id, customer_id, total_amount, items_count,
         payment_method, completed_at, refunded_amount, voided, payer_phone, payer_phone_sha256,
         matched_by)
-      select ${businessId}::bigint, ${saleId}::varchar, ${customerId}::bigint,
+      select ${businessId}::bigint, ${saleId}::varchar, owner.customer_id,
         ${sale.total_amount}::numeric, ${sale.items_count}::numeric, ${sale.payment_method}::text,
         ${sale.completed_at}::timestamptz, ${sale.refunded_amount}::numeric, ${sale.voided}::boolean,
         ${sale.payer?.phone ?? null}::varchar, decode(${sale.payer?.sha256 ?? null}::text, 'hex'),
-        ${sale.matched_by}::text
-      from claimed
+        case when owner.customer_id is null or ${sale.payer?.sha256 ?? null}::text is null then null
+          else ${matchedBy}::text end
+      from claimed, owner
       on conflict (business_id, sale_id) do nothing
       returning sale_id
     )
-    select (select count(*) from locked)::int as locked,
+    select (select count(*) from owner)::int as found,
+      (select customer_id from owner) as owner,
       (select count(*) from claimed)::int as claimed,
       (select count(*) from started)::int as started`
   const [row] = await executeFixedPlan(trx, query.compile(trx))
   return {
-    customerFound: (row?.locked ?? 0) > 0,
+    customerFound: (row?.found ?? 0) > 0,
+    ownerId: row?.owner ?? null,
     claimed: (row?.claimed ?? 0) > 0,
     saleStarted: (row?.started ?? 0) > 0,
   }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI's benchmark smoke run: a small seed (checked: its cache equals the ledger, and it ends with
-# every index and constraint the migrations define), two short scenarios (a read and webhook
-# ingestion) and the overload burst, failing on any non-2xx answer, inexact totals, or an
-# overload answer other than 200 or 503 "Service overloaded". The full run is `npm run bench`.
+# every index and constraint the migrations define), three short scenarios (a read, and webhook
+# ingestion by customer id and by M-Pesa payer) and the overload burst, failing on any non-2xx
+# answer, inexact totals, or an overload answer other than 200 or 503 "Service overloaded". The
+# full run is `npm run bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 url=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/payme_ci_bench}
@@ -19,5 +20,5 @@ constraints="select conrelid::regclass || ' ' || pg_get_constraintdef(oid) from 
 diff <(psql "$migrated" -Atc "$constraints") <(psql "$url" -Atc "$constraints")
 psql "${url%/*}/postgres" -qc "drop database ${migrated##*/} with (force)"
 out=$(mktemp -d)
-DATABASE_URL=$url npm run -s bench -- --scenarios 'get customer,distinct customers,overload' --duration 3 --warmup 1 --check --out "$out"
+DATABASE_URL=$url npm run -s bench -- --scenarios 'get customer,distinct customers,payer match,overload' --duration 3 --warmup 1 --check --out "$out"
 psql "${url%/*}/postgres" -qc "drop database if exists ${url##*/} with (force)"

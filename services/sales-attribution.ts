@@ -1,20 +1,13 @@
 import type { Transaction } from 'kysely'
-import { attachUnattributedSales, lockPayer, findSaleOwner } from '../db/customer-sales.js'
+import { attachUnattributedSales, lockPayer, startUnnamedSaleEvent } from '../db/customer-sales.js'
 import { lockPurchaseHistory, recomputePurchaseHistory } from '../db/customer-purchase-history.js'
-import { findCustomerByPhoneSha256 } from '../db/customers.js'
-import type { Database, PayerMatch } from '../db/database.js'
+import type { Database } from '../db/database.js'
 import type { Executor } from '../db/executor.js'
-import type { SalePayer } from '../db/sale-event-intake.js'
+import type { IntakeOwner, SalePayer } from '../db/sale-event-intake.js'
 import type { SalePayer as SalePayerInput } from '../generated/schemas/SalePayer.js'
 import { invalid } from '../lib/domain-errors.js'
 import { phoneSha256, toE164 } from '../lib/phone.js'
 import { businessCountry } from './business-country.js'
-
-/** Where a sale goes: its customer, and how the payer decided it (null when an event named it). */
-export interface SaleCustomer {
-  customerId: number
-  matchedBy: PayerMatch | null
-}
 
 /**
  * The payer as the ledger keeps it: a number in any format is read with the business's country
@@ -33,15 +26,16 @@ export async function payerOf(
 }
 
 /**
- * Which customer a sale event's effect belongs to — the one place that decides it:
- * 1. a sale reported before keeps the customer it has;
- * 2. a customer the event names;
- * 3. the business's oldest active customer with the payer's phone (under the payer's lock,
- *    so a customer registering that phone at the same moment cannot miss the sale);
+ * Whose a sale event is — the one place that decides it:
+ * 1. a customer the event names;
+ * 2. a sale reported before keeps the customer it has;
+ * 3. the business's oldest active customer with the payer's phone: the payer's lock is taken
+ *    here, and the intake's statement (which starts after it) looks the customer up, so a
+ *    customer registering that phone at the same moment cannot miss the sale;
  * 4. nobody: the sale waits in the ledger (with its payer) or is a walk-in's.
- * The sale's customer in 1 is read without a lock: the caller re-checks it under the sale's lock.
+ * The sale's customer in 2 is read without a lock: the caller re-checks it under the sale's lock.
  */
-export async function saleCustomerOf(
+export async function saleOwnerOf(
   trx: Transaction<Database>,
   sale: {
     businessId: number
@@ -49,18 +43,19 @@ export async function saleCustomerOf(
     named: number | null
     payer: SalePayer | null
   },
-): Promise<SaleCustomer | null> {
+): Promise<IntakeOwner> {
   const { businessId, saleId, named, payer } = sale
-  if (named !== null) return { customerId: named, matchedBy: null }
-  const existing = await findSaleOwner(trx, businessId, saleId)
-  if (existing?.customer_id != null) {
-    return { customerId: existing.customer_id, matchedBy: existing.matched_by }
+  if (named !== null) return { kind: 'customer', customerId: named, matchedBy: null }
+  const reported = await startUnnamedSaleEvent(trx, businessId, saleId, payer?.sha256 ?? null)
+  if (reported?.customer_id != null) {
+    return { kind: 'customer', customerId: reported.customer_id, matchedBy: reported.matched_by }
   }
-  if (payer === null) return null
-  await lockPayer(trx, businessId, payer.sha256)
-  const customerId = await findCustomerByPhoneSha256(trx, businessId, payer.sha256)
-  if (customerId === undefined) return null
-  return { customerId, matchedBy: payer.phone === null ? 'phone_sha256' : 'phone' }
+  if (payer === null) return { kind: 'none' }
+  return {
+    kind: 'payer',
+    sha256: payer.sha256,
+    matchedBy: payer.phone === null ? 'phone_sha256' : 'phone',
+  }
 }
 
 /**

@@ -1,5 +1,4 @@
 import type { Transaction } from 'kysely'
-import { ensureBusiness } from '../db/businesses.js'
 import {
   addRefund,
   completeSale,
@@ -17,7 +16,7 @@ import type { SaleEvent } from '../generated/schemas/SaleEvent.js'
 import { isStorableDate } from '../lib/dates.js'
 import { Invalid, Unprocessable, invalid } from '../lib/domain-errors.js'
 import { isZero, moneyFrom, quantityFrom } from '../lib/money.js'
-import { payerOf, saleCustomerOf, type SaleCustomer } from './sales-attribution.js'
+import { payerOf, saleOwnerOf } from './sales-attribution.js'
 
 export type SaleEventStatus = 'processed' | 'duplicate' | 'ignored' | 'unattributed'
 
@@ -105,11 +104,7 @@ function changeOf(event: SaleEvent): SaleChange {
 type Effect = 'applied' | 'no-change'
 
 /** The ledger row of a sale this event is the first news of. */
-function freshSaleOf(
-  change: SaleChange,
-  payer: SalePayer | null,
-  owner: SaleCustomer | null,
-): SaleEventIntake['sale'] {
+function freshSaleOf(change: SaleChange, payer: SalePayer | null): SaleEventIntake['sale'] {
   const empty = {
     total_amount: null,
     items_count: null,
@@ -118,8 +113,6 @@ function freshSaleOf(
     refunded_amount: '0',
     voided: false,
     payer,
-    // Only a sale this event's payer decided is matched by it (a sale reported before keeps its own).
-    matched_by: payer ? (owner?.matchedBy ?? null) : null,
   }
   switch (change.kind) {
     case 'completion':
@@ -129,6 +122,12 @@ function freshSaleOf(
     case 'void':
       return { ...empty, voided: true }
   }
+}
+
+/** The customer an event's sale goes to, and how the payer decided it (null: it did not). */
+interface SaleCustomer {
+  customerId: number
+  matchedBy: PayerMatch | null
 }
 
 /** The sale's customer changed between reading it and locking the sale: the event is tried again. */
@@ -245,15 +244,14 @@ async function recordInTransaction(
 ): Promise<SaleEventOutcome> {
   const { event, change, payer } = facts
   const { business_id: businessId, customer_id: named, sale_id: saleId } = event.data
-  const owner = await saleCustomerOf(trx, { businessId, saleId, named, payer })
-  if (owner === null) await ensureBusiness(trx, businessId)
+  const chosen = await saleOwnerOf(trx, { businessId, saleId, named, payer })
   const intake = await startSaleEvent(trx, {
     business_id: businessId,
-    customer_id: owner?.customerId ?? null,
+    owner: chosen,
     event_id: event.id,
     event_type: event.type,
     sale_id: saleId,
-    sale: freshSaleOf(change, payer, owner),
+    sale: freshSaleOf(change, payer),
   })
   if (!intake.customerFound) {
     if (named !== null) {
@@ -261,6 +259,13 @@ async function recordInTransaction(
     }
     throw new SaleOwnerChanged()
   }
+  const owner: SaleCustomer | null =
+    intake.ownerId === null
+      ? null
+      : {
+          customerId: intake.ownerId,
+          matchedBy: chosen.kind === 'none' ? null : chosen.matchedBy,
+        }
   const duplicate = { status: 'duplicate', event_id: event.id } as const
   if (!intake.claimed) return duplicate
   let sale: Pick<SaleRow, 'customer_id' | 'matched_by' | 'payer_phone_sha256'> | null = null

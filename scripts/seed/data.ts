@@ -169,6 +169,7 @@ export const DEFERRED_INDEX_NAMES = [
   'customers_search_digits',
   'customers_list_created_at',
   'customers_list_name',
+  'customers_by_phone_sha256',
   'customer_sales_by_customer',
   'customer_notes_by_customer',
   'customer_purchase_history_repeat',
