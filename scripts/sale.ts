@@ -1,6 +1,6 @@
 /**
  * `npm run sale -- --business 5 --customer 1 --amount 2500.00 [--type completed|refunded|voided]
- * [--sale S-1] [--url http://127.0.0.1:3000]`: builds a sale event as the sales service would,
+ * [--sale S-1] [--payer 0712345678] [--url http://127.0.0.1:3000]`: builds a sale event as the sales service would,
  * signs it with the first SALES_WEBHOOK_SECRET (or the development one the service keeps in
  * DATA_DIR), posts it to the running service's webhook and prints the answer.
  */
@@ -35,10 +35,22 @@ const args = parseCommandLine({
     "Sends one sale event to the running service's sales webhook, signed as the sales service signs it (PayMe-Signature, with the first of SALES_WEBHOOK_SECRET), and prints the answer: exit 0 on 2xx, 1 otherwise. A refund or void names the completed sale with --sale.",
   options: {
     business: required(positiveInteger, { placeholder: '<id>', description: 'the business' }),
-    customer: required(positiveInteger, {
+    customer: optional(positiveInteger, {
       placeholder: '<id>',
       description: 'the customer, who must exist in that business',
+      absent: 'none picked at the till (customer_id null): the payer, if given, decides',
     }),
+    payer: optional(
+      {
+        expected: 'a phone number, or the 64-hex SHA-256 of its E.164 digits',
+        read: (text) => (/^[\d\s()+.-]{3,50}$|^[0-9a-fA-F]{64}$/.test(text) ? text : undefined),
+      },
+      {
+        placeholder: '<phone>',
+        description: 'who paid by M-Pesa: a phone in any format, or its SHA-256 (64 hex)',
+        absent: 'no payer',
+      },
+    ),
     amount: optional(money, {
       placeholder: '<amount>',
       description: 'completed: the total; refunded: the amount refunded',
@@ -88,7 +100,18 @@ const args = parseCommandLine({
 })
 
 function eventOf(saleId: string, now: Date): SaleEvent {
-  const base = { sale_id: saleId, business_id: args.business, customer_id: args.customer }
+  const payer =
+    args.payer === undefined
+      ? {}
+      : /^[0-9a-fA-F]{64}$/.test(args.payer)
+        ? { payer: { phone_sha256: args.payer } }
+        : { payer: { phone: args.payer } }
+  const base = {
+    sale_id: saleId,
+    business_id: args.business,
+    customer_id: args.customer ?? null,
+    ...payer,
+  }
   const id = `evt_${randomBytes(8).toString('hex')}`
   const created_at = now.toISOString()
   switch (args.type) {
@@ -143,7 +166,7 @@ const saleId = args.sale ?? `S-${Date.now().toString(36)}-${randomBytes(3).toStr
 const body = JSON.stringify(eventOf(saleId, new Date()))
 const url = `${args.url ?? serviceUrl(config)}/webhooks/sales`
 console.log(
-  `sale.${args.type} of sale ${saleId} (business ${args.business}, customer ${args.customer}${args.amount && args.type !== 'voided' ? `, ${args.amount}` : ''}) → ${url}`,
+  `sale.${args.type} of sale ${saleId} (business ${args.business}, ${args.customer === undefined ? 'no customer' : `customer ${args.customer}`}${args.payer === undefined ? '' : ', payer given'}${args.amount && args.type !== 'voided' ? `, ${args.amount}` : ''}) → ${url}`,
 )
 let response: Response
 try {

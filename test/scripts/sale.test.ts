@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { SalesHistory } from '../../generated/schemas/SalesHistory.js'
@@ -35,7 +36,9 @@ t.test('npm run sale against a running service', async (t) => {
   t.match(saleId, /^S-/, 'completed: the new sale id is printed')
   t.match(
     completed.stdout,
-    /\n200 \{"status":"processed","event_id":"evt_[0-9a-f]+"\}\n$/,
+    new RegExp(
+      `\\n200 \\{"status":"processed","event_id":"evt_[0-9a-f]+","customer_id":${customerId}\\}\\n$`,
+    ),
     'processed',
   )
   const afterCompletion = await history()
@@ -56,6 +59,30 @@ t.test('npm run sale against a running service', async (t) => {
   const voided = await sale(['--type', 'voided', '--sale', saleId])
   t.equal(voided.code, 0, `voided: exit 0 (${voided.stderr})`)
   t.same((await history()).sales[0]?.status, 'voided', 'voided')
+
+  // An M-Pesa payer instead of a customer: waits, then goes to the customer who registers.
+  const payerSale = (args: string[]) =>
+    runScript('scripts/sale.ts', ['--business', String(BUSINESS), '--url', url, ...args], env)
+  const waiting = await payerSale(['--payer', '0745 111 222', '--amount', '300.00'])
+  t.equal(waiting.code, 0, `payer, unregistered: exit 0 (${waiting.stderr})`)
+  t.match(waiting.stdout, /no customer, payer given/, 'the line says no customer, a payer')
+  t.match(waiting.stdout, /\n200 \{"status":"unattributed"/, 'unattributed')
+  const registered = await createCustomerId(inject, BUSINESS, {
+    name: 'Registers Later',
+    phone: '+254745111222',
+  })
+  const hashed = await payerSale([
+    '--amount',
+    '20.00',
+    '--payer',
+    createHash('sha256').update('254745111222').digest('hex'),
+  ])
+  t.match(
+    hashed.stdout,
+    `"customer_id":${registered},"matched_by":"phone_sha256"`,
+    'a 64-hex payer is sent as phone_sha256 and matches',
+    { stderr: hashed.stderr },
+  )
 
   const stranger = await runScript(
     'scripts/sale.ts',
