@@ -70,7 +70,15 @@ class DatabasePing {
     if (this.#closed) return false
     this.#inFlight ??= this.#attempt().finally(() => (this.#inFlight = undefined))
     // The attempt itself is bounded by the connect and query timeouts; the answer by this.
-    return Promise.race([this.#inFlight, sleep(READY_TIMEOUT_MS)])
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS)
+    })
+    try {
+      return await Promise.race([this.#inFlight, late])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   async #attempt(): Promise<boolean> {
