@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type { IncomingMessage } from 'node:http'
@@ -17,6 +16,7 @@ import {
 } from 'pino'
 import { buildValidatorCompiler } from './lib/validation.js'
 import { errorBody, validationFailed } from './lib/http-errors.js'
+import { requestIdOf } from './lib/request-id.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -26,14 +26,6 @@ declare module 'fastify' {
 }
 
 export const BODY_LIMIT_BYTES = 64 * 1024
-
-const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
-
-/** Keeps a caller's x-request-id only when it is safe to echo into headers and logs. */
-export function requestIdOf(request: IncomingMessage): string {
-  const incoming = request.headers['x-request-id']
-  return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID()
-}
 
 const REDACTED = '[redacted]'
 

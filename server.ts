@@ -5,9 +5,13 @@ import { databaseTargetOf } from './db/connect.js'
 import { ConfigError, loadConfig, type Config } from './lib/config.js'
 import { assertDataDirectoryFree, DataDirectoryInUse } from './lib/data-dir-lock.js'
 import { assertPortFree, PortUnavailable } from './lib/port-check.js'
+import { startProbeServer, type ProbeServer } from './lib/probe-server.js'
 import { prettyAvailable, serverOptions } from './server-options.js'
 
-function describeStart(config: Config, address: string): string {
+/** http://localhost:3000 for a person to paste, when the service listens on 127.0.0.1. */
+const shown = (address: string): string => address.replace('127.0.0.1', 'localhost')
+
+function describeStart(config: Config, address: string, probes?: ProbeServer): string {
   const database =
     config.databaseUrl !== undefined
       ? 'PostgreSQL (DATABASE_URL)'
@@ -17,6 +21,12 @@ function describeStart(config: Config, address: string): string {
     `  Database:   ${database}`,
     `  Docs:       ${address}/docs   (contract: ${address}/openapi.json)`,
   ]
+  if (probes) {
+    const probeAddress = shown(
+      `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${probes.port}`,
+    )
+    lines.push(`  Probes:     ${probeAddress}/health and /ready (worker thread)`)
+  }
   const devJwtPath =
     config.jwt.kind === 'secret' && config.jwt.source === 'dev-file' ? config.jwt.path : undefined
   if (devJwtPath) {
@@ -57,6 +67,9 @@ async function checkNothingHolds(config: Config): Promise<void> {
     await assertDataDirectoryFree(target.path)
   }
   await assertPortFree(config.host, config.port)
+  if (config.probePort !== undefined) {
+    await assertPortFree(config.host, config.probePort, 'PROBE_PORT')
+  }
 }
 
 /** Connections the kernel queues for accept (Node's default is 511). */
@@ -100,8 +113,15 @@ async function main(): Promise<void> {
     throw error
   }
 
+  let probes: ProbeServer | undefined
+  // From the moment the service stops taking requests, the probe port's /ready says so too.
+  server.addHook('preClose', async function probesNotReady() {
+    probes?.setDatabaseOpen(false)
+  })
+
   // SIGTERM/SIGINT: stop accepting connections, let requests in flight finish (at most
-  // SHUTDOWN_TIMEOUT_MS, then exit 1), close the database pool and Redis, exit 0.
+  // SHUTDOWN_TIMEOUT_MS, then exit 1), close the database pool and Redis, and the probe
+  // server's thread, exit 0.
   closeWithGrace(
     {
       delay: config.shutdownTimeoutMs,
@@ -111,6 +131,7 @@ async function main(): Promise<void> {
       if (err) server.log.error({ err }, 'closing after an unexpected error')
       else server.log.info({ signal }, 'shutting down')
       await server.close()
+      await probes?.close()
     },
   )
 
@@ -121,7 +142,24 @@ async function main(): Promise<void> {
     // being reset by the kernel; the system's somaxconn caps it.
     backlog: LISTEN_BACKLOG,
   })
-  console.log(describeStart(config, address.replace('127.0.0.1', 'localhost')))
+  if (config.probePort !== undefined) {
+    try {
+      probes = await startProbeServer({
+        host: config.host,
+        port: config.probePort,
+        databaseUrl: config.databaseUrl,
+        log: server.log,
+      })
+    } catch (error) {
+      // Another process took the probe port between the check and now.
+      await server.close()
+      exitIfRefused(error)
+      throw error
+    }
+    // The database was opened (and migrated) while the app was registered.
+    probes.setDatabaseOpen(true)
+  }
+  console.log(describeStart(config, shown(address), probes))
 }
 
 await main()

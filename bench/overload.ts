@@ -1,8 +1,10 @@
 /**
  * The overload scenario: 2,000 connections at once on `GET /{customerId}` against the service as
- * production runs it, with `/health` and `/ready` probed throughout from another connection.
- * The bounds it is held to (issue 11): every answer 200 or 503 "Service overloaded" with
- * Retry-After, none "database unreachable", `/health` within 100 ms and `/ready` within 1 s.
+ * production runs it, with `/health` and `/ready` probed throughout on the probe port
+ * (PROBE_PORT, answered by a worker thread), and the main port's `/health` beside them for
+ * information. The bounds it is held to (issue 11): every answer 200 or 503 "Service
+ * overloaded" with Retry-After, none "database unreachable", the probe port's `/health` within
+ * 100 ms and `/ready` within 1 s.
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -25,9 +27,19 @@ export interface OverloadResult {
   p50: number
   p99: number
   longest: number
-  health: { rounds: number; p99: number; longest: number; non200: number }
-  ready: { rounds: number; p99: number; longest: number; non200: number }
+  /** The probe port's /health and /ready: held to the bounds. */
+  health: ProbeSummary
+  ready: ProbeSummary
+  /** The main port's /health, probed beside them: for information, no bound. */
+  mainHealth: ProbeSummary
   withinBounds: boolean
+}
+
+export interface ProbeSummary {
+  rounds: number
+  p99: number
+  longest: number
+  non200: number
 }
 
 export const quantile = (values: number[], q: number): number => {
@@ -50,7 +62,7 @@ function probe(agent: Agent, url: string): Promise<{ status: number; ms: number 
   })
 }
 
-function summary(samples: { status: number; ms: number }[]) {
+function summary(samples: { status: number; ms: number }[]): ProbeSummary {
   const ms = samples.map((sample) => sample.ms)
   return {
     rounds: samples.length,
@@ -83,8 +95,13 @@ export async function fireBurst(
   return JSON.parse(output) as OverloadAnswer[]
 }
 
+/**
+ * `baseUrl`: the service (PORT); `probeUrl`: its probe port (PROBE_PORT). Each probe has a
+ * kept-alive connection of its own, as a kubelet's would be.
+ */
 export async function runOverload(
   baseUrl: string,
+  probeUrl: string,
   path: string,
   authorization: string,
   connections = OVERLOAD_CONNECTIONS,
@@ -92,15 +109,18 @@ export async function runOverload(
   const agent = new Agent({ keepAlive: true, maxSockets: 2 })
   const health: { status: number; ms: number }[] = []
   const ready: { status: number; ms: number }[] = []
+  const mainHealth: { status: number; ms: number }[] = []
   let loading = true
   const probing = (async () => {
     while (loading) {
-      const [h, r] = await Promise.all([
+      const [h, r, m] = await Promise.all([
+        probe(agent, `${probeUrl}/health`),
+        probe(agent, `${probeUrl}/ready`),
         probe(agent, `${baseUrl}/health`),
-        probe(agent, `${baseUrl}/ready`),
       ])
       health.push(h)
       ready.push(r)
+      mainHealth.push(m)
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
   })()
@@ -127,6 +147,7 @@ export async function runOverload(
     longest: round(Math.max(0, ...latencies)),
     health: summary(health),
     ready: summary(ready),
+    mainHealth: summary(mainHealth),
     withinBounds: false,
   }
   result.withinBounds =
@@ -140,13 +161,16 @@ export async function runOverload(
 }
 
 export function renderOverload(result: OverloadResult): string {
+  const main = result.mainHealth
   const share = ((100 * result.shed) / result.connections).toFixed(1)
   return [
     `## Overload: ${result.connections.toLocaleString('en')} connections at once on get customer`,
     '',
-    '| answers 200 | 503 overloaded (share) | other | database unreachable | p50 ms | p99 ms | longest ms | /health p99 / longest ms | /ready p99 / longest ms | bounds |',
+    '| answers 200 | 503 overloaded (share) | other | database unreachable | p50 ms | p99 ms | longest ms | probe port /health p99 / longest ms | probe port /ready p99 / longest ms | bounds |',
     '|---|---|---|---|---|---|---|---|---|---|',
-    `| ${result.served} | ${result.shed} (${share} %) | ${result.other} | ${result.unreachable} | ${result.p50} | ${result.p99} | ${result.longest} | ${result.health.p99} / ${result.health.longest} (${result.health.rounds} probes) | ${result.ready.p99} / ${result.ready.longest} (${result.ready.rounds} probes) | ${result.withinBounds ? 'met' : 'NOT met'} (every answer 200 or 503 overloaded; /health ≤ ${HEALTH_BOUND_MS} ms, /ready ≤ ${READY_BOUND_MS} ms) |`,
+    `| ${result.served} | ${result.shed} (${share} %) | ${result.other} | ${result.unreachable} | ${result.p50} | ${result.p99} | ${result.longest} | ${result.health.p99} / ${result.health.longest} (${result.health.rounds} probes) | ${result.ready.p99} / ${result.ready.longest} (${result.ready.rounds} probes) | ${result.withinBounds ? 'met' : 'NOT met'} (every answer 200 or 503 overloaded; /health ≤ ${HEALTH_BOUND_MS} ms, /ready ≤ ${READY_BOUND_MS} ms, on the probe port) |`,
+    '',
+    `For information, the main port's /health throughout: p99 ${main.p99} ms, longest ${main.longest} ms (${main.rounds} probes, ${main.non200} not 200).`,
     '',
   ].join('\n')
 }

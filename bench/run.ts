@@ -82,6 +82,11 @@ Scenarios: ${SCENARIOS.map((scenario) => scenario.name).join('; ')}; overload ($
       description: 'port of the service under test',
       default: 3999,
     }),
+    'probe-port': withDefault(portNumber, {
+      placeholder: '<n>',
+      description: "its PROBE_PORT (/health and /ready from the service's worker thread)",
+      default: 3998,
+    }),
     out: withDefault(nonEmptyText, {
       placeholder: '<dir>',
       description: 'where results are written',
@@ -199,6 +204,7 @@ const fixture = await fixtureOrExit()
 const server = await startServer(
   { DATABASE_URL: databaseUrl, JWT_SECRET: jwtSecret, SALES_WEBHOOK_SECRET: webhookSecret },
   Number(values.port),
+  Number(values['probe-port']),
 )
 const results: ScenarioResult[] = []
 let overload: OverloadResult | undefined
@@ -251,11 +257,12 @@ try {
   if (overloadWanted) {
     overload = await runOverload(
       server.url,
+      server.probeUrl,
       `/api/customers/${fixture.businessId}/${fixture.customerIds[0] ?? 1}`,
       `Bearer ${token}`,
     )
     console.log(
-      `${'overload'.padEnd(34)} ${overload.served} × 200, ${overload.shed} × 503 overloaded, ${overload.other} other; p99 ${overload.p99} ms; /health longest ${overload.health.longest} ms, /ready longest ${overload.ready.longest} ms`,
+      `${'overload'.padEnd(34)} ${overload.served} × 200, ${overload.shed} × 503 overloaded, ${overload.other} other; p99 ${overload.p99} ms; probe port: /health p99 ${overload.health.p99} ms, longest ${overload.health.longest} ms, /ready longest ${overload.ready.longest} ms; main port /health longest ${overload.mainHealth.longest} ms`,
     )
   }
 } finally {

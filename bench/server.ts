@@ -7,6 +7,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
 export interface BenchServer {
   url: string
+  /** The probe port (PROBE_PORT): /health and /ready answered by the service's worker thread. */
+  probeUrl: string
   process: ChildProcess
   /** Resident memory now and the process's peak so far (VmHWM), in MB. */
   memory: () => { rss: number; peak: number }
@@ -21,9 +23,13 @@ function memoryOf(pid: number): { rss: number; peak: number } {
 
 /**
  * The service as production runs it (`npm run build`, then one Node process on the compiled
- * files), on the benchmark database.
+ * files), on the benchmark database, with its probes on `probePort` as well.
  */
-export async function startServer(env: Record<string, string>, port: number): Promise<BenchServer> {
+export async function startServer(
+  env: Record<string, string>,
+  port: number,
+  probePort: number,
+): Promise<BenchServer> {
   execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' })
   const child = spawn(process.execPath, ['--enable-source-maps', 'dist/server.js'], {
     cwd: ROOT,
@@ -34,6 +40,7 @@ export async function startServer(env: Record<string, string>, port: number): Pr
       RATE_LIMIT_WEBHOOK_MAX: '1000000000',
       ...env,
       PORT: String(port),
+      PROBE_PORT: String(probePort),
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
       NODE_ENV: 'production',
@@ -41,9 +48,11 @@ export async function startServer(env: Record<string, string>, port: number): Pr
     stdio: ['ignore', 'inherit', 'inherit'],
   })
   const url = `http://127.0.0.1:${port}`
+  const probeUrl = `http://127.0.0.1:${probePort}`
   for (let attempt = 0; attempt < 200; attempt += 1) {
     try {
-      if ((await fetch(`${url}/ready`)).ok) break
+      // The probe port's thread starts once the service listens.
+      if ((await fetch(`${url}/ready`)).ok && (await fetch(`${probeUrl}/ready`)).ok) break
     } catch {
       // not listening yet
     }
@@ -52,6 +61,7 @@ export async function startServer(env: Record<string, string>, port: number): Pr
   }
   return {
     url,
+    probeUrl,
     process: child,
     memory: () => memoryOf(child.pid ?? 0),
     stop: async () => {

@@ -16,6 +16,14 @@ export const EnvironmentSchema = Type.Object({
   ),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'HTTP port' }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address to bind' }),
+  PROBE_PORT: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      description:
+        'Also serve `/health` and `/ready` on this port, from a worker thread (on HOST, not PORT); unset: on PORT only',
+    }),
+  ),
   DATABASE_URL: Type.Optional(
     Type.String({
       pattern: '^postgres(ql)?://',
@@ -134,6 +142,8 @@ export interface Config {
   env: Environment['NODE_ENV']
   port: number
   host: string
+  /** Where a worker thread answers /health and /ready apart from the service; unset: nowhere. */
+  probePort?: number
   databaseUrl?: string
   dataDir: string
   /** Overrides DATA_DIR/pgdata for embedded PostgreSQL; tests use `memory://`. */
@@ -258,6 +268,7 @@ const RULES: Record<Variable, string> = {
   NODE_ENV: oneOf('NODE_ENV'),
   PORT: wholeNumber('PORT'),
   HOST: 'must be an address to bind, such as 127.0.0.1 or 0.0.0.0',
+  PROBE_PORT: `${wholeNumber('PROBE_PORT')}, not the same as PORT`,
   DATABASE_URL: 'must be a PostgreSQL URL starting with postgres:// or postgresql://',
   DATA_DIR: 'must be a folder path (not empty)',
   DB_POOL_MAX: wholeNumber('DB_POOL_MAX'),
@@ -356,6 +367,15 @@ function trustProxyOf(value: string | undefined): Config['trustProxy'] {
   return items
 }
 
+/** PROBE_PORT, never the service's own port (0 for both: two free ports, chosen apart). */
+function probePortOf(environment: Environment): number | undefined {
+  const probePort = environment.PROBE_PORT
+  if (probePort !== undefined && probePort !== 0 && probePort === environment.PORT) {
+    throw invalid('PROBE_PORT')
+  }
+  return probePort
+}
+
 interface SchemaProblem {
   instancePath: string
 }
@@ -384,6 +404,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(describeProblems(error as Error))
   }
   // Every value is checked before a development secret is written to DATA_DIR.
+  const probePort = probePortOf(environment)
   const trustProxy = trustProxyOf(environment.TRUST_PROXY)
   const cursorSecrets = secretListOf(environment, 'CURSOR_SECRET')
   const webhookSecrets = secretListOf(environment, 'SALES_WEBHOOK_SECRET')
@@ -392,6 +413,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     env: environment.NODE_ENV,
     port: environment.PORT,
     host: environment.HOST,
+    probePort,
     databaseUrl: environment.DATABASE_URL,
     dataDir: resolve(environment.DATA_DIR),
     dbPoolMax: environment.DB_POOL_MAX,

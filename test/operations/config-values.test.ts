@@ -15,6 +15,7 @@ t.test(
         name: 'defaults',
         variables: {},
         expected: {
+          probePort: undefined,
           logDir: undefined,
           redisUrl: undefined,
           corsOrigins: [],
@@ -27,6 +28,7 @@ t.test(
       {
         name: 'everything set',
         variables: {
+          PROBE_PORT: '3001',
           LOG_DIR: '/var/log/payme',
           REDIS_URL: 'rediss://:secret@redis.internal:6380/2',
           CORS_ORIGINS: 'https://shop.payme.co.ke, http://localhost:5173',
@@ -36,6 +38,7 @@ t.test(
           SHUTDOWN_TIMEOUT_MS: '25000',
         },
         expected: {
+          probePort: 3001,
           logDir: '/var/log/payme',
           redisUrl: 'rediss://:secret@redis.internal:6380/2',
           corsOrigins: ['https://shop.payme.co.ke', 'http://localhost:5173'],

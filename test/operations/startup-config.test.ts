@@ -11,6 +11,7 @@ const WHOLE_MS = 'must be a whole number of milliseconds'
 const SECRETS = 'must be one or more secrets of at least 16 characters, separated by commas'
 const ORIGINS =
   'must be one or more origins such as https://shop.example (scheme and host, no path), separated by commas'
+const PROBE_PORT = 'must be a whole number from 0 to 65535, not the same as PORT'
 const PROXIES =
   'must be true, false, a hop count, or comma-separated addresses, CIDRs or loopback, linklocal, uniquelocal'
 
@@ -27,6 +28,8 @@ const cases: { variable: string; value: string; says: string }[] = [
     value: '',
     says: 'must be an address to bind, such as 127.0.0.1 or 0.0.0.0',
   },
+  { variable: 'PROBE_PORT', value: 'management', says: PROBE_PORT },
+  { variable: 'PROBE_PORT', value: '65536', says: PROBE_PORT },
   {
     variable: 'DATABASE_URL',
     value: 'mysql://db.example/payme',
@@ -177,6 +180,12 @@ t.test('start-up with a bad value: the process prints that line and exits 1', as
       env: { NODE_ENV: 'production', JWT_SECRET: undefined },
       secret: undefined,
     },
+    // Found after the schema, from two variables: the probes need a port of their own.
+    {
+      name: 'PROBE_PORT equal to PORT',
+      env: { PORT: '3999', PROBE_PORT: '3999' },
+      secret: undefined,
+    },
   ].map(({ name, env, secret }) => ({ name, secret, variables: environment(env) }))
   const results = await Promise.all(started.map(({ variables }) => startWith(variables)))
   started.forEach(({ name, secret, variables }, index) => {
@@ -189,6 +198,7 @@ t.test('start-up with a bad value: the process prints that line and exits 1', as
     if (secret) t.notOk(result.stderr.includes(secret), `${name}: the value is not echoed`)
   })
   t.match(results[2]!.stderr, /JWT_SECRET/, 'production without a key: names JWT_SECRET')
+  t.match(results[3]!.stderr, /PROBE_PORT .* not the same as PORT/, 'names PROBE_PORT and PORT')
 })
 
 t.test('production with a public key and no CURSOR_SECRET refuses, naming it', async (t) => {

@@ -384,7 +384,7 @@ export interface paths {
     }
     /**
      * Liveness
-     * @description Answers 200 while the process is up. Does not touch the database.
+     * @description Answers 200 while the process is up. Does not touch the database. With `PROBE_PORT` set, the same path is also served on that port by a thread of its own, which never waits behind the service's requests; there it answers 503 when the service's main thread has not run for 5 seconds (stuck), which is what a liveness probe should act on.
      */
     get: operations['getHealth']
     put?: never
@@ -404,7 +404,7 @@ export interface paths {
     }
     /**
      * Readiness
-     * @description Answers 200 when the database answers a ping within a second, else 503.
+     * @description Answers 200 when the database answers a ping within a second, else 503. With `PROBE_PORT` set, the same path is also served on that port by a thread of its own (which pings PostgreSQL on a connection of its own, and also answers 503 while the service's main thread is stuck or shutting down).
      */
     get: operations['getReady']
     put?: never
@@ -2098,6 +2098,24 @@ export interface operations {
         }
         content: {
           'application/json': components['schemas']['Status']
+        }
+      }
+      /** @description Only on `PROBE_PORT`: `Service unavailable`, the service's main thread has not run for 5 seconds. Retry after the number of seconds in `Retry-After`. */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          'Retry-After'?: number
+          [name: string]: unknown
+        }
+        content: {
+          /**
+           * @example {
+           *       "error": "Service unavailable",
+           *       "message": "The service is not responding; retry shortly",
+           *       "request_id": "req-1a2b3c"
+           *     }
+           */
+          'application/json': components['schemas']['ApiError']
         }
       }
     }
