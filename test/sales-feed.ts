@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { signatureHeader } from '../lib/webhook-signature.js'
 import { TEST_WEBHOOK_SECRET } from './helper.js'
@@ -114,3 +115,42 @@ export function signedEvent(event: SaleEventBody, secret = TEST_WEBHOOK_SECRET):
 
 export const postEvent = (inject: Inject, event: SaleEventBody): Promise<LightMyRequestResponse> =>
   inject(signedEvent(event))
+
+/** The payer a sale event may carry: the number in any format, or the SHA-256 M-Pesa shows. */
+export type PayerBody = { phone: string } | { phone_sha256: string }
+
+/** SHA-256 (lower-case hex) of a number's E.164 digits without `+`, computed independently of the service. */
+export const phoneDigitsSha256 = (digits: string): string =>
+  createHash('sha256').update(digits).digest('hex')
+
+/**
+ * A Kenyan mobile number written the ways people and tills write it, from its nine national
+ * digits (`712345678`): `0712345678`, `+254712345678`, `254712345678`, `0712 345 678`.
+ */
+export function kenyanPhoneFormats(national: string): [string, string, string, string] {
+  return [
+    `0${national}`,
+    `+254${national}`,
+    `254${national}`,
+    `0${national.slice(0, 3)} ${national.slice(3, 6)} ${national.slice(6)}`,
+  ]
+}
+
+/** The payer of a Kenyan number in one of five forms (`format` mod 5): four formats, or the hash. */
+export function kenyanPayer(national: string, format: number): PayerBody {
+  const index = format % 5
+  return index === 4
+    ? { phone_sha256: phoneDigitsSha256(`254${national}`) }
+    : { phone: kenyanPhoneFormats(national)[index]! }
+}
+
+/**
+ * The event as the sales service sends it when no customer was picked at the till:
+ * `customer_id` null, with the payer when one is given.
+ */
+export function withoutCustomer(event: SaleEventBody, payer?: PayerBody): SaleEventBody {
+  return {
+    ...event,
+    data: { ...event.data, customer_id: null, ...(payer ? { payer } : {}) },
+  }
+}

@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import t from 'tap'
 import { findStalePurchaseHistory } from '../../db/customer-purchase-history.js'
 import { authFor } from '../helper.js'
+import { runScript } from '../scripts/run-script.js'
 import { money, postEvent, type SaleEventBody } from '../sales-feed.js'
 import { twoInstances } from '../support/instances.js'
 
@@ -106,5 +107,17 @@ t.test(
     // How the races fell: sales waiting when the create took the payer's lock, per round.
     t.comment(`attached per round: ${attachedByRound.join(' ')}`)
     t.same(await findStalePurchaseHistory(database.db, BUSINESS), [], 'cache equals the ledger')
+    if (database.target.kind === 'postgres') {
+      // The operator's check, as run against a live database.
+      const check = await runScript(
+        'scripts/recompute.ts',
+        ['--business', String(BUSINESS), '--check'],
+        {
+          DATABASE_URL: database.target.url,
+        },
+      )
+      t.equal(check.code, 0, `npm run recompute -- --check: exit 0 (${check.stderr})`)
+      t.match(check.stdout, /0 purchase-history rows differ/, 'no row differs from the ledger')
+    }
   },
 )
