@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import { mkdtempSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
-import { connect, createServer } from 'node:net'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -20,6 +20,7 @@ import { ContractValidator } from '../contract.js'
 import { build, onPostgres, testDatabase } from '../helper.js'
 import { freePort } from '../support/fresh-service.js'
 import { runServer, startServer } from './server-process.js'
+import { accepts } from '../support/ports.js'
 
 const contract = new ContractValidator()
 
@@ -83,18 +84,6 @@ function matchesContract(t: Test, name: string, path: string, answer: Answer): v
     [],
     `${name}: as documented`,
   )
-}
-
-/** Whether a TCP connection to the port is accepted. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1')
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
 }
 
 /** A PostgreSQL URL on 127.0.0.1 where nothing listens, with a password that must never show. */

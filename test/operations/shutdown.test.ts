@@ -5,6 +5,7 @@ import t from 'tap'
 import { authFor, build, onPostgres, testDatabase } from '../helper.js'
 import { startServer } from './server-process.js'
 import { createCustomerAt } from '../support/customers.js'
+import { accepts } from '../support/ports.js'
 
 const BUSINESS = 53
 
@@ -50,18 +51,6 @@ function slowRequest(port: number, method: string, path: string, body: string) {
     // Not end(): a half-closed socket would abort the request (Node's httpAllowHalfOpen).
     finish: () => socket.write(bytes.subarray(5)),
   }
-}
-
-/** Whether a new TCP connection to the port is accepted. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1')
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
 }
 
 t.test('SIGTERM: requests in flight complete, new connections are refused, exit 0', async (t) => {
