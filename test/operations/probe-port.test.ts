@@ -241,16 +241,17 @@ function laterProber(port: number, delayMs: number): Worker {
 }
 
 t.test('/health answers 503 while the main thread is stuck, 200 once it runs again', async (t) => {
-  const probes = await probeServer(t, { stallMs: 300 })
+  // Margins for a busy shared machine: a 1 s stall limit, probed 2 s into a 4 s block.
+  const probes = await probeServer(t, { stallMs: 1000 })
   probes.setDatabaseOpen(true)
   t.equal((await ask(probes.port, '/health')).status, 200, 'running: 200')
 
-  const prober = laterProber(probes.port, 800)
+  const prober = laterProber(probes.port, 2000)
   t.teardown(() => prober.terminate())
   await new Promise((resolve) => setTimeout(resolve, 200)) // the prober's thread starts
   prober.postMessage('go')
-  // The main thread is stuck for 3 s: no timer, no heartbeat.
-  const blockedUntil = Date.now() + 3000
+  // The main thread is stuck for 4 s: no timer, no heartbeat.
+  const blockedUntil = Date.now() + 4000
   while (Date.now() < blockedUntil) {
     // busy
   }
