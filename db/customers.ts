@@ -81,7 +81,7 @@ export async function lockContactOf(
     .select(['phone', 'email'])
     .where('business_id', '=', businessId)
     .where('id', '=', customerId)
-    .forUpdate()
+    .forNoKeyUpdate()
     .executeTakeFirst()
 }
 

@@ -25,7 +25,7 @@ import type { ListCursorCodec, ListScope } from '../lib/list-cursor.js'
 import { phoneSearchDigits, toE164 } from '../lib/phone.js'
 import { toCustomer, toNote, toPreferences, toPurchaseHistory } from './representations.js'
 import { businessCountry, phoneOf } from './business-country.js'
-import { refreshDuplicates, type ContactKeys } from './duplicates.js'
+import { lockContactKeys, refreshDuplicates, type ContactKeys } from './duplicates.js'
 import { attachPayerSales } from './sales-attribution.js'
 
 /** Notes embedded in a customer; the notes endpoint pages through all of them. */
@@ -197,10 +197,18 @@ export async function updateCustomer(
   const contactChanges = phone !== undefined || input.email !== undefined
   const mayPair = contactChanges || input.name !== undefined || input.is_active !== undefined
   return inTransaction(db, async (trx) => {
-    // The pairs found by the old phone or e-mail go; their keys are locked too.
-    const previous: ContactKeys | undefined = contactChanges
+    // The keys of the contact before and after, locked before the row changes (see
+    // lockContactKeys); the pairs found by the old phone or e-mail go.
+    const previous: ContactKeys | undefined = mayPair
       ? await lockContactOf(trx, businessId, customerId)
       : undefined
+    if (previous) {
+      const next: ContactKeys = {
+        phone: changes.phone === undefined ? previous.phone : changes.phone,
+        email: changes.email === undefined ? previous.email : changes.email,
+      }
+      await lockContactKeys(trx, businessId, [previous, next])
+    }
     const row = await updateCustomerRow(trx, businessId, customerId, changes, expected)
     if (!row) throw await unchangedBecause(trx, businessId, customerId, expected)
     const possibleDuplicates = mayPair
@@ -225,6 +233,8 @@ export async function deleteCustomer(
   expected: ExpectedVersions = undefined,
 ): Promise<Customer> {
   return inTransaction(db, async (trx) => {
+    // The payer's lock before the row's trigger locks the history row (see lockContactKeys).
+    await lockContactKeys(trx, businessId, [await lockContactOf(trx, businessId, customerId)])
     const row = await deactivateCustomerRow(trx, businessId, customerId, expected)
     if (!row) throw await unchangedBecause(trx, businessId, customerId, expected)
     await refreshDuplicates(trx, businessId, row)

@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely'
 import {
   listDuplicatePairs,
-  lockContactKeys,
+  lockContactKeys as lockContactKeyRows,
   refreshCustomerDuplicates,
 } from '../db/customer-duplicates.js'
 import { customerExists } from '../db/customers.js'
@@ -23,13 +23,40 @@ export interface ContactKeys {
 const phoneTail = (e164: string) => e164.slice(-7)
 
 /**
+ * The advisory locks of every contact key these customers' states have — phone (the payer's
+ * lock of the sales feed), e-mail, last 7 phone digits — in one ordered statement. A write that
+ * can deactivate or reactivate a customer takes them before it changes the row: the row's
+ * trigger locks the customer's history row, and the sales feed takes a payer's lock before a
+ * history row, so the payer's lock must come first everywhere.
+ */
+export async function lockContactKeys(
+  trx: Transaction<Database>,
+  businessId: number,
+  states: (ContactKeys | undefined)[],
+): Promise<void> {
+  const phones = new Set<string>()
+  const emails = new Set<string>()
+  for (const keys of states) {
+    if (keys?.phone) phones.add(keys.phone)
+    if (keys?.email) emails.add(keys.email)
+  }
+  await lockContactKeyRows(trx, businessId, {
+    phoneSha256s: [...phones].map(phoneSha256),
+    emails: [...emails],
+    tails: [...new Set([...phones].map(phoneTail))],
+  })
+}
+
+/**
  * The one owner of the duplicate pairs: every write that can change a customer's name, phone,
  * e-mail or active state calls it in its transaction, after the customer's row is written.
  * First the advisory locks of every contact key the customer has now and had before this write
- * (`previous`), in one order; then one statement that replaces the customer's pairs with those
- * found by indexed lookups (none when it is inactive). Two writers of the same phone, e-mail
- * or last 7 digits are serialised by those locks, so the later one always sees the earlier one
- * and no pair is missed or left behind. Returns the customer's candidates, best first.
+ * (`previous`; a write that changes the active state has taken them before the row, see
+ * `lockContactKeys`, and taking them again is free); then one statement that replaces the
+ * customer's pairs with those found by indexed lookups (none when it is inactive). Two writers
+ * of the same phone, e-mail or last 7 digits are serialised by those locks, so the later one
+ * always sees the earlier one and no pair is missed or left behind. Returns the customer's
+ * candidates, best first.
  */
 export async function refreshDuplicates(
   trx: Transaction<Database>,
@@ -37,17 +64,7 @@ export async function refreshDuplicates(
   customer: ContactKeys & { id: number },
   previous?: ContactKeys,
 ): Promise<PossibleDuplicate[]> {
-  const phones = new Set<string>()
-  const emails = new Set<string>()
-  for (const keys of [customer, previous]) {
-    if (keys?.phone) phones.add(keys.phone)
-    if (keys?.email) emails.add(keys.email)
-  }
-  await lockContactKeys(trx, businessId, {
-    phoneSha256s: [...phones].map(phoneSha256),
-    emails: [...emails],
-    tails: [...new Set([...phones].map(phoneTail))],
-  })
+  await lockContactKeys(trx, businessId, [customer, previous])
   const rows = await refreshCustomerDuplicates(trx, businessId, customer.id)
   return rows.map((row) => ({ id: row.id, score: Number(row.score), reasons: row.reasons }))
 }
