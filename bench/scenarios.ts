@@ -5,6 +5,7 @@ import {
   findMetricsRow,
   listRepeatCustomers,
 } from '../db/customer-purchase-history.js'
+import { listDuplicatePairs } from '../db/customer-duplicates.js'
 import { listSales } from '../db/customer-sales.js'
 import { findCustomerDetail, listCustomers, searchCustomers } from '../db/customers.js'
 import type { Database } from '../db/database.js'
@@ -203,6 +204,24 @@ export const SCENARIOS: Scenario[] = [
     name: 'analytics',
     request: (f) => ({ method: 'GET', path: `${api(f)}/analytics` }),
     rawSql: (db, f) => customerAnalytics(db, f.businessId),
+  },
+  {
+    name: 'duplicates, first page',
+    request: (f) => ({ method: 'GET', path: `${api(f)}/duplicates` }),
+    rawSql: (db, f) => listDuplicatePairs(db, f.businessId, { minScore: 0.5, limit: 21 }),
+  },
+  {
+    name: 'duplicates of one customer',
+    request: (f, n) => ({
+      method: 'GET',
+      path: `${api(f)}/${pick(f.customerIds, n)}/duplicates`,
+    }),
+    rawSql: (db, f, n) =>
+      listDuplicatePairs(db, f.businessId, {
+        customerId: pick(f.customerIds, n),
+        minScore: 0.5,
+        limit: 21,
+      }),
   },
   {
     name: 'create customer',

@@ -66,6 +66,25 @@ export async function customerVersion(
   return row?.version
 }
 
+/**
+ * The customer's phone and e-mail as they stand, with the row locked for the rest of the
+ * transaction (the update that follows would lock it anyway): what its duplicate pairs were
+ * found by before a change. Undefined when there is no such customer.
+ */
+export async function lockContactOf(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<Pick<CustomerRow, 'phone' | 'email'> | undefined> {
+  return db
+    .selectFrom('customers')
+    .select(['phone', 'email'])
+    .where('business_id', '=', businessId)
+    .where('id', '=', customerId)
+    .forNoKeyUpdate()
+    .executeTakeFirst()
+}
+
 /** Changes the row and adds one to its version; no row when absent or the version differs. */
 export async function updateCustomer(
   db: Executor,

@@ -118,6 +118,18 @@ export interface CustomerSalesTable {
 
 export type PayerMatch = 'phone' | 'phone_sha256'
 
+export type DuplicateReason = 'same_phone' | 'same_email' | 'similar_name'
+
+/** A pair of active customers that are probably one person, lower id first. */
+export interface CustomerDuplicatesTable {
+  business_id: BigId
+  low_id: BigId
+  high_id: BigId
+  /** numeric(3,2), read as its decimal text. */
+  score: Numeric
+  reasons: DuplicateReason[]
+}
+
 export interface SalesEventsTable {
   business_id: BigId
   event_id: string
@@ -157,6 +169,7 @@ export interface Database {
   customer_counts: CustomerCountsTable
   customer_stats: CustomerStatsTable
   customer_sales: CustomerSalesTable
+  customer_duplicates: CustomerDuplicatesTable
   sales_events: SalesEventsTable
   idempotency_keys: IdempotencyKeysTable
 }

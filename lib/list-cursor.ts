@@ -36,13 +36,13 @@ export const MAX_CURSOR_LENGTH = 2048
 /** Fixed HKDF label: the cursor key is never the secret it comes from (e.g. the JWT secret). */
 const KEY_LABEL = 'payme-customers list-cursor hmac-sha256 v1'
 
-/** The HMAC key for cursors, derived from one configured secret. */
-export function deriveCursorKey(secret: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, '', KEY_LABEL, 32))
+/** The HMAC key for cursors, derived from one configured secret (one label per kind of list). */
+export function deriveCursorKey(secret: string, label: string = KEY_LABEL): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, '', label, 32))
 }
 
 const invalid = (message: string) => invalidField('after', message)
-const NOT_OURS = 'is not a cursor this service made (altered, or signed with a retired key)'
+export const NOT_OURS = 'is not a cursor this service made (altered, or signed with a retired key)'
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 const isLeapYear = (year: number): boolean =>
@@ -101,28 +101,29 @@ export interface ListCursorCodec {
   decode(text: string, businessId: number, scope: ListScope): ListPosition
 }
 
+/** Seals a payload into a signed, opaque cursor and opens one; open is undefined for a forgery. */
+export interface CursorSeal {
+  seal(payload: object): string
+  open(text: string): unknown
+}
+
 /**
  * Cursors signed with HMAC-SHA256: base64url of version byte, MAC and the payload's JSON.
- * The first secret signs; every secret verifies (several during a rotation).
+ * The first secret signs; every secret verifies (several during a rotation). Each kind of list
+ * derives its keys with its own label, so one list's cursor is never another's.
  */
-export function createListCursorCodec(secrets: readonly string[]): ListCursorCodec {
-  const keys = secrets.map(deriveCursorKey)
+export function createCursorSeal(
+  secrets: readonly string[],
+  label: string = KEY_LABEL,
+): CursorSeal {
+  const keys = secrets.map((secret) => deriveCursorKey(secret, label))
   const [first] = keys
   if (!first) throw new Error('list cursors need at least one secret')
   const signingKey: Buffer = first
   const mac = (key: Buffer, signed: Buffer): Buffer =>
     createHmac('sha256', key).update(signed).digest()
 
-  function encode(businessId: number, scope: ListScope, position: ListPosition): string {
-    const payload: CursorPayload = {
-      b: businessId,
-      s: scope.sortBy,
-      o: scope.sortOrder,
-      a: scope.isActive,
-      t: scope.customerType,
-      k: position.key,
-      i: position.id,
-    }
+  function seal(payload: object): string {
     const signed = Buffer.concat([Buffer.of(FORMAT_VERSION), Buffer.from(JSON.stringify(payload))])
     return Buffer.concat([
       signed.subarray(0, 1),
@@ -148,16 +149,40 @@ export function createListCursorCodec(secrets: readonly string[]): ListCursorCod
     return matched ? payload : undefined
   }
 
-  function decode(text: string, businessId: number, scope: ListScope): ListPosition {
+  function open(text: string): unknown {
     const payload = verified(text)
-    if (!payload) throw invalid(NOT_OURS)
-    let cursor: Partial<CursorPayload>
+    if (!payload) return undefined
     try {
-      cursor = JSON.parse(payload.toString('utf8')) as Partial<CursorPayload>
+      const parsed: unknown = JSON.parse(payload.toString('utf8'))
+      return typeof parsed === 'object' && parsed !== null ? parsed : undefined
     } catch {
-      throw invalid(NOT_OURS)
+      return undefined
     }
-    if (typeof cursor !== 'object' || cursor === null) throw invalid(NOT_OURS)
+  }
+
+  return { seal, open }
+}
+
+/** The customer list's cursors (`after` / `next_after`). */
+export function createListCursorCodec(secrets: readonly string[]): ListCursorCodec {
+  const cursors = createCursorSeal(secrets)
+
+  function encode(businessId: number, scope: ListScope, position: ListPosition): string {
+    const payload: CursorPayload = {
+      b: businessId,
+      s: scope.sortBy,
+      o: scope.sortOrder,
+      a: scope.isActive,
+      t: scope.customerType,
+      k: position.key,
+      i: position.id,
+    }
+    return cursors.seal(payload)
+  }
+
+  function decode(text: string, businessId: number, scope: ListScope): ListPosition {
+    const cursor = cursors.open(text) as Partial<CursorPayload> | undefined
+    if (!cursor) throw invalid(NOT_OURS)
     const belongs =
       cursor.b === businessId &&
       cursor.s === scope.sortBy &&

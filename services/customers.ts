@@ -6,6 +6,7 @@ import {
   deactivateCustomer as deactivateCustomerRow,
   findCustomerDetail,
   insertCustomer,
+  lockContactOf,
   listCustomers as listCustomerRows,
   searchCustomers as searchCustomerRows,
   updateCustomer as updateCustomerRow,
@@ -18,25 +19,32 @@ import type { Customer } from '../generated/schemas/Customer.js'
 import type { CustomerCreate } from '../generated/schemas/CustomerCreate.js'
 import type { CustomerDetail } from '../generated/schemas/CustomerDetail.js'
 import type { CustomerUpdate } from '../generated/schemas/CustomerUpdate.js'
+import type { PossibleDuplicate } from '../generated/schemas/PossibleDuplicate.js'
 import { invalid, NotFound, PreconditionFailed, type DomainError } from '../lib/domain-errors.js'
 import type { ListCursorCodec, ListScope } from '../lib/list-cursor.js'
 import { phoneSearchDigits, toE164 } from '../lib/phone.js'
 import { toCustomer, toNote, toPreferences, toPurchaseHistory } from './representations.js'
 import { businessCountry, phoneOf } from './business-country.js'
+import { lockContactKeys, refreshDuplicates, type ContactKeys } from './duplicates.js'
 import { attachPayerSales } from './sales-attribution.js'
 
 /** Notes embedded in a customer; the notes endpoint pages through all of them. */
 export const EMBEDDED_NOTES_LIMIT = 100
 
-/** A customer as written, with the M-Pesa sales the write attached to it. */
+/**
+ * A customer as written, with the M-Pesa sales the write attached to it and the active
+ * customers it probably duplicates.
+ */
 export interface WrittenCustomer {
   customer: Customer
   attachedSales: number
+  possibleDuplicates: PossibleDuplicate[]
 }
 
 /**
  * A new customer with its preferences and empty history, in one transaction; with a phone, the
- * business's sales waiting for that payer are attached to it in the same transaction.
+ * business's sales waiting for that payer are attached to it in the same transaction, and its
+ * duplicate pairs are found in it too.
  */
 export async function createCustomer(
   db: Executor,
@@ -49,11 +57,14 @@ export async function createCustomer(
     const customer = await insertCustomer(trx, businessId, { ...fields, phone: e164 })
     await insertDefaultPreferences(trx, businessId, customer.id)
     await insertEmptyPurchaseHistory(trx, businessId, customer.id)
+    // Before the sales: its locks (the payer's among them) are all taken in one ordered
+    // statement; attachPayerSales then takes the payer's again, which it already holds.
+    const possibleDuplicates = await refreshDuplicates(trx, businessId, customer)
     const attachedSales =
       customer.phone !== null && customer.is_active
         ? await attachPayerSales(trx, businessId, customer.id, customer.phone)
         : 0
-    return { customer: toCustomer(customer), attachedSales }
+    return { customer: toCustomer(customer), attachedSales, possibleDuplicates }
   })
 }
 
@@ -183,25 +194,50 @@ export async function updateCustomer(
   if (phone === null) changes.phone = null
   else if (phone !== undefined) changes.phone = await phoneOf(db, businessId, phone)
   const mayAttach = typeof phone === 'string' || input.is_active === true
+  const contactChanges = phone !== undefined || input.email !== undefined
+  const mayPair = contactChanges || input.name !== undefined || input.is_active !== undefined
   return inTransaction(db, async (trx) => {
+    // The keys of the contact before and after, locked before the row changes (see
+    // lockContactKeys); the pairs found by the old phone or e-mail go.
+    const previous: ContactKeys | undefined = mayPair
+      ? await lockContactOf(trx, businessId, customerId)
+      : undefined
+    if (previous) {
+      const next: ContactKeys = {
+        phone: changes.phone === undefined ? previous.phone : changes.phone,
+        email: changes.email === undefined ? previous.email : changes.email,
+      }
+      await lockContactKeys(trx, businessId, [previous, next])
+    }
     const row = await updateCustomerRow(trx, businessId, customerId, changes, expected)
     if (!row) throw await unchangedBecause(trx, businessId, customerId, expected)
+    const possibleDuplicates = mayPair
+      ? await refreshDuplicates(trx, businessId, row, previous)
+      : []
     const attachedSales =
       mayAttach && row.phone !== null && row.is_active
         ? await attachPayerSales(trx, businessId, customerId, row.phone)
         : 0
-    return { customer: toCustomer(row), attachedSales }
+    return { customer: toCustomer(row), attachedSales, possibleDuplicates }
   })
 }
 
-/** Soft delete: the customer becomes inactive; repeating it changes only the version. */
+/**
+ * Soft delete: the customer becomes inactive and leaves its duplicate pairs; repeating it
+ * changes only the version.
+ */
 export async function deleteCustomer(
   db: Executor,
   businessId: number,
   customerId: number,
   expected: ExpectedVersions = undefined,
 ): Promise<Customer> {
-  const row = await deactivateCustomerRow(db, businessId, customerId, expected)
-  if (!row) throw await unchangedBecause(db, businessId, customerId, expected)
-  return toCustomer(row)
+  return inTransaction(db, async (trx) => {
+    // The payer's lock before the row's trigger locks the history row (see lockContactKeys).
+    await lockContactKeys(trx, businessId, [await lockContactOf(trx, businessId, customerId)])
+    const row = await deactivateCustomerRow(trx, businessId, customerId, expected)
+    if (!row) throw await unchangedBecause(trx, businessId, customerId, expected)
+    await refreshDuplicates(trx, businessId, row)
+    return toCustomer(row)
+  })
 }

@@ -2,12 +2,17 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { AttachedSales } from './AttachedSales.js'
 import { Customer } from './Customer.js'
+import { PossibleDuplicate } from './PossibleDuplicate.js'
 
 export const CustomerCreated = Type.Object(
   {
     message: Type.Literal('Customer created successfully'),
     customer: Customer,
     attached_sales: AttachedSales,
+    possible_duplicates: Type.Array(PossibleDuplicate, {
+      description:
+        'Active customers this one probably duplicates (see `GET /duplicates` for the scores\nand reasons), best first; empty when there are none.\n',
+    }),
   },
   { additionalProperties: false },
 )

@@ -11,6 +11,11 @@ import {
   listSales,
   startUnnamedSaleEvent,
 } from '../../db/customer-sales.js'
+import {
+  listDuplicatePairs,
+  rebuildDuplicates,
+  refreshCustomerDuplicates,
+} from '../../db/customer-duplicates.js'
 import { startSaleEvent } from '../../db/sale-event-intake.js'
 import { findCustomerDetail, listCustomers, searchCustomers } from '../../db/customers.js'
 import { phoneSearchDigits, phoneSha256, toE164 } from '../../lib/phone.js'
@@ -66,6 +71,14 @@ t.test('hot queries use their indexes', async (t) => {
     [],
     'the generated history equals a recomputation from the ledger',
   )
+  await rebuildDuplicates(db, BUSINESS)
+  // The generated data has hardly any duplicates: pairs enough for a real table (a customer in
+  // every 5th has 4, with a spread of scores), stored as a refresh would store them.
+  await sql`insert into customer_duplicates (business_id, low_id, high_id, score, reasons)
+    select ${BUSINESS}, c.id, c.id + k, (50 + (c.id * 7 + k) % 51) / 100.0, array['similar_name']
+    from customers c cross join generate_series(1, 4) k
+    where c.business_id = ${BUSINESS} and c.id % 5 = 0
+    on conflict do nothing`.execute(db)
   await sql`analyze`.execute(db)
 
   const customerId = range.minId + 1234
@@ -262,6 +275,44 @@ t.test('hot queries use their indexes', async (t) => {
       name: "an unnamed event's sale, with the payer's lock",
       explain: () => generic((db) => startUnnamedSaleEvent(db, BUSINESS, 'S-1', payerHash)),
       uses: ['customer_sales_pkey'],
+    },
+    {
+      name: 'duplicates, first page',
+      explain: () =>
+        generic((db) => listDuplicatePairs(db, BUSINESS, { minScore: 0.5, limit: 21 })),
+      uses: ['customer_duplicates_by_score'],
+    },
+    {
+      name: 'duplicates, a later page',
+      explain: () =>
+        generic((db) =>
+          listDuplicatePairs(db, BUSINESS, {
+            minScore: 0.5,
+            limit: 21,
+            after: { score: '0.75', lowId: customerId, highId: customerId + 1 },
+          }),
+        ),
+      uses: ['customer_duplicates_by_score'],
+    },
+    {
+      // Both sides of a pair: the primary key as the lower id, by_high_id as the higher.
+      name: 'duplicates of one customer',
+      explain: () =>
+        generic((db) => listDuplicatePairs(db, BUSINESS, { customerId, minScore: 0.5, limit: 21 })),
+      uses: ['customer_duplicates_pkey', 'customer_duplicates_by_high_id'],
+    },
+    {
+      // The customer by key; the others sharing its phone, e-mail or last 7 digits; its pairs.
+      name: "a customer's duplicates refreshed",
+      explain: () => generic((db) => refreshCustomerDuplicates(db, BUSINESS, customerId)),
+      uses: [
+        'customers_pkey',
+        'customers_by_phone_sha256',
+        'customers_by_email',
+        'customers_by_phone_tail',
+        'customer_duplicates_pkey',
+        'customer_duplicates_by_high_id',
+      ],
     },
     {
       name: "a payer's waiting sales (attached when the phone registers)",

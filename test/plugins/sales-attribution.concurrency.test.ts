@@ -121,3 +121,62 @@ t.test(
     }
   },
 )
+
+t.test(
+  'a customer deactivated while M-Pesa sales from their phone arrive: no deadlock, every sale counted once',
+  async (t) => {
+    const { database, first, second } = await twoInstances(t)
+    const instances = [first.inject, second.inject]
+    for (let round = 1; round <= 10; round++) {
+      const digits = `7460${String(round).padStart(5, '0')}`
+      const created = await first.inject({
+        method: 'POST',
+        url: `/api/customers/${BUSINESS}`,
+        headers: authFor(BUSINESS),
+        payload: { name: `Leaving Payer ${round}`, phone: `0${digits}` },
+      })
+      const customerId = created.json().customer.id as number
+      const events: SaleEventBody[] = Array.from({ length: 30 }, (_, index) => ({
+        id: `leave-r${round}-${index}`,
+        type: 'sale.completed',
+        created_at: new Date().toISOString(),
+        data: {
+          sale_id: `L${round}-S${index}`,
+          business_id: BUSINESS,
+          customer_id: null,
+          total_amount: '10.00',
+          completed_at: new Date(Date.UTC(2026, 10, 2) + index * 60_000).toISOString(),
+          payer: { phone: FORMATS[index % FORMATS.length]!(digits) },
+        },
+      }))
+      const deliveries = events.map(async (event, index) => {
+        await sleep(index)
+        return postEvent(instances[index % 2]!, event)
+      })
+      // Deactivated by DELETE or by PATCH is_active:false, in turn, while the sales arrive.
+      await sleep(10)
+      const leaving = instances[round % 2]!({
+        method: round % 2 ? 'DELETE' : 'PATCH',
+        url: `/api/customers/${BUSINESS}/${customerId}`,
+        headers: authFor(BUSINESS),
+        ...(round % 2 ? {} : { payload: { is_active: false } }),
+      })
+      const [left, ...answers] = await Promise.all([leaving, ...deliveries])
+      const name = `round ${round}`
+      t.equal(left.statusCode, 200, `${name}: deactivated`)
+      t.same(
+        answers.map((answer) => answer.statusCode),
+        events.map(() => 200),
+        `${name}: every sale answered 200`,
+      )
+      const matched = answers.filter((answer) => answer.json().status === 'processed').length
+      const { rows } = await sql<{ owned: number; waiting: number }>`
+        select count(*) filter (where customer_id = ${customerId})::int as owned,
+          count(*) filter (where customer_id is null)::int as waiting
+        from customer_sales
+        where business_id = ${BUSINESS} and sale_id like ${`L${round}-S%`}`.execute(database.db)
+      t.same(rows[0], { owned: matched, waiting: 30 - matched }, `${name}: each sale once`)
+    }
+    t.same(await findStalePurchaseHistory(database.db, BUSINESS), [], 'cache equals the ledger')
+  },
+)

@@ -135,6 +135,51 @@ export interface paths {
     patch?: never
     trace?: never
   }
+  '/api/customers/{businessId}/duplicates': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+      }
+      cookie?: never
+    }
+    /**
+     * Duplicate candidates
+     * @description Pairs of active customers that are probably one person, best first (`score`
+     *     descending, then the pair's lower id, then its higher id). Each pair names its two
+     *     customers lower id first and says why it was found:
+     *
+     *     - `same_phone`: the same E.164 phone number (however each was written);
+     *     - `same_email`: the same e-mail address, compared case-insensitively;
+     *     - `similar_name`: names with a trigram similarity (pg_trgm, lower-cased) of at least 0.5.
+     *
+     *     Score: same phone and e-mail 0.98, same phone 0.95, same e-mail 0.90, each plus
+     *     0.02 × the name similarity when the names are similar (so at most 1.00); a similar name
+     *     alone 0.30 + 0.30 × similarity (0.45–0.60). Rounded to two decimals.
+     *
+     *     Names are compared only between customers who share something cheap to look up: the
+     *     phone, the e-mail, or the last 7 digits of the phone (the subscriber number typed with
+     *     another prefix). A phone, e-mail or last-7-digits shared by more than 51 active
+     *     customers (a shop's till number) is treated as shared and pairs nobody.
+     *
+     *     Pairs are kept up to date in the transaction of every write that changes a customer's
+     *     name, phone, e-mail or active state, so the list costs one index scan. Paging: pass
+     *     `next` as `after` with the same `min_score`; pages never repeat or skip a pair.
+     */
+    get: operations['listDuplicates']
+    put?: never
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
   '/api/customers/{businessId}/{customerId}': {
     parameters: {
       query?: never
@@ -320,6 +365,40 @@ export interface paths {
      *     history.
      */
     get: operations['getPurchaseHistory']
+    put?: never
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/customers/{businessId}/{customerId}/duplicates': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    /**
+     * Duplicate candidates of one customer
+     * @description The pairs of `GET /api/customers/{businessId}/duplicates` that include this customer,
+     *     in the same order and shape (scores and reasons are described there). A customer that
+     *     is inactive has none; an unknown customer is a 404. `next` is bound to this customer:
+     *     it cannot page the business-wide list, nor another customer's.
+     */
+    get: operations['listCustomerDuplicates']
     put?: never
     post?: never
     delete?: never
@@ -801,6 +880,34 @@ export interface components {
       message: 'Customer created successfully'
       customer: components['schemas']['Customer']
       attached_sales: components['schemas']['AttachedSales']
+      /**
+       * @description Active customers this one probably duplicates (see `GET /duplicates` for the scores
+       *     and reasons), best first; empty when there are none.
+       */
+      possible_duplicates: components['schemas']['PossibleDuplicate'][]
+    }
+    /** @enum {string} */
+    DuplicateReason: 'same_phone' | 'same_email' | 'similar_name'
+    /** @description How likely the two are one person, two decimals. */
+    DuplicateScore: number
+    DuplicateCandidate: {
+      /** @description The two customers, lower id first. */
+      customer_ids: components['schemas']['Id'][]
+      score: components['schemas']['DuplicateScore']
+      reasons: components['schemas']['DuplicateReason'][]
+    }
+    DuplicateCandidates: {
+      candidates: components['schemas']['DuplicateCandidate'][]
+      /**
+       * @description Pass as `after`, unchanged and with the same `min_score`, for the next page; `null`
+       *     on the last page.
+       */
+      next: string | null
+    }
+    PossibleDuplicate: {
+      id: components['schemas']['Id']
+      score: components['schemas']['DuplicateScore']
+      reasons: components['schemas']['DuplicateReason'][]
     }
     CustomerResponse: {
       customer: components['schemas']['CustomerDetail']
@@ -1289,6 +1396,17 @@ export interface components {
      * @example 1
      */
     CustomerId: components['schemas']['Id']
+    /** @description Page size. */
+    DuplicatesLimit: number
+    /** @description Only pairs scoring at least this much. */
+    DuplicatesMinScore: number
+    /**
+     * @description The `next` cursor of the previous page. Opaque: pass it back exactly as received. Signed
+     *     by the service and bound to the business, to the list (the business's or one
+     *     customer's) and to `min_score`; an altered cursor, or one used with another business,
+     *     list or `min_score`, is a 400 with a detail on `after`.
+     */
+    DuplicatesAfter: string
     /**
      * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
      *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
@@ -1548,6 +1666,50 @@ export interface operations {
         }
         content: {
           'application/json': components['schemas']['CustomerAnalyticsResponse']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  listDuplicates: {
+    parameters: {
+      query?: {
+        /** @description Page size. */
+        limit?: components['parameters']['DuplicatesLimit']
+        /** @description Only pairs scoring at least this much. */
+        min_score?: components['parameters']['DuplicatesMinScore']
+        /**
+         * @description The `next` cursor of the previous page. Opaque: pass it back exactly as received. Signed
+         *     by the service and bound to the business, to the list (the business's or one
+         *     customer's) and to `min_score`; an altered cursor, or one used with another business,
+         *     list or `min_score`, is a 400 with a detail on `after`.
+         */
+        after?: components['parameters']['DuplicatesAfter']
+      }
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description A page of duplicate candidates. */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['DuplicateCandidates']
         }
       }
       400: components['responses']['ValidationFailed']
@@ -2000,6 +2162,56 @@ export interface operations {
         }
         content: {
           'application/json': components['schemas']['SalesHistory']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['CustomerNotFound']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  listCustomerDuplicates: {
+    parameters: {
+      query?: {
+        /** @description Page size. */
+        limit?: components['parameters']['DuplicatesLimit']
+        /** @description Only pairs scoring at least this much. */
+        min_score?: components['parameters']['DuplicatesMinScore']
+        /**
+         * @description The `next` cursor of the previous page. Opaque: pass it back exactly as received. Signed
+         *     by the service and bound to the business, to the list (the business's or one
+         *     customer's) and to `min_score`; an altered cursor, or one used with another business,
+         *     list or `min_score`, is a 400 with a detail on `after`.
+         */
+        after?: components['parameters']['DuplicatesAfter']
+      }
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description A page of the customer's duplicate candidates. */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['DuplicateCandidates']
         }
       }
       400: components['responses']['ValidationFailed']

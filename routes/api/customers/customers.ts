@@ -18,7 +18,7 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     ...createCustomer,
     config: { idempotent: true },
     handler: async function create(request, reply) {
-      const { customer, attachedSales } = await customers.createCustomer(
+      const { customer, attachedSales, possibleDuplicates } = await customers.createCustomer(
         request.db,
         request.params.businessId,
         request.body,
@@ -29,6 +29,7 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
         message: 'Customer created successfully' as const,
         customer,
         attached_sales: attachedSales,
+        possible_duplicates: possibleDuplicates,
       }
     },
   })
