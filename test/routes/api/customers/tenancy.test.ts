@@ -81,6 +81,8 @@ const samples: Record<string, Sample> = {
     invalid: { query: { start_date: 'yesterday' } },
     success: 200,
   },
+  listDuplicates: { valid: {}, invalid: { query: { min_score: '1.5' } }, success: 200 },
+  listCustomerDuplicates: { valid: {}, invalid: { query: { limit: '0' } }, success: 200 },
 }
 
 const operations = customerOperations()
