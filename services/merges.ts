@@ -19,7 +19,11 @@ import {
   type MergeRow,
 } from '../db/customer-merges.js'
 import { recomputePurchaseHistory } from '../db/customer-purchase-history.js'
-import { updateCustomer as updateCustomerRow, type CustomerRow } from '../db/customers.js'
+import {
+  customerExists,
+  updateCustomer as updateCustomerRow,
+  type CustomerRow,
+} from '../db/customers.js'
 import type { Database, MergeMoved } from '../db/database.js'
 import { inTransaction, type Executor } from '../db/executor.js'
 import type { Customer } from '../generated/schemas/Customer.js'
@@ -121,7 +125,11 @@ export async function mergeCustomers(
   sourceIds: number[],
 ): Promise<MergeResult> {
   const shape = shapeProblems(targetId, sourceIds)
-  if (shape.length > 0) throw refused(shape)
+  if (shape.length > 0) {
+    // A missing target is a 404 whatever the list says.
+    if (!(await customerExists(db, businessId, targetId))) throw new NotFound('customer')
+    throw refused(shape)
+  }
   const involved = [targetId, ...sourceIds].sort((a, b) => a - b)
   return inTransaction(db, async (trx) => {
     const rows = await lockInvolved(trx, businessId, involved)
