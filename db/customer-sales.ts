@@ -61,11 +61,15 @@ export async function settleSaleOwner(
     customerId: number | null
     matchedBy: PayerMatch | null
     payer: { phone: string | null; sha256: string } | null
+    /** The customer the event named, kept when the sale takes its owner from this event. */
+    named: number | null
   },
 ): Promise<void> {
-  const { customerId, matchedBy, payer } = owner
+  const { customerId, matchedBy, payer, named } = owner
   await sql`update customer_sales set
       customer_id = coalesce(customer_id, ${customerId}::bigint),
+      named_customer_id = case when customer_id is null then ${named}::bigint
+        else named_customer_id end,
       matched_by = case when customer_id is null and ${customerId}::bigint is not null
         then ${matchedBy}::text else matched_by end,
       payer_phone = case when payer_phone_sha256 is null then ${payer?.phone ?? null}::varchar
@@ -104,6 +108,27 @@ export async function attachUnattributedSales(
     where business_id = ${businessId} and customer_id is null
       and payer_phone_sha256 = decode(${sha256}::text, 'hex')`.execute(db)
   return Number(result.numAffectedRows ?? 0)
+}
+
+/**
+ * The customer a sale naming this one goes to: the customer itself, or the survivor of the
+ * merges it went through (followed a bounded number of hops). Undefined for no such customer.
+ */
+export async function survivorOf(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<number | undefined> {
+  const { rows } = await sql<{ id: number }>`
+    with recursive chain (id, merged_into, hops) as (
+      select id, merged_into, 0 from customers where business_id = ${businessId} and id = ${customerId}
+      union all
+      select c.id, c.merged_into, chain.hops + 1 from chain
+      join customers c on c.business_id = ${businessId} and c.id = chain.merged_into
+      where chain.hops < 20
+    )
+    select id from chain where merged_into is null or hops = 20 order by hops limit 1`.execute(db)
+  return rows[0]?.id
 }
 
 /** Records the completion of a sale whose refund or void arrived first. */

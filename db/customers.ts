@@ -69,16 +69,17 @@ export async function customerVersion(
 /**
  * The customer's phone and e-mail as they stand, with the row locked for the rest of the
  * transaction (the update that follows would lock it anyway): what its duplicate pairs were
- * found by before a change. Undefined when there is no such customer.
+ * found by before a change, and whether it is merged into another. Undefined when there is no
+ * such customer.
  */
 export async function lockContactOf(
   db: Executor,
   businessId: number,
   customerId: number,
-): Promise<Pick<CustomerRow, 'phone' | 'email'> | undefined> {
+): Promise<Pick<CustomerRow, 'phone' | 'email' | 'merged_into'> | undefined> {
   return db
     .selectFrom('customers')
-    .select(['phone', 'email'])
+    .select(['phone', 'email', 'merged_into'])
     .where('business_id', '=', businessId)
     .where('id', '=', customerId)
     .forNoKeyUpdate()

@@ -35,6 +35,8 @@ export interface CustomersTable {
   version: Generated<number>
   /** SHA-256 of the E.164 phone's digits, kept by the database (a generated column). */
   phone_sha256: ColumnType<Uint8Array | null, never, never>
+  /** The customer this one was merged into (it is then inactive); null otherwise. */
+  merged_into: ColumnType<number | null, never, number | null>
   created_at: CreatedAt
   updated_at: UpdatedAt
 }
@@ -112,6 +114,8 @@ export interface CustomerSalesTable {
   payer_phone_sha256: ColumnType<Uint8Array | null, never, never>
   /** How the payer decided the sale's customer; null when an event named the customer. */
   matched_by: ColumnType<PayerMatch | null, PayerMatch | null | undefined, PayerMatch | null>
+  /** The customer the sale's event named (before following merges); null when none was named. */
+  named_customer_id: ColumnType<number | null, number | null | undefined, number | null>
   created_at: CreatedAt
   updated_at: UpdatedAt
 }
@@ -128,6 +132,32 @@ export interface CustomerDuplicatesTable {
   /** numeric(3,2), read as its decimal text. */
   score: Numeric
   reasons: DuplicateReason[]
+}
+
+/** What a merge moved and filled, per source: enough to undo it exactly. */
+export interface MergeMoved {
+  sources: {
+    id: number
+    note_ids: number[]
+    /** The sales that were the source's, and how: its events named it, or the payer rule chose it. */
+    sales: { sale_id: string; by: 'named' | 'payer' }[]
+  }[]
+  /** The target's empty fields the merge filled, with the values it put there. */
+  filled: { phone?: string; email?: string; address?: string }
+  favorite_products_added: number[]
+  /** The target's favorite products as the merge left them (an undo reverts only these). */
+  favorite_products_after: number[]
+  do_not_contact_turned_on: boolean
+}
+
+export interface CustomerMergesTable {
+  id: GeneratedId
+  business_id: BigId
+  target_id: BigId
+  source_ids: ColumnType<number[], number[], never>
+  moved: ColumnType<MergeMoved, string, never>
+  created_at: CreatedAt
+  undone_at: ColumnType<Date | null, never, Date | string>
 }
 
 export interface SalesEventsTable {
@@ -170,6 +200,7 @@ export interface Database {
   customer_stats: CustomerStatsTable
   customer_sales: CustomerSalesTable
   customer_duplicates: CustomerDuplicatesTable
+  customer_merges: CustomerMergesTable
   sales_events: SalesEventsTable
   idempotency_keys: IdempotencyKeysTable
 }

@@ -28,6 +28,8 @@ export interface SaleEventIntake {
   event_id: string
   event_type: SaleEventType
   sale_id: string
+  /** The customer the event named, as named (a merged one too); null when it named nobody. */
+  named_customer_id: number | null
   /** The ledger row to start when this is the first news of the sale. */
   sale: {
     total_amount: string | null
@@ -94,13 +96,14 @@ export async function startSaleEvent(
     ), started as (
       insert into customer_sales (business_id, sale_id, customer_id, total_amount, items_count,
         payment_method, completed_at, refunded_amount, voided, payer_phone, payer_phone_sha256,
-        matched_by)
+        matched_by, named_customer_id)
       select ${businessId}::bigint, ${saleId}::varchar, owner.customer_id,
         ${sale.total_amount}::numeric, ${sale.items_count}::numeric, ${sale.payment_method}::text,
         ${sale.completed_at}::timestamptz, ${sale.refunded_amount}::numeric, ${sale.voided}::boolean,
         ${sale.payer?.phone ?? null}::varchar, decode(${sale.payer?.sha256 ?? null}::text, 'hex'),
         case when owner.customer_id is null or ${sale.payer?.sha256 ?? null}::text is null then null
-          else ${matchedBy}::text end
+          else ${matchedBy}::text end,
+        ${intake.named_customer_id}::bigint
       from claimed, owner
       on conflict (business_id, sale_id) do nothing
       returning sale_id

@@ -43,6 +43,8 @@ export class Unprocessable extends DomainError {
   constructor(
     readonly title: string,
     message: string,
+    /** One entry per refused part of the request, when it names several (a merge's sources). */
+    readonly details?: ErrorDetail[],
   ) {
     super(message)
     this.name = 'Unprocessable'

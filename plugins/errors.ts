@@ -67,7 +67,9 @@ function fromDomainError(error: DomainError): HttpError {
     return error.resource === 'customer' ? customerNotFound() : new HttpError(404, 'Not found')
   }
   if (error instanceof Conflict) return new HttpError(409, error.title, error.message)
-  if (error instanceof Unprocessable) return new HttpError(422, error.title, error.message)
+  if (error instanceof Unprocessable) {
+    return new HttpError(422, error.title, error.message, error.details)
+  }
   if (error instanceof PreconditionFailed) return preconditionFailed(error.currentVersion)
   throw new Error(`no HTTP mapping for ${error.name}`)
 }

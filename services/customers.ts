@@ -20,7 +20,13 @@ import type { CustomerCreate } from '../generated/schemas/CustomerCreate.js'
 import type { CustomerDetail } from '../generated/schemas/CustomerDetail.js'
 import type { CustomerUpdate } from '../generated/schemas/CustomerUpdate.js'
 import type { PossibleDuplicate } from '../generated/schemas/PossibleDuplicate.js'
-import { invalid, NotFound, PreconditionFailed, type DomainError } from '../lib/domain-errors.js'
+import {
+  Conflict,
+  invalid,
+  NotFound,
+  PreconditionFailed,
+  type DomainError,
+} from '../lib/domain-errors.js'
 import type { ListCursorCodec, ListScope } from '../lib/list-cursor.js'
 import { phoneSearchDigits, toE164 } from '../lib/phone.js'
 import { toCustomer, toNote, toPreferences, toPurchaseHistory } from './representations.js'
@@ -199,9 +205,15 @@ export async function updateCustomer(
   return inTransaction(db, async (trx) => {
     // The keys of the contact before and after, locked before the row changes (see
     // lockContactKeys); the pairs found by the old phone or e-mail go.
-    const previous: ContactKeys | undefined = mayPair
-      ? await lockContactOf(trx, businessId, customerId)
-      : undefined
+    const locked = mayPair ? await lockContactOf(trx, businessId, customerId) : undefined
+    // A merged customer comes back only by undoing its merge (its sales are the survivor's).
+    if (input.is_active === true && locked && locked.merged_into !== null) {
+      throw new Conflict(
+        'Customer merged',
+        `Customer ${customerId} is merged into ${locked.merged_into}: undo the merge to reactivate it`,
+      )
+    }
+    const previous: ContactKeys | undefined = locked
     if (previous) {
       const next: ContactKeys = {
         phone: changes.phone === undefined ? previous.phone : changes.phone,

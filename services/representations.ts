@@ -37,6 +37,7 @@ export function toCustomer(row: CustomerRow): Customer {
     prefer_email: row.prefer_email,
     prefer_call: row.prefer_call,
     version: row.version,
+    merged_into: row.merged_into,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   }

@@ -4,6 +4,7 @@ import {
   completeSale,
   lockSale,
   settleSaleOwner,
+  survivorOf,
   voidSale,
   type SaleRow,
 } from '../db/customer-sales.js'
@@ -145,7 +146,7 @@ async function applyToReportedSale(
     businessId: number
     saleId: string
     owner: SaleCustomer | null
-    named: boolean
+    named: number | null
     payer: SalePayer | null
   },
 ): Promise<{ effect: Effect; row: SaleRow }> {
@@ -154,7 +155,7 @@ async function applyToReportedSale(
   if (!row) throw new Error(`sale ${saleId} vanished while being recorded`)
   const customerId = owner?.customerId ?? null
   if (row.customer_id !== null && row.customer_id !== customerId) {
-    if (sale.named) throw unprocessable(`Sale ${saleId} belongs to another customer`)
+    if (sale.named !== null) throw unprocessable(`Sale ${saleId} belongs to another customer`)
     throw new SaleOwnerChanged()
   }
   const takesOwner = row.customer_id === null && customerId !== null
@@ -164,6 +165,7 @@ async function applyToReportedSale(
       customerId,
       matchedBy: owner?.matchedBy ?? null,
       payer: sale.payer,
+      named: sale.named,
     })
   }
   const settled: SaleRow = takesOwner
@@ -251,6 +253,7 @@ async function recordInTransaction(
     event_id: event.id,
     event_type: event.type,
     sale_id: saleId,
+    named_customer_id: named,
     sale: freshSaleOf(change, payer),
   })
   if (!intake.customerFound) {
@@ -268,13 +271,18 @@ async function recordInTransaction(
         }
   const duplicate = { status: 'duplicate', event_id: event.id } as const
   if (!intake.claimed) return duplicate
+  // A merge or undo of the named customer may have committed while this waited for the
+  // survivor's history lock: asked again now (a new statement sees it), the answer must agree.
+  if (named !== null) {
+    if ((await survivorOf(trx, businessId, named)) !== intake.ownerId) throw new SaleOwnerChanged()
+  }
   let sale: Pick<SaleRow, 'customer_id' | 'matched_by' | 'payer_phone_sha256'> | null = null
   if (!intake.saleStarted) {
     const reported = await applyToReportedSale(trx, change, {
       businessId,
       saleId,
       owner,
-      named: named !== null,
+      named,
       payer,
     })
     if (reported.effect === 'no-change') {

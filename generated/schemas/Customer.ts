@@ -22,6 +22,10 @@ export const Customer = Type.Object(
     prefer_email: Type.Boolean(),
     prefer_call: Type.Boolean(),
     version: Version,
+    merged_into: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+      description:
+        'The customer this one was merged into (it is then inactive until the merge is\nundone); `null` for every other customer.\n',
+    }),
     created_at: Timestamp,
     updated_at: Timestamp,
   },

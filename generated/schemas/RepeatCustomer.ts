@@ -24,6 +24,12 @@ export const RepeatCustomer = Type.Object(
     prefer_email: Type.Boolean(),
     prefer_call: Type.Boolean(),
     version: Version,
+    merged_into: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+        description:
+          'The customer this one was merged into (it is then inactive until the merge is\nundone); `null` for every other customer.\n',
+      }),
+    ),
     created_at: Timestamp,
     updated_at: Timestamp,
     total_purchases: Type.Integer({ minimum: 0 }),

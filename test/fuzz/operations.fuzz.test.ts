@@ -883,6 +883,8 @@ const FROM_SERVICE = new Set(['after'])
 function pathValue(parameter: Parameter): fc.Arbitrary<string> {
   if (parameter.name === 'businessId') return fc.constant(String(BUSINESS))
   if (parameter.name === 'customerId') return fc.constantFrom(...customers.map(String))
+  // A placeholder: prepare() makes the merge a valid undo needs.
+  if (parameter.name === 'mergeId') return fc.constant('1')
   throw new Error(`no generator for path parameter ${parameter.name}`)
 }
 
@@ -984,6 +986,31 @@ async function prepare(
     const end = spec.query.find(([name]) => name === 'end_date')?.[1]
     if (start !== undefined && end !== undefined && boundOf(start, 'start') > boundOf(end, 'end')) {
       spec = withQuery(spec, 'end_date', undefined)
+    }
+  }
+  if (!forMutation && (operation.id === 'mergeCustomers' || operation.id === 'undoMerge')) {
+    // A valid merge needs active customers nobody merged: fresh ones each time (the fixtures
+    // may have been deleted); a valid undo needs a merge of its own.
+    sequence += 1
+    const fresh = (role: string) =>
+      createCustomerId(server.inject, BUSINESS, { name: `Fuzz ${role} ${sequence}` })
+    const [target, source] = [await fresh('target'), await fresh('source')]
+    if (operation.id === 'mergeCustomers') {
+      spec = {
+        ...spec,
+        path: { ...spec.path, customerId: String(target) },
+        body: { kind: 'json', value: { source_ids: [source] } },
+      }
+    } else {
+      const merged = await server.inject({
+        method: 'POST',
+        url: `/api/customers/${BUSINESS}/${target}/merge`,
+        headers: authFor(BUSINESS),
+        payload: { source_ids: [source] },
+      })
+      const mergeId = (jsonOf(merged) as { merge?: { id?: number } }).merge?.id
+      if (mergeId === undefined) throw new Error(`fuzz merge setup: ${merged.statusCode}`)
+      spec = { ...spec, path: { ...spec.path, mergeId: String(mergeId) } }
     }
   }
   if (spec.wantCursor && !forMutation) {
@@ -1418,17 +1445,22 @@ function bodyMutations(operation: Operation, body: Schema): Tagged[] {
           ),
         ),
     ),
-    fc
-      .tuple(
-        fc.constantFrom(...stringFields),
-        fc.integer({ min: BODY_LIMIT_BYTES + 1, max: 4 * BODY_LIMIT_BYTES }),
-      )
-      .map(([field, length]) =>
-        mutation(`${named(field.path)} of ${length} characters`, refused(413), (spec) =>
-          withJson(spec, setAt(jsonValue(spec), field.path, 'x'.repeat(length))),
-        ),
-      ),
   ]
+  // A body of ids only (a merge's) has no text to blow past the limit with.
+  if (stringFields.length > 0) {
+    shape.push(
+      fc
+        .tuple(
+          fc.constantFrom(...stringFields),
+          fc.integer({ min: BODY_LIMIT_BYTES + 1, max: 4 * BODY_LIMIT_BYTES }),
+        )
+        .map(([field, length]) =>
+          mutation(`${named(field.path)} of ${length} characters`, refused(413), (spec) =>
+            withJson(spec, setAt(jsonValue(spec), field.path, 'x'.repeat(length))),
+          ),
+        ),
+    )
+  }
   const required = fields.filter((field) => field.required)
   if (required.length > 0) {
     shape.push(

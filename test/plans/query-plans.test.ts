@@ -258,6 +258,7 @@ t.test('hot queries use their indexes', async (t) => {
             event_id: 'plan-probe',
             event_type: 'sale.completed',
             sale_id: 'plan-probe',
+            named_customer_id: null,
             sale: {
               total_amount: '1.00',
               items_count: '1',

@@ -407,6 +407,77 @@ export interface paths {
     patch?: never
     trace?: never
   }
+  '/api/customers/{businessId}/{customerId}/merge': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    get?: never
+    put?: never
+    /**
+     * Merge customers into this one
+     * @description Merges 1–10 customers of the business (`source_ids`) into this one, in one transaction:
+     *     their notes and sales move here, this customer's empty `phone`, `email` and `address`
+     *     are filled from the sources in the order given, favorite products are united, a
+     *     `do_not_contact` of any of them stays on, the purchase history is recomputed from the
+     *     ledger, and each source becomes inactive with `merged_into` set to this customer. Sales
+     *     that name a source later come here. `version` goes up by one on this customer and on
+     *     each source. Undo it within 30 days with `POST /merges/{mergeId}/undo`.
+     */
+    post: operations['mergeCustomers']
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/customers/{businessId}/merges/{mergeId}/undo': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /** @description The merge's id, from the merge's answer. */
+        mergeId: components['parameters']['MergeId']
+      }
+      cookie?: never
+    }
+    get?: never
+    put?: never
+    /**
+     * Undo a merge
+     * @description Within 30 days of the merge: every sale whose event named a source (whenever it
+     *     arrived) and every sale the payer rule had given a source before the merge go back to
+     *     it, the notes the merge moved go back, each source is active again without
+     *     `merged_into`, the fields the merge filled on the target are cleared and its favorite
+     *     products and `do_not_contact` reverted (each unless changed since), both histories are
+     *     recomputed. Sales that named the target, and payer matches made after the merge, stay
+     *     with the target. `version` goes up by one on the target and each source.
+     */
+    post: operations['undoMerge']
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
   '/webhooks/sales': {
     parameters: {
       query?: never
@@ -689,6 +760,11 @@ export interface components {
       prefer_email: boolean
       prefer_call: boolean
       version: components['schemas']['Version']
+      /**
+       * @description The customer this one was merged into (it is then inactive until the merge is
+       *     undone); `null` for every other customer.
+       */
+      merged_into: number | null
       created_at: components['schemas']['Timestamp']
       updated_at: components['schemas']['Timestamp']
     }
@@ -868,6 +944,11 @@ export interface components {
       prefer_email: boolean
       prefer_call: boolean
       version: components['schemas']['Version']
+      /**
+       * @description The customer this one was merged into (it is then inactive until the merge is
+       *     undone); `null` for every other customer.
+       */
+      merged_into: number | null
       created_at: components['schemas']['Timestamp']
       updated_at: components['schemas']['Timestamp']
       /** @description The 100 newest notes, newest first. */
@@ -908,6 +989,36 @@ export interface components {
       id: components['schemas']['Id']
       score: components['schemas']['DuplicateScore']
       reasons: components['schemas']['DuplicateReason'][]
+    }
+    MergeRequest: {
+      /**
+       * @description The customers to merge into this one (1–10, checked by the merge: fewer or more is
+       *     a 422). Empty fields are filled from them in this order.
+       */
+      source_ids: components['schemas']['Id'][]
+    }
+    Merge: {
+      id: components['schemas']['Id']
+      target_id: components['schemas']['Id']
+      source_ids: components['schemas']['Id'][]
+      created_at: components['schemas']['Timestamp']
+    }
+    CustomersMerged: {
+      /** @constant */
+      message: 'Customers merged'
+      customer: components['schemas']['Customer']
+      merge: components['schemas']['Merge']
+    }
+    MergeUndone: {
+      /** @constant */
+      message: 'Merge undone'
+      merge: {
+        id: components['schemas']['Id']
+        target_id: components['schemas']['Id']
+        source_ids: components['schemas']['Id'][]
+        created_at: components['schemas']['Timestamp']
+        undone_at: components['schemas']['Timestamp']
+      }
     }
     CustomerResponse: {
       customer: components['schemas']['CustomerDetail']
@@ -1133,6 +1244,11 @@ export interface components {
       prefer_email: boolean
       prefer_call: boolean
       version: components['schemas']['Version']
+      /**
+       * @description The customer this one was merged into (it is then inactive until the merge is
+       *     undone); `null` for every other customer.
+       */
+      merged_into?: number | null
       created_at: components['schemas']['Timestamp']
       updated_at: components['schemas']['Timestamp']
       total_purchases: number
@@ -1396,6 +1512,8 @@ export interface components {
      * @example 1
      */
     CustomerId: components['schemas']['Id']
+    /** @description The merge's id, from the merge's answer. */
+    MergeId: components['schemas']['Id']
     /** @description Page size. */
     DuplicatesLimit: number
     /** @description Only pairs scoring at least this much. */
@@ -1895,7 +2013,28 @@ export interface operations {
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
       404: components['responses']['CustomerNotFound']
-      409: components['responses']['RequestInProgress']
+      /**
+       * @description A request with this `Idempotency-Key` is still running (retry after `Retry-After`
+       *     seconds), or `is_active: true` names a customer merged into another: undo the merge
+       *     to bring it back. Nothing was changed.
+       */
+      409: {
+        headers: {
+          /** @description Seconds to wait before retrying (with a request still running). */
+          'Retry-After'?: number
+          [name: string]: unknown
+        }
+        content: {
+          /**
+           * @example {
+           *       "error": "Customer merged",
+           *       "message": "Customer 15 is merged into 12: undo the merge to reactivate it",
+           *       "request_id": "req-1a2b3c"
+           *     }
+           */
+          'application/json': components['schemas']['ApiError']
+        }
+      }
       412: components['responses']['PreconditionFailed']
       413: components['responses']['PayloadTooLarge']
       415: components['responses']['UnsupportedMediaType']
@@ -2218,6 +2357,203 @@ export interface operations {
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
       404: components['responses']['CustomerNotFound']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  mergeCustomers: {
+    parameters: {
+      query?: never
+      header?: {
+        /**
+         * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+         *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+         *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+         *     request with a key runs, and its answer is stored in the same transaction as its effect.
+         *     A repeat with the same method, path (query included) and body — compared as parsed
+         *     JSON, so key order and spacing do not matter — gets the stored status and body again
+         *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+         *     method, path or body is a 422; while the first request still runs, a 409 with
+         *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+         *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+         *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+         *     key is another key. A malformed key is a 400.
+         * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey']
+      }
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['MergeRequest']
+      }
+    }
+    responses: {
+      /** @description The customers were merged. */
+      200: {
+        headers: {
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['CustomersMerged']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['CustomerNotFound']
+      /**
+       * @description Another merge or undo over one of these customers is running (retry later), or a
+       *     request with this `Idempotency-Key` is still running. Nothing was changed.
+       */
+      409: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          /**
+           * @example {
+           *       "error": "Merge in progress",
+           *       "message": "Customer 15 is being merged or unmerged by another request",
+           *       "request_id": "req-1a2b3c"
+           *     }
+           */
+          'application/json': components['schemas']['ApiError']
+        }
+      }
+      413: components['responses']['PayloadTooLarge']
+      415: components['responses']['UnsupportedMediaType']
+      /**
+       * @description The merge is refused, nothing was changed: no sources or more than 10, a source
+       *     named twice, a source that is the target, unknown, inactive, merged or of another
+       *     business (one entry in `details` each), an inactive target; or the
+       *     `Idempotency-Key` was used for another request.
+       */
+      422: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          /**
+           * @example {
+           *       "error": "Merge refused",
+           *       "message": "These customers cannot be merged",
+           *       "details": [
+           *         {
+           *           "path": "source_ids.1",
+           *           "message": "customer 15 is inactive"
+           *         }
+           *       ],
+           *       "request_id": "req-1a2b3c"
+           *     }
+           */
+          'application/json': components['schemas']['ApiError']
+        }
+      }
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  undoMerge: {
+    parameters: {
+      query?: never
+      header?: {
+        /**
+         * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+         *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+         *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+         *     request with a key runs, and its answer is stored in the same transaction as its effect.
+         *     A repeat with the same method, path (query included) and body — compared as parsed
+         *     JSON, so key order and spacing do not matter — gets the stored status and body again
+         *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+         *     method, path or body is a 422; while the first request still runs, a 409 with
+         *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+         *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+         *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+         *     key is another key. A malformed key is a 400.
+         * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey']
+      }
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /** @description The merge's id, from the merge's answer. */
+        mergeId: components['parameters']['MergeId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description The merge was undone. */
+      200: {
+        headers: {
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['MergeUndone']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      /** @description No such merge in this business. */
+      404: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          /**
+           * @example {
+           *       "error": "Not found",
+           *       "request_id": "req-1a2b3c"
+           *     }
+           */
+          'application/json': components['schemas']['ApiError']
+        }
+      }
+      /**
+       * @description The merge was undone already, is older than 30 days, its target was merged into
+       *     another customer since (undo that merge first), another merge or undo over these
+       *     customers is running, or a request with this `Idempotency-Key` is still running.
+       *     Nothing was changed.
+       */
+      409: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          /**
+           * @example {
+           *       "error": "Merge already undone",
+           *       "message": "Merge 3 was undone at 2026-12-03T10:00:00.000Z",
+           *       "request_id": "req-1a2b3c"
+           *     }
+           */
+          'application/json': components['schemas']['ApiError']
+        }
+      }
+      422: components['responses']['IdempotencyKeyReused']
       429: components['responses']['TooManyRequests']
       500: components['responses']['InternalError']
       503: components['responses']['ServiceUnavailable']

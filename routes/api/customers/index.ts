@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import customerRoutes from './customers.js'
 import duplicateRoutes from './duplicates.js'
+import mergeRoutes from './merges.js'
 import noteRoutes from './notes.js'
 import preferenceRoutes from './preferences.js'
 import purchaseRoutes from './purchases.js'
@@ -15,6 +16,7 @@ const customersApi: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', app.authorizeBusiness)
   await app.register(customerRoutes)
   await app.register(duplicateRoutes)
+  await app.register(mergeRoutes)
   await app.register(noteRoutes)
   await app.register(preferenceRoutes)
   await app.register(purchaseRoutes)

@@ -76,6 +76,7 @@ t.test('creates a customer from a name alone, with the documented defaults', asy
       prefer_email: false,
       prefer_call: false,
       version: 1,
+      merged_into: null,
       created_at: '',
       updated_at: '',
     },

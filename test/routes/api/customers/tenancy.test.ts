@@ -32,6 +32,8 @@ interface RequestParts {
   payload?: Record<string, unknown>
   /** Replaces the customer id in the path. */
   customerId?: string
+  /** Replaces the merge id in the path (999999999 otherwise: no such merge). */
+  mergeId?: string
 }
 
 interface Sample {
@@ -81,8 +83,17 @@ const samples: Record<string, Sample> = {
     invalid: { query: { start_date: 'yesterday' } },
     success: 200,
   },
-  listDuplicates: { valid: {}, invalid: { query: { min_score: '1.5' } }, success: 200 },
-  listCustomerDuplicates: { valid: {}, invalid: { query: { limit: '0' } }, success: 200 },
+  listDuplicates: { valid: {}, invalid: { query: { limit: '0' } }, success: 200 },
+  listCustomerDuplicates: { valid: {}, invalid: { customerId: 'abc' }, success: 200 },
+  // A source no business has: under the customer's own business the merge is refused (422)
+  // after the target is found; under another business the target is not found (404).
+  mergeCustomers: {
+    valid: { payload: { source_ids: [999_999_999] } },
+    invalid: { payload: {} },
+    success: 422,
+  },
+  // No customer in the path: only the 403s and the malformed business id apply.
+  undoMerge: { valid: {}, invalid: { query: {}, mergeId: 'abc' }, success: 404 },
 }
 
 const operations = customerOperations()
@@ -103,6 +114,7 @@ function requestFor(
   const path = operation.path
     .replace('{businessId}', String(businessId))
     .replace('{customerId}', String(parts.customerId ?? customerId))
+    .replace('{mergeId}', parts.mergeId ?? '999999999')
   const query = parts.query ? `?${new URLSearchParams(parts.query).toString()}` : ''
   return {
     method: operation.method,
