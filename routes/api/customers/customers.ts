@@ -23,7 +23,7 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
         request.params.businessId,
         request.body,
       )
-      app.serviceMetrics.salesAttached.inc(attachedSales)
+      request.attachedSales = attachedSales
       reply.code(201).header('etag', entityTag(customer.version))
       return {
         message: 'Customer created successfully' as const,
@@ -75,7 +75,7 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
         request.body,
         versionsMatching(request.headers['if-match']),
       )
-      app.serviceMetrics.salesAttached.inc(attachedSales)
+      request.attachedSales = attachedSales
       reply.header('etag', entityTag(customer.version))
       return {
         message: 'Customer updated successfully' as const,

@@ -16,7 +16,7 @@ const mergeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         customerId,
         request.body.source_ids,
       )
-      app.serviceMetrics.salesAttached.inc(attachedSales)
+      request.attachedSales = attachedSales
       return { message: 'Customers merged' as const, customer, merge }
     },
   })
@@ -27,7 +27,7 @@ const mergeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     handler: async function undo(request) {
       const { businessId, mergeId } = request.params
       const { attachedSales, ...merge } = await merges.undoMerge(request.db, businessId, mergeId)
-      app.serviceMetrics.salesAttached.inc(attachedSales)
+      request.attachedSales = attachedSales
       return { message: 'Merge undone' as const, merge }
     },
   })
