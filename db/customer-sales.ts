@@ -24,7 +24,7 @@ export async function lockSale(
  * For an event that names no customer, in one round trip: the business exists from now on (a
  * walk-in's sale may be its first news), the sale's customer as it stands (a plain read, no
  * lock; undefined when the sale was never reported), and, with a payer, the payer's lock (see
- * `lockPayer`), taken before the statement that looks the payer up starts.
+ * `payerLockKey`), taken before the statement that looks the payer up starts.
  */
 export async function startUnnamedSaleEvent(
   db: Executor,
@@ -79,17 +79,17 @@ export async function settleSaleOwner(
     where business_id = ${businessId} and sale_id = ${saleId}`.execute(db)
 }
 
-const payerLock = (businessId: number, sha256: string) =>
-  sql`pg_advisory_xact_lock(hashtextextended(${`payer:${businessId}:${sha256}`}, 0))`
-
 /**
- * A transaction-scoped lock on one payer of one business. The sales feed takes it before
- * looking for the payer's customer, and a customer who gets that phone takes it before
- * attaching the payer's waiting sales, so neither can miss the other's commit.
+ * The advisory lock key of one payer of one business. The sales feed takes its lock before
+ * looking for the payer's customer, and a customer write that gives or takes that phone takes
+ * it in its lock step (db/customer-duplicates.ts `lockContactKeys`) before attaching the
+ * payer's waiting sales, so neither can miss the other's commit.
  */
-export async function lockPayer(db: Executor, businessId: number, sha256: string): Promise<void> {
-  await sql`select ${payerLock(businessId, sha256)}`.execute(db)
-}
+export const payerLockKey = (businessId: number, sha256: string): string =>
+  `payer:${businessId}:${sha256}`
+
+const payerLock = (businessId: number, sha256: string) =>
+  sql`pg_advisory_xact_lock(hashtextextended(${payerLockKey(businessId, sha256)}, 0))`
 
 /**
  * Gives every sale of the business that waits for this payer to the customer; returns how many.

@@ -186,8 +186,8 @@ export async function mergeCustomers(
     const merged = await updateCustomerRow(trx, businessId, targetId, filled)
     if (!merged) throw new Error(`customer ${targetId} vanished under its lock`)
     for (const id of involved) await recomputePurchaseHistory(trx, businessId, id)
-    for (const source of sources) await refreshDuplicates(trx, businessId, source)
-    await refreshDuplicates(trx, businessId, merged, target)
+    for (const source of sources) await refreshDuplicates(trx, businessId, source.id)
+    await refreshDuplicates(trx, businessId, targetId)
     const attachedSales =
       filled.phone === undefined
         ? 0
@@ -295,10 +295,10 @@ export async function undoMerge(
     const unmerged = await updateCustomerRow(trx, businessId, targetId, cleared)
     if (!unmerged) throw new Error(`customer ${targetId} vanished under its lock`)
     for (const id of involved) await recomputePurchaseHistory(trx, businessId, id)
-    await refreshDuplicates(trx, businessId, unmerged, target)
+    await refreshDuplicates(trx, businessId, targetId)
     let attachedSales = 0
     for (const source of sources) {
-      await refreshDuplicates(trx, businessId, source)
+      await refreshDuplicates(trx, businessId, source.id)
       // Reactivated with a phone: the payer's waiting sales are its own, as for any reactivation.
       if (source.phone !== null) {
         attachedSales += await attachPayerSales(trx, businessId, source.id, source.phone)

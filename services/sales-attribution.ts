@@ -1,10 +1,5 @@
 import type { Transaction } from 'kysely'
-import {
-  attachUnattributedSales,
-  lockPayer,
-  startUnnamedSaleEvent,
-  survivorOf,
-} from '../db/customer-sales.js'
+import { attachUnattributedSales, startUnnamedSaleEvent, survivorOf } from '../db/customer-sales.js'
 import { lockPurchaseHistory, recomputePurchaseHistory } from '../db/customer-purchase-history.js'
 import type { Database } from '../db/database.js'
 import type { Executor } from '../db/executor.js'
@@ -71,8 +66,9 @@ export async function saleOwnerOf(
 /**
  * A customer who has (just got) this phone takes every sale of the business that waits for it,
  * and the purchase history is recomputed: the walk-in who registers keeps their M-Pesa
- * purchases. Lock order as in the sales feed: the payer, then the customer's history, then the
- * sales. Returns how many sales were attached.
+ * purchases. The caller holds the payer's lock (its write's `lockContactKeys`, which covers the
+ * phone); then, as in the sales feed, the customer's history, then the sales. Returns how many
+ * sales were attached.
  */
 export async function attachPayerSales(
   trx: Transaction<Database>,
@@ -81,7 +77,6 @@ export async function attachPayerSales(
   e164: string,
 ): Promise<number> {
   const sha256 = phoneSha256(e164)
-  await lockPayer(trx, businessId, sha256)
   await lockPurchaseHistory(trx, businessId, customerId)
   const attached = await attachUnattributedSales(trx, businessId, customerId, sha256)
   if (attached > 0) await recomputePurchaseHistory(trx, businessId, customerId)
