@@ -110,27 +110,6 @@ export async function attachUnattributedSales(
   return Number(result.numAffectedRows ?? 0)
 }
 
-/**
- * The customer a sale naming this one goes to: the customer itself, or the survivor of the
- * merges it went through (followed a bounded number of hops). Undefined for no such customer.
- */
-export async function survivorOf(
-  db: Executor,
-  businessId: number,
-  customerId: number,
-): Promise<number | undefined> {
-  const { rows } = await sql<{ id: number }>`
-    with recursive chain (id, merged_into, hops) as (
-      select id, merged_into, 0 from customers where business_id = ${businessId} and id = ${customerId}
-      union all
-      select c.id, c.merged_into, chain.hops + 1 from chain
-      join customers c on c.business_id = ${businessId} and c.id = chain.merged_into
-      where chain.hops < 20
-    )
-    select id from chain where merged_into is null or hops = 20 order by hops limit 1`.execute(db)
-  return rows[0]?.id
-}
-
 /** Records the completion of a sale whose refund or void arrived first. */
 export async function completeSale(
   db: Executor,

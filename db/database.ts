@@ -82,6 +82,8 @@ export interface CustomerPurchaseHistoryTable {
   customer_lifetime_value: Numeric
   /** A copy of customers.is_active, kept by a trigger, so analytics counters follow it. */
   is_active: Generated<boolean>
+  /** Raised by every merge and undo involving the customer (see lockHistoriesForMerge). */
+  merge_epoch: Generated<number>
   created_at: CreatedAt
   updated_at: UpdatedAt
 }

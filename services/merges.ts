@@ -5,7 +5,7 @@ import {
   findMerge,
   insertMerge,
   lockCustomers,
-  lockHistories,
+  lockHistoriesForMerge,
   lockSalesOf,
   markMerged,
   markUndone,
@@ -88,7 +88,7 @@ async function lockInvolved(
   const rows = await lockCustomers(trx, businessId, customerIds)
   // A contact changed between the read and the row's lock: its keys too (free when the same).
   await lockContactKeys(trx, businessId, rows)
-  await lockHistories(trx, businessId, customerIds)
+  await lockHistoriesForMerge(trx, businessId, customerIds)
   return new Map(rows.map((row) => [row.id, row]))
 }
 

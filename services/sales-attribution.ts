@@ -1,5 +1,5 @@
 import type { Transaction } from 'kysely'
-import { attachUnattributedSales, startUnnamedSaleEvent, survivorOf } from '../db/customer-sales.js'
+import { attachUnattributedSales, startUnnamedSaleEvent } from '../db/customer-sales.js'
 import { lockPurchaseHistory, recomputePurchaseHistory } from '../db/customer-purchase-history.js'
 import type { Database } from '../db/database.js'
 import type { Executor } from '../db/executor.js'
@@ -27,8 +27,8 @@ export async function payerOf(
 
 /**
  * Whose a sale event is — the one place that decides it:
- * 1. a customer the event names, or the survivor it was merged into (the caller re-checks this
- *    under the survivor's history lock: a merge or undo may commit meanwhile);
+ * 1. a customer the event names, or the survivor it was merged into (resolved and locked by the
+ *    intake's statement, which tells when a merge or undo committed meanwhile);
  * 2. a sale reported before keeps the customer it has;
  * 3. the business's oldest active customer with the payer's phone: the payer's lock is taken
  *    here, and the intake's statement (which starts after it) looks the customer up, so a
@@ -46,11 +46,8 @@ export async function saleOwnerOf(
   },
 ): Promise<IntakeOwner> {
   const { businessId, saleId, named, payer } = sale
-  if (named !== null) {
-    // An unknown customer stays as named: the intake finds no row and the event is refused.
-    const customerId = (await survivorOf(trx, businessId, named)) ?? named
-    return { kind: 'customer', customerId, matchedBy: null }
-  }
+  // The intake resolves the survivor in its own statement; an unknown customer is refused.
+  if (named !== null) return { kind: 'named', customerId: named }
   const reported = await startUnnamedSaleEvent(trx, businessId, saleId, payer?.sha256 ?? null)
   if (reported?.customer_id != null) {
     return { kind: 'customer', customerId: reported.customer_id, matchedBy: reported.matched_by }
