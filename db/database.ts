@@ -192,6 +192,22 @@ export interface IdempotencyKeysTable {
   created_at: ColumnType<Date, Date | string | undefined, Date | string>
 }
 
+/** Written only by the change-history trigger (migration 2026-12-03T1200-change-history). */
+export interface CustomerChangesTable {
+  id: GeneratedId
+  business_id: BigId
+  customer_id: BigId
+  transaction_id: ColumnType<string, never, never>
+  at: ColumnType<Date, never, never>
+  actor: string
+  request_id: string | null
+  action: ChangeAction
+  fields: ColumnType<Record<string, { from: unknown; to: unknown }>, string, string>
+}
+
+export type ChangeAction =
+  'created' | 'updated' | 'deleted' | 'reactivated' | 'merged' | 'unmerged' | 'erased'
+
 export interface Database {
   businesses: BusinessesTable
   customers: CustomersTable
@@ -203,6 +219,7 @@ export interface Database {
   customer_sales: CustomerSalesTable
   customer_duplicates: CustomerDuplicatesTable
   customer_merges: CustomerMergesTable
+  customer_changes: CustomerChangesTable
   sales_events: SalesEventsTable
   idempotency_keys: IdempotencyKeysTable
 }

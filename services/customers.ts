@@ -1,3 +1,4 @@
+import { nameTransactionChange } from '../db/customer-changes.js'
 import { countCustomers } from '../db/customer-counts.js'
 import { insertDefaultPreferences } from '../db/customer-preferences.js'
 import { insertEmptyPurchaseHistory } from '../db/customer-purchase-history.js'
@@ -243,6 +244,8 @@ export async function deleteCustomer(
   expected: ExpectedVersions = undefined,
 ): Promise<Customer> {
   return inTransaction(db, async (trx) => {
+    // A repeated delete moves no value, but is a delete in the change history all the same.
+    await nameTransactionChange(trx, 'deleted')
     // The payer's lock before the row's trigger locks the history row (see lockContactKeys).
     await lockContactKeys(trx, businessId, [await lockContactOf(trx, businessId, customerId)])
     const row = await deactivateCustomerRow(trx, businessId, customerId, expected)

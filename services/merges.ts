@@ -1,3 +1,4 @@
+import { nameTransactionChange } from '../db/customer-changes.js'
 import type { Transaction } from 'kysely'
 import {
   contactChoicesOf,
@@ -132,6 +133,8 @@ export async function mergeCustomers(
   }
   const involved = [targetId, ...sourceIds].sort((a, b) => a - b)
   return inTransaction(db, async (trx) => {
+    // The target's filled fields and moved sales are part of the merge, not an update.
+    await nameTransactionChange(trx, 'merged')
     const rows = await lockInvolved(trx, businessId, involved)
     const target = rows.get(targetId)
     if (!target) throw new NotFound('customer')
@@ -231,6 +234,7 @@ export async function undoMerge(
   mergeId: number,
 ): Promise<MergeUndone['merge'] & { attachedSales: number }> {
   return inTransaction(db, async (trx) => {
+    await nameTransactionChange(trx, 'unmerged')
     const merge = await findMerge(trx, businessId, mergeId)
     if (!merge) throw new NotFound('resource')
     const { target_id: targetId, source_ids: sourceIds, moved } = merge
