@@ -34,3 +34,22 @@ export async function listChanges(
 export async function nameTransactionChange(db: Executor, action: ChangeAction): Promise<void> {
   await sql`select set_config('payme.change_action', ${action}, true)`.execute(db)
 }
+
+/** The customer's changes after the change `afterId`, oldest first: a keyset batch of an export. */
+export async function listChangesAfter(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  afterId: number,
+  limit: number,
+): Promise<ChangeRow[]> {
+  return db
+    .selectFrom('customer_changes')
+    .select(['id', 'at', 'actor', 'request_id', 'action', 'fields'])
+    .where('business_id', '=', businessId)
+    .where('customer_id', '=', customerId)
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute()
+}

@@ -232,3 +232,25 @@ export async function listSales(
     avgAmount: summary.avg_amount,
   }
 }
+
+/**
+ * Every ledger row of the customer after the sale `afterSaleId`, by sale id (completed or not,
+ * with the payer's phone): a keyset batch of an export.
+ */
+export async function listCustomerSalesAfter(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  afterSaleId: string,
+  limit: number,
+): Promise<SaleRow[]> {
+  return db
+    .selectFrom('customer_sales')
+    .selectAll()
+    .where('business_id', '=', businessId)
+    .where('customer_id', '=', customerId)
+    .where('sale_id', '>', afterSaleId)
+    .orderBy('sale_id')
+    .limit(limit)
+    .execute()
+}

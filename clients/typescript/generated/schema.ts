@@ -448,6 +448,44 @@ export interface paths {
     patch?: never
     trace?: never
   }
+  '/api/customers/{businessId}/{customerId}/export': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    /**
+     * Everything held about the customer
+     * @description The customer's right of access: one JSON document with everything the directory holds
+     *     about them — the customer, preferences and purchase history as `GET` shows them, then
+     *     every note, every sale of the ledger (with the payer's phone when the sale event gave
+     *     it) and every change, oldest first — as a download (`Content-Disposition: attachment`).
+     *     It is streamed a batch of rows at a time, so a customer with many notes or sales costs
+     *     the service no more memory than one with few; each batch is read on its own, so a write
+     *     made while the export streams may or may not be in it. A merged, inactive or erased
+     *     customer is exported as they are held now; an unknown customer is a 404.
+     */
+    get: operations['exportCustomer']
+    put?: never
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
   '/api/customers/{businessId}/{customerId}/merge': {
     parameters: {
       query?: never
@@ -1025,6 +1063,29 @@ export interface components {
        *     on the last page.
        */
       next: string | null
+    }
+    CustomerExport: {
+      exported_at: components['schemas']['Timestamp']
+      customer: components['schemas']['Customer']
+      preferences: components['schemas']['Preferences']
+      history: components['schemas']['PurchaseHistory']
+      notes: components['schemas']['Note'][]
+      sales: components['schemas']['ExportedSale'][]
+      changes: components['schemas']['CustomerChange'][]
+    }
+    /** @description A sale of the ledger as it is kept, completed or not. */
+    ExportedSale: {
+      sale_id: string
+      total_amount: components['schemas']['Money'] | null
+      items_count: components['schemas']['ItemsCount'] | null
+      payment_method: components['schemas']['PaymentMethod'] | null
+      completed_at: components['schemas']['Timestamp'] | null
+      refunded_amount: components['schemas']['Money']
+      voided: boolean
+      /** @description The payer's number in E.164, when the sale event gave it. */
+      payer_phone: string | null
+      matched_by: ('phone' | 'phone_sha256') | null
+      named_customer_id: components['schemas']['Id'] | null
     }
     CustomerChanges: {
       changes: components['schemas']['CustomerChange'][]
@@ -2490,6 +2551,46 @@ export interface operations {
            *     }
            */
           'application/json': components['schemas']['CustomerChanges']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['CustomerNotFound']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  exportCustomer: {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description The customer's data, as an attachment. */
+      200: {
+        headers: {
+          /** @description `attachment; filename="customer-<businessId>-<customerId>.json"` */
+          'Content-Disposition'?: string
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['CustomerExport']
         }
       }
       400: components['responses']['ValidationFailed']
