@@ -123,6 +123,36 @@ export async function deactivateCustomer(
   return update.returningAll().executeTakeFirst()
 }
 
+/** The name an erased customer keeps: the row stays for the shop's books. */
+export const ERASED_NAME = 'Erased customer'
+
+/**
+ * Erases the customer's own fields: the name becomes `Erased customer`, phone, e-mail and
+ * address are removed, and it is inactive for good with `erased_at`; version + 1.
+ */
+export async function eraseCustomerRow(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<CustomerRow | undefined> {
+  return db
+    .updateTable('customers')
+    .set({
+      name: ERASED_NAME,
+      phone: null,
+      email: null,
+      address: null,
+      is_active: false,
+      erased_at: sql`now()`,
+      version: sql`version + 1`,
+      updated_at: sql`now()`,
+    })
+    .where('business_id', '=', businessId)
+    .where('id', '=', customerId)
+    .returningAll()
+    .executeTakeFirst()
+}
+
 export interface ListCustomersQuery {
   limit: number
   offset: number

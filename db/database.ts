@@ -37,6 +37,8 @@ export interface CustomersTable {
   phone_sha256: ColumnType<Uint8Array | null, never, never>
   /** The customer this one was merged into (it is then inactive); null otherwise. */
   merged_into: ColumnType<number | null, never, number | null>
+  /** When the customer was erased (it is then inactive for good); null otherwise. */
+  erased_at: ColumnType<Date | null, never, Date | string | null>
   created_at: CreatedAt
   updated_at: UpdatedAt
 }

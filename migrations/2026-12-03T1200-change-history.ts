@@ -60,6 +60,9 @@ export async function up(db: Kysely<any>): Promise<void> {
         -- A write of the customer's row is a change even when no value moved (its version did).
         kind := coalesce(nullif(current_setting('payme.change_action', true), ''), case
           when tg_op = 'INSERT' then 'created'
+          -- Read through jsonb: erased_at comes with the erasure's migration.
+          when to_jsonb(old) ->> 'erased_at' is null and to_jsonb(new) ->> 'erased_at' is not null
+            then 'erased'
           when old.merged_into is null and new.merged_into is not null then 'merged'
           when old.merged_into is not null and new.merged_into is null then 'unmerged'
           when old.is_active and not new.is_active then 'deleted'

@@ -38,6 +38,7 @@ export function toCustomer(row: CustomerRow): Customer {
     prefer_call: row.prefer_call,
     version: row.version,
     merged_into: row.merged_into,
+    erased_at: row.erased_at === null ? null : iso(row.erased_at),
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   }

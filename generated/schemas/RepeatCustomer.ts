@@ -30,6 +30,12 @@ export const RepeatCustomer = Type.Object(
           'The customer this one was merged into (it is then inactive until the merge is\nundone); `null` for every other customer.\n',
       }),
     ),
+    erased_at: Type.Optional(
+      Type.Union([Timestamp, Type.Null()], {
+        description:
+          "When the customer's personal data was erased (`POST /{customerId}/erase`): the name\nis then `Erased customer`, the contacts are gone and the customer is inactive for\ngood; `null` for every other customer.\n",
+      }),
+    ),
     created_at: Timestamp,
     updated_at: Timestamp,
     total_purchases: Type.Integer({ minimum: 0 }),

@@ -844,6 +844,12 @@ export interface components {
        *     undone); `null` for every other customer.
        */
       merged_into: number | null
+      /**
+       * @description When the customer's personal data was erased (`POST /{customerId}/erase`): the name
+       *     is then `Erased customer`, the contacts are gone and the customer is inactive for
+       *     good; `null` for every other customer.
+       */
+      erased_at: components['schemas']['Timestamp'] | null
       created_at: components['schemas']['Timestamp']
       updated_at: components['schemas']['Timestamp']
     }
@@ -1028,6 +1034,12 @@ export interface components {
        *     undone); `null` for every other customer.
        */
       merged_into: number | null
+      /**
+       * @description When the customer's personal data was erased (`POST /{customerId}/erase`): the name
+       *     is then `Erased customer`, the contacts are gone and the customer is inactive for
+       *     good; `null` for every other customer.
+       */
+      erased_at: components['schemas']['Timestamp'] | null
       created_at: components['schemas']['Timestamp']
       updated_at: components['schemas']['Timestamp']
       /** @description The 100 newest notes, newest first. */
@@ -1375,6 +1387,12 @@ export interface components {
        *     undone); `null` for every other customer.
        */
       merged_into?: number | null
+      /**
+       * @description When the customer's personal data was erased (`POST /{customerId}/erase`): the name
+       *     is then `Erased customer`, the contacts are gone and the customer is inactive for
+       *     good; `null` for every other customer.
+       */
+      erased_at?: components['schemas']['Timestamp'] | null
       created_at: components['schemas']['Timestamp']
       updated_at: components['schemas']['Timestamp']
       total_purchases: number

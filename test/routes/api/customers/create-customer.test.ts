@@ -77,6 +77,7 @@ t.test('creates a customer from a name alone, with the documented defaults', asy
       prefer_call: false,
       version: 1,
       merged_into: null,
+      erased_at: null,
       created_at: '',
       updated_at: '',
     },
