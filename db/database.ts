@@ -122,6 +122,28 @@ export interface CustomerSalesTable {
 
 export type PayerMatch = 'phone' | 'phone_sha256'
 
+export type ConsentChannel = 'sms' | 'email' | 'call' | 'whatsapp'
+export type ConsentPurpose = 'marketing' | 'loyalty' | 'service'
+export type ConsentStatus = 'granted' | 'withdrawn'
+export type ConsentSource = 'in_store' | 'sms_reply' | 'web' | 'import' | 'api'
+
+/** One consent given or withdrawn; append-only (a trigger refuses updates and deletes). */
+export interface CustomerConsentsTable {
+  id: GeneratedId
+  business_id: BigId
+  customer_id: BigId
+  channel: ConsentChannel
+  purpose: ConsentPurpose
+  status: ConsentStatus
+  source: ConsentSource
+  evidence: string | null
+  /** `user:<sub>` of the token that wrote it, or `system`. */
+  actor: string
+  /** The request that wrote it; null for records the migration made from the old flags. */
+  request_id: string | null
+  recorded_at: CreatedAt
+}
+
 export type DuplicateReason = 'same_phone' | 'same_email' | 'similar_name'
 
 /** A pair of active customers that are probably one person, lower id first. */
@@ -201,6 +223,7 @@ export interface Database {
   customer_sales: CustomerSalesTable
   customer_duplicates: CustomerDuplicatesTable
   customer_merges: CustomerMergesTable
+  customer_consents: CustomerConsentsTable
   sales_events: SalesEventsTable
   idempotency_keys: IdempotencyKeysTable
 }
