@@ -31,6 +31,8 @@ import type { ListCursorCodec, ListScope } from '../lib/list-cursor.js'
 import { phoneSearchDigits, toE164 } from '../lib/phone.js'
 import { toCustomer, toNote, toPreferences, toPurchaseHistory } from './representations.js'
 import { businessCountry, phoneOf } from './business-country.js'
+import type { WriteContext } from '../lib/write-context.js'
+import { recordInitialFlags } from './consents.js'
 import { lockContactKeys, refreshDuplicates, type ContactKeys } from './duplicates.js'
 import { attachPayerSales } from './sales-attribution.js'
 
@@ -50,19 +52,23 @@ export interface WrittenCustomer {
 /**
  * A new customer with its preferences and empty history, in one transaction; with a phone, the
  * business's sales waiting for that payer are attached to it in the same transaction, and its
- * duplicate pairs are found in it too.
+ * duplicate pairs are found in it too. Its initial contact flags are recorded in the consent
+ * ledger (by `context`'s actor).
  */
 export async function createCustomer(
   db: Executor,
   businessId: number,
   input: CustomerCreate,
+  context: WriteContext,
 ): Promise<WrittenCustomer> {
   const { phone, ...fields } = input
   const e164 = phone === undefined ? null : await phoneOf(db, businessId, phone)
   return inTransaction(db, async (trx) => {
     const customer = await insertCustomer(trx, businessId, { ...fields, phone: e164 })
-    await insertDefaultPreferences(trx, businessId, customer.id)
+    const preferences = await insertDefaultPreferences(trx, businessId, customer.id)
     await insertEmptyPurchaseHistory(trx, businessId, customer.id)
+    // A new row nobody else sees yet: no lock order to keep.
+    await recordInitialFlags(trx, businessId, customer.id, { ...customer, ...preferences }, context)
     // Before the sales: its locks (the payer's among them) are all taken in one ordered
     // statement; attachPayerSales then takes the payer's again, which it already holds.
     const possibleDuplicates = await refreshDuplicates(trx, businessId, customer)

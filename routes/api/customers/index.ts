@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
+import consentRoutes from './consents.js'
 import customerRoutes from './customers.js'
 import duplicateRoutes from './duplicates.js'
 import mergeRoutes from './merges.js'
@@ -15,6 +16,7 @@ const customersApi: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', app.authenticate)
   app.addHook('onRequest', app.authorizeBusiness)
   await app.register(customerRoutes)
+  await app.register(consentRoutes)
   await app.register(duplicateRoutes)
   await app.register(mergeRoutes)
   await app.register(noteRoutes)
