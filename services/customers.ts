@@ -32,7 +32,7 @@ import { phoneSearchDigits, toE164 } from '../lib/phone.js'
 import { toCustomer, toNote, toPreferences, toPurchaseHistory } from './representations.js'
 import { businessCountry, phoneOf } from './business-country.js'
 import type { WriteContext } from '../lib/write-context.js'
-import { recordInitialFlags } from './consents.js'
+import { flagsOf, recordInitialFlags, writeFlags } from './consents.js'
 import { lockContactKeys, refreshDuplicates, type ContactKeys } from './duplicates.js'
 import { attachPayerSales } from './sales-attribution.js'
 
@@ -192,16 +192,19 @@ export async function unchangedBecause(
  * Changes the fields given; `phone: null` clears it, a phone is stored in E.164. With
  * `expected` versions (If-Match), only a customer at one of them is changed. A write that gives
  * an active customer a phone, or reactivates one that has a phone, attaches the sales waiting
- * for that payer in the same transaction.
+ * for that payer in the same transaction. `prefer_*` are not written here but recorded in the
+ * consent ledger (by `context`'s actor), which then sets them.
  */
 export async function updateCustomer(
   db: Executor,
   businessId: number,
   customerId: number,
   input: CustomerUpdate,
+  context: WriteContext,
   expected: ExpectedVersions = undefined,
 ): Promise<WrittenCustomer> {
-  const { phone, ...fields } = input
+  const { phone, prefer_sms, prefer_email, prefer_call, ...fields } = input
+  const flags = flagsOf({ prefer_sms, prefer_email, prefer_call })
   const changes: CustomerChanges = { ...fields }
   if (phone === null) changes.phone = null
   else if (phone !== undefined) changes.phone = await phoneOf(db, businessId, phone)
@@ -236,7 +239,17 @@ export async function updateCustomer(
       mayAttach && row.phone !== null && row.is_active
         ? await attachPayerSales(trx, businessId, customerId, row.phone)
         : 0
-    return { customer: toCustomer(row), attachedSales, possibleDuplicates }
+    // Last: after the history row's lock that attaching takes (the sales feed's order).
+    const views = await writeFlags(trx, businessId, customerId, flags, context)
+    const written = views
+      ? {
+          ...row,
+          prefer_sms: views.prefer_sms,
+          prefer_email: views.prefer_email,
+          prefer_call: views.prefer_call,
+        }
+      : row
+    return { customer: toCustomer(written), attachedSales, possibleDuplicates }
   })
 }
 

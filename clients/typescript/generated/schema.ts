@@ -228,6 +228,12 @@ export interface paths {
      *     a soft-deleted customer). `null` clears `phone`, `email` or `address`. A body with no
      *     fields is a 400. Every update adds one to `version`, even when no value changes. With
      *     `If-Match`, only the version named is changed (412 otherwise).
+     *
+     *     Each `prefer_*` sent, even unchanged, records (that channel, `service`) granted or
+     *     withdrawn in the consent ledger (source `api`), in the order `prefer_sms`,
+     *     `prefer_email`, `prefer_call`; the flags are then read back from the ledger, so
+     *     `do_not_contact` turns on when the last consent granted is withdrawn (see
+     *     `updatePreferences`). A soft-deleted or merged customer's flags can be written too.
      */
     patch: operations['updateCustomer']
     trace?: never
@@ -303,6 +309,25 @@ export interface paths {
      *     400. Every update adds one to the customer's `version` (the answer's
      *     `preferences.version` and `ETag`); with `If-Match`, only the version named is changed
      *     (412 otherwise).
+     *
+     *     **Contact flags are views of the consent ledger.** Each flag sent, even unchanged,
+     *     appends consent records (source `api`, the token's `sub` as actor), in this order:
+     *     1. `do_not_contact: false` grants (`sms`, `service`);
+     *     2. `can_receive_offers: false` withdraws `marketing` on each of the four channels,
+     *        `true` grants (`sms`, `marketing`);
+     *     3. `can_receive_loyalty`: the same for `loyalty`;
+     *     4. `do_not_contact: true` withdraws every pair granted at that point.
+     *
+     *     Then the flags are read back from the ledger: `can_receive_offers` is `marketing`
+     *     granted on some channel, `can_receive_loyalty` the same for `loyalty`, `do_not_contact`
+     *     nothing granted at all (and the customer's `prefer_sms|email|call` are `service`
+     *     granted on that channel). So where a body contradicts itself the most restrictive
+     *     reading wins: `do_not_contact: true` beside `can_receive_offers: true` (or
+     *     `can_receive_loyalty: true`) leaves it off, since `do_not_contact` is applied last.
+     *     `do_not_contact: true` turns off every other flag (the customer's `prefer_*`
+     *     included); `do_not_contact: false` also turns `prefer_sms` on; and withdrawing the last
+     *     consent granted (here or on the customer) turns `do_not_contact` on. A soft-deleted or
+     *     merged customer's preferences can be written too; the consents stay that customer's.
      */
     patch: operations['updatePreferences']
     trace?: never

@@ -75,6 +75,7 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
         businessId,
         customerId,
         request.body,
+        requestContext(request),
         versionsMatching(request.headers['if-match']),
       )
       app.serviceMetrics.salesAttached.inc(attachedSales)
