@@ -170,6 +170,11 @@ export interface MergeMoved {
   /** The target's favorite products as the merge left them (an undo reverts only these). */
   favorite_products_after: number[]
   do_not_contact_turned_on: boolean
+  /**
+   * The target's consents the merge withdrew to turn do_not_contact on (the undo grants them
+   * again); absent in merges made before the consent ledger.
+   */
+  consents_withdrawn?: { channel: ConsentChannel; purpose: ConsentPurpose }[]
 }
 
 export interface CustomerMergesTable {

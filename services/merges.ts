@@ -30,6 +30,8 @@ import type { Customer } from '../generated/schemas/Customer.js'
 import type { Merge } from '../generated/schemas/Merge.js'
 import type { MergeUndone } from '../generated/schemas/MergeUndone.js'
 import { Conflict, NotFound, Unprocessable, type ErrorDetail } from '../lib/domain-errors.js'
+import type { WriteContext } from '../lib/write-context.js'
+import { grantAgain, withdrawEverything } from './consents.js'
 import { lockContactKeys, refreshDuplicates } from './duplicates.js'
 import { toCustomer } from './representations.js'
 import { attachPayerSales } from './sales-attribution.js'
@@ -123,6 +125,7 @@ export async function mergeCustomers(
   businessId: number,
   targetId: number,
   sourceIds: number[],
+  context: WriteContext,
 ): Promise<MergeResult> {
   const shape = shapeProblems(targetId, sourceIds)
   if (shape.length > 0) {
@@ -181,6 +184,16 @@ export async function mergeCustomers(
         do_not_contact: targetChoices.do_not_contact || turnedOn,
       })
     }
+    // do_not_contact is a view of the consent ledger: the target's granted consents withdrawn.
+    const consentsWithdrawn = turnedOn
+      ? await withdrawEverything(
+          trx,
+          businessId,
+          targetId,
+          context,
+          `merge of customers ${sourceIds.join(', ')}: do_not_contact of a source`,
+        )
+      : []
 
     await markMerged(trx, businessId, sourceIds, targetId)
     const merged = await updateCustomerRow(trx, businessId, targetId, filled)
@@ -212,6 +225,7 @@ export async function mergeCustomers(
         favorite_products_added: added,
         favorite_products_after: favorites,
         do_not_contact_turned_on: turnedOn,
+        consents_withdrawn: consentsWithdrawn,
       },
     })
     return { customer: toCustomer(merged), merge: mergeOf(record), attachedSales }
@@ -229,6 +243,7 @@ export async function undoMerge(
   db: Executor,
   businessId: number,
   mergeId: number,
+  context: WriteContext,
 ): Promise<MergeUndone['merge'] & { attachedSales: number }> {
   return inTransaction(db, async (trx) => {
     const merge = await findMerge(trx, businessId, mergeId)
@@ -288,6 +303,18 @@ export async function undoMerge(
           favorite_products: favorites,
           do_not_contact: doNotContact,
         })
+      }
+      if (doNotContact !== choices.do_not_contact) {
+        // The consents the merge withdrew, granted again (a merge made before the ledger
+        // recorded none: do_not_contact false grants (sms, service)).
+        await grantAgain(
+          trx,
+          businessId,
+          targetId,
+          moved.consents_withdrawn ?? [{ channel: 'sms', purpose: 'service' }],
+          context,
+          `undo of merge ${mergeId}`,
+        )
       }
     }
 

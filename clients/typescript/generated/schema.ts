@@ -513,7 +513,9 @@ export interface paths {
      *     are filled from the sources in the order given, favorite products are united, a
      *     `do_not_contact` of any of them stays on, the purchase history is recomputed from the
      *     ledger, and each source becomes inactive with `merged_into` set to this customer. Sales
-     *     that name a source later come here. `version` goes up by one on this customer and on
+     *     that name a source later come here. A `do_not_contact` the merge turns on is recorded
+     *     in this customer's consent ledger: every consent granted is withdrawn (source `api`,
+     *     the caller as actor), so its other contact flags turn off too. `version` goes up by one on this customer and on
      *     each source. Undo it within 30 days with `POST /merges/{mergeId}/undo`.
      */
     post: operations['mergeCustomers']
@@ -546,8 +548,9 @@ export interface paths {
      *     arrived) and every sale the payer rule had given a source before the merge go back to
      *     it, the notes the merge moved go back, each source is active again without
      *     `merged_into`, the fields the merge filled on the target are cleared and its favorite
-     *     products and `do_not_contact` reverted (each unless changed since), both histories are
-     *     recomputed. Sales that named the target, and payer matches made after the merge, stay
+     *     products and `do_not_contact` reverted (each unless changed since: a `do_not_contact`
+     *     still on is reverted by granting again the consents the merge withdrew), both
+     *     histories are recomputed. Sales that named the target, and payer matches made after the merge, stay
      *     with the target. `version` goes up by one on the target and each source.
      */
     post: operations['undoMerge']

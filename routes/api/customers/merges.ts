@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { mergeCustomers } from '../../../generated/operations/mergeCustomers.js'
 import { undoMerge } from '../../../generated/operations/undoMerge.js'
+import { requestContext } from '../../../lib/write-context.js'
 import * as merges from '../../../services/merges.js'
 
 /** Merging duplicate customers into one, and undoing it. */
@@ -15,6 +16,7 @@ const mergeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         businessId,
         customerId,
         request.body.source_ids,
+        requestContext(request),
       )
       app.serviceMetrics.salesAttached.inc(attachedSales)
       return { message: 'Customers merged' as const, customer, merge }
@@ -26,7 +28,12 @@ const mergeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { idempotent: true },
     handler: async function undo(request) {
       const { businessId, mergeId } = request.params
-      const { attachedSales, ...merge } = await merges.undoMerge(request.db, businessId, mergeId)
+      const { attachedSales, ...merge } = await merges.undoMerge(
+        request.db,
+        businessId,
+        mergeId,
+        requestContext(request),
+      )
       app.serviceMetrics.salesAttached.inc(attachedSales)
       return { message: 'Merge undone' as const, merge }
     },

@@ -327,3 +327,106 @@ t.test(
     t.equal(shown.version, customer.version + writes.length, 'one version per write')
   },
 )
+
+t.test('a merge records its do_not_contact as consents; undo grants them again', async (t) => {
+  const { inject } = await fileServer(t)
+  const businessId = 1824
+  const headers = authFor(businessId)
+  const merge = async (target: number, source: number) => {
+    const res = await inject({
+      method: 'POST',
+      url: `/api/customers/${businessId}/${target}/merge`,
+      headers: { ...headers, 'x-request-id': `merge-${target}` },
+      payload: { source_ids: [source] },
+    })
+    t.equal(res.statusCode, 200, `merge into ${target}: status`)
+    return (res.json() as { merge: { id: number } }).merge.id
+  }
+  const undo = async (mergeId: number) => {
+    const res = await inject({
+      method: 'POST',
+      url: `/api/customers/${businessId}/merges/${mergeId}/undo`,
+      headers,
+    })
+    t.equal(res.statusCode, 200, `undo ${mergeId}: status`)
+  }
+  const quiet = async (name: string) => {
+    const customer = await createCustomer(inject, businessId, { name })
+    const res = await patch(
+      inject,
+      `/api/customers/${businessId}/${customer.id}/preferences`,
+      { do_not_contact: true },
+      headers,
+    )
+    t.equal(res.statusCode, 200, `${name}: do_not_contact on`)
+    return customer.id
+  }
+
+  const target = await createCustomer(inject, businessId, {
+    name: 'Merge Target',
+    prefer_email: true,
+  })
+  const before = await getConsents(inject, businessId, target.id)
+  const flagsBefore = (await flagsShown(inject, businessId, target.id)).flags
+  const source = await quiet('Quiet Source')
+  const mergeId = await merge(target.id, source)
+  const merged = await getConsents(inject, businessId, target.id)
+  t.same(
+    appended(before, merged),
+    [
+      'sms:marketing:withdrawn',
+      'sms:loyalty:withdrawn',
+      'sms:service:withdrawn',
+      'email:service:withdrawn',
+    ],
+    "merge: the target's granted consents withdrawn",
+  )
+  t.match(
+    merged.history[0],
+    {
+      source: 'api',
+      actor: 'user:1',
+      request_id: `merge-${target.id}`,
+      evidence: `merge of customers ${source}: do_not_contact of a source`,
+    },
+    'merge: by the merge request',
+  )
+  let shown = await flagsShown(inject, businessId, target.id)
+  t.same(shown.flags, viewsOf(merged.current), 'merge: the flags are the views')
+  t.equal(shown.flags.do_not_contact, true, 'merge: do_not_contact of the source wins')
+
+  await undo(mergeId)
+  const undone = await getConsents(inject, businessId, target.id)
+  t.same(
+    appended(merged, undone),
+    [
+      'sms:marketing:granted',
+      'sms:loyalty:granted',
+      'sms:service:granted',
+      'email:service:granted',
+    ],
+    'undo: what the merge withdrew, granted again',
+  )
+  shown = await flagsShown(inject, businessId, target.id)
+  t.same(shown.flags, flagsBefore, 'undo: the flags as before the merge')
+  t.same(shown.flags, viewsOf(undone.current), 'undo: the flags are the views')
+
+  // Changed since the merge: the undo leaves the consents as they are.
+  const second = await merge(target.id, await quiet('Another Quiet Source'))
+  const granted = await inject({
+    method: 'POST',
+    url: `/api/customers/${businessId}/${target.id}/consents`,
+    headers,
+    payload: { channel: 'whatsapp', purpose: 'service', status: 'granted', source: 'in_store' },
+  })
+  t.equal(granted.statusCode, 201, 'a consent after the merge')
+  const afterGrant = await getConsents(inject, businessId, target.id)
+  await undo(second)
+  t.same(
+    appended(afterGrant, await getConsents(inject, businessId, target.id)),
+    [],
+    'undo after a change since: no record',
+  )
+  shown = await flagsShown(inject, businessId, target.id)
+  t.match(shown.flags, { do_not_contact: false, prefer_sms: false }, 'undo: the flags kept')
+})
