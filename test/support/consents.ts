@@ -22,7 +22,9 @@ export function viewsOf(current: Current) {
 }
 
 /** The latest status per (channel, purpose) of a history, newest first, as `current` lists it. */
-export function latestOf(history: Consents['history']): Map<string, string> {
+export function latestOf(
+  history: readonly { channel: string; purpose: string; status: string }[],
+): Map<string, string> {
   const latest = new Map<string, string>()
   for (const record of history) {
     const key = `${record.channel}:${record.purpose}`
