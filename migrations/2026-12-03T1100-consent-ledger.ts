@@ -20,10 +20,19 @@ export async function up(db: Kysely<any>): Promise<void> {
     actor text not null check (length(actor) between 1 and 100),
     -- The request that wrote it; null for the records this migration made.
     request_id text check (length(request_id) between 1 and 100),
-    recorded_at timestamptz not null default now(),
-    primary key (business_id, id),
-    foreign key (business_id, customer_id) references customers (business_id, id)
+    recorded_at timestamptz not null default now()
   )`.execute(db)
+
+  await backfillConsents(db)
+
+  // Keys and indexes after the backfill: one build and one set-based check each, instead of
+  // millions of index insertions and foreign-key lookups (a million customers: five million rows).
+  await sql`alter table customer_consents
+    add primary key (business_id, id),
+    add foreign key (business_id, customer_id) references customers (business_id, id)`.execute(db)
+  // Per customer, in write order: its history (newest first) and its current consents.
+  await sql`create index customer_consents_by_customer
+    on customer_consents (business_id, customer_id, id)`.execute(db)
 
   // Append-only. The one change allowed is the erasure's: evidence becomes '[erased]', every
   // other column as it was.
@@ -50,13 +59,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`create trigger customer_consents_no_truncate
     before truncate on customer_consents
     for each statement execute function customer_consents_append_only()`.execute(db)
-
-  await backfillConsents(db)
-
-  // After the backfill: one build instead of millions of insertions into the index.
-  // Per customer, in write order: its history (newest first) and its current consents.
-  await sql`create index customer_consents_by_customer
-    on customer_consents (business_id, customer_id, id)`.execute(db)
 }
 
 /**
