@@ -20,6 +20,7 @@ import inputNormalisation from './plugins/input-normalisation.js'
 import loadShedding from './plugins/load-shedding.js'
 import purchaseHistory from './plugins/purchase-history.js'
 import rateLimitPlugin, { rateLimitKey } from './plugins/rate-limit.js'
+import changeContext from './plugins/change-context.js'
 import requestId from './plugins/request-id.js'
 import serviceMetrics from './plugins/service-metrics.js'
 import customersApi from './routes/api/customers/index.js'
@@ -55,6 +56,7 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
 
   await fastify.register(configPlugin, { config })
   await fastify.register(requestId)
+  await fastify.register(changeContext)
   await fastify.register(errors)
   await fastify.register(inputNormalisation)
   await fastify.register(db, { connection: options.database, progress: options.progress })

@@ -8,6 +8,7 @@ import { PGliteDialect } from 'kysely-pglite-dialect'
 import pg from 'pg'
 import type { Config } from '../lib/config.js'
 import { lockDataDirectory } from '../lib/data-dir-lock.js'
+import { beginWithChangeContext, beginWithChangeContextEmbedded } from './change-context.js'
 import { pgliteParsers, pgTypes } from './column-parsers.js'
 import type { Database } from './database.js'
 import { usePreparedStatements } from './prepared-statements.js'
@@ -77,6 +78,7 @@ export async function connectDatabase(target: DatabaseTarget): Promise<DatabaseC
     pool.on('connect', (client) => {
       client.on('error', () => {})
       usePreparedStatements(client)
+      beginWithChangeContext(client)
     })
     const probe = new pg.Pool({
       connectionString: target.url,
@@ -131,6 +133,7 @@ export function embeddedConnection(
   target: Extract<DatabaseTarget, { kind: 'embedded' }>,
   releaseLock: () => Promise<void> = async () => {},
 ): DatabaseConnection {
+  beginWithChangeContextEmbedded(pglite)
   const dialect = new PGliteDialect(pglite)
   const db = new Kysely<Database>({ dialect })
   return {

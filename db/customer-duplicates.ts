@@ -1,4 +1,5 @@
 import { sql, type RawBuilder } from 'kysely'
+import { payerLockKey } from './customer-sales.js'
 import type { DuplicateReason } from './database.js'
 import type { Executor } from './executor.js'
 import { executeFixedPlan } from './prepared-statements.js'
@@ -53,7 +54,7 @@ export async function lockContactKeys(
   keys: { phoneSha256s: string[]; emails: string[]; tails: string[] },
 ): Promise<void> {
   const texts = [
-    ...keys.phoneSha256s.map((sha256) => `payer:${businessId}:${sha256}`),
+    ...keys.phoneSha256s.map((sha256) => payerLockKey(businessId, sha256)),
     ...keys.tails.map((tail) => `tail:${businessId}:${tail}`),
   ]
   await sql`select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (

@@ -54,16 +54,22 @@ export async function lockCustomers(
     .execute()
 }
 
-/** The customers' history rows, locked in customer id order (the sales feed's per-customer lock). */
-export async function lockHistories(
+/**
+ * Locks these customers' history rows in id order and raises their merge epoch, in one
+ * statement: a sale event waiting for one of these rows finds the epoch changed when this
+ * commits, and decides its customer again (db/sale-event-intake.ts).
+ */
+export async function lockHistoriesForMerge(
   db: Executor,
   businessId: number,
   customerIds: number[],
 ): Promise<void> {
-  await sql`select 1 from customer_purchase_history
-    where business_id = ${businessId} and customer_id = any(${customerIds}::bigint[])
-    order by customer_id
-    for update`.execute(db)
+  await sql`update customer_purchase_history h set merge_epoch = h.merge_epoch + 1
+    from (select customer_id from customer_purchase_history
+      where business_id = ${businessId} and customer_id = any(${customerIds}::bigint[])
+      order by customer_id
+      for update) l
+    where h.business_id = ${businessId} and h.customer_id = l.customer_id`.execute(db)
 }
 
 export interface OwnedSale {

@@ -49,3 +49,22 @@ export async function listNotes(
     .offset(page.offset)
     .execute()
 }
+
+/** The customer's notes after the note `afterId`, oldest first: a keyset batch of an export. */
+export async function listNotesAfter(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  afterId: number,
+  limit: number,
+): Promise<NoteRow[]> {
+  return db
+    .selectFrom('customer_notes')
+    .selectAll()
+    .where('business_id', '=', businessId)
+    .where('customer_id', '=', customerId)
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute()
+}

@@ -24,7 +24,7 @@ export async function lockSale(
  * For an event that names no customer, in one round trip: the business exists from now on (a
  * walk-in's sale may be its first news), the sale's customer as it stands (a plain read, no
  * lock; undefined when the sale was never reported), and, with a payer, the payer's lock (see
- * `lockPayer`), taken before the statement that looks the payer up starts.
+ * `payerLockKey`), taken before the statement that looks the payer up starts.
  */
 export async function startUnnamedSaleEvent(
   db: Executor,
@@ -79,17 +79,17 @@ export async function settleSaleOwner(
     where business_id = ${businessId} and sale_id = ${saleId}`.execute(db)
 }
 
-const payerLock = (businessId: number, sha256: string) =>
-  sql`pg_advisory_xact_lock(hashtextextended(${`payer:${businessId}:${sha256}`}, 0))`
-
 /**
- * A transaction-scoped lock on one payer of one business. The sales feed takes it before
- * looking for the payer's customer, and a customer who gets that phone takes it before
- * attaching the payer's waiting sales, so neither can miss the other's commit.
+ * The advisory lock key of one payer of one business. The sales feed takes its lock before
+ * looking for the payer's customer, and a customer write that gives or takes that phone takes
+ * it in its lock step (db/customer-duplicates.ts `lockContactKeys`) before attaching the
+ * payer's waiting sales, so neither can miss the other's commit.
  */
-export async function lockPayer(db: Executor, businessId: number, sha256: string): Promise<void> {
-  await sql`select ${payerLock(businessId, sha256)}`.execute(db)
-}
+export const payerLockKey = (businessId: number, sha256: string): string =>
+  `payer:${businessId}:${sha256}`
+
+const payerLock = (businessId: number, sha256: string) =>
+  sql`pg_advisory_xact_lock(hashtextextended(${payerLockKey(businessId, sha256)}, 0))`
 
 /**
  * Gives every sale of the business that waits for this payer to the customer; returns how many.
@@ -108,27 +108,6 @@ export async function attachUnattributedSales(
     where business_id = ${businessId} and customer_id is null
       and payer_phone_sha256 = decode(${sha256}::text, 'hex')`.execute(db)
   return Number(result.numAffectedRows ?? 0)
-}
-
-/**
- * The customer a sale naming this one goes to: the customer itself, or the survivor of the
- * merges it went through (followed a bounded number of hops). Undefined for no such customer.
- */
-export async function survivorOf(
-  db: Executor,
-  businessId: number,
-  customerId: number,
-): Promise<number | undefined> {
-  const { rows } = await sql<{ id: number }>`
-    with recursive chain (id, merged_into, hops) as (
-      select id, merged_into, 0 from customers where business_id = ${businessId} and id = ${customerId}
-      union all
-      select c.id, c.merged_into, chain.hops + 1 from chain
-      join customers c on c.business_id = ${businessId} and c.id = chain.merged_into
-      where chain.hops < 20
-    )
-    select id from chain where merged_into is null or hops = 20 order by hops limit 1`.execute(db)
-  return rows[0]?.id
 }
 
 /** Records the completion of a sale whose refund or void arrived first. */
@@ -252,4 +231,26 @@ export async function listSales(
     totalAmount: summary.total_amount,
     avgAmount: summary.avg_amount,
   }
+}
+
+/**
+ * Every ledger row of the customer after the sale `afterSaleId`, by sale id (completed or not,
+ * with the payer's phone): a keyset batch of an export.
+ */
+export async function listCustomerSalesAfter(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  afterSaleId: string,
+  limit: number,
+): Promise<SaleRow[]> {
+  return db
+    .selectFrom('customer_sales')
+    .selectAll()
+    .where('business_id', '=', businessId)
+    .where('customer_id', '=', customerId)
+    .where('sale_id', '>', afterSaleId)
+    .orderBy('sale_id')
+    .limit(limit)
+    .execute()
 }

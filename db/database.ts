@@ -82,6 +82,8 @@ export interface CustomerPurchaseHistoryTable {
   customer_lifetime_value: Numeric
   /** A copy of customers.is_active, kept by a trigger, so analytics counters follow it. */
   is_active: Generated<boolean>
+  /** Raised by every merge and undo involving the customer (see lockHistoriesForMerge). */
+  merge_epoch: Generated<number>
   created_at: CreatedAt
   updated_at: UpdatedAt
 }
@@ -217,6 +219,22 @@ export interface IdempotencyKeysTable {
   created_at: ColumnType<Date, Date | string | undefined, Date | string>
 }
 
+/** Written only by the change-history trigger (migration 2026-12-03T1200-change-history). */
+export interface CustomerChangesTable {
+  id: GeneratedId
+  business_id: BigId
+  customer_id: BigId
+  transaction_id: ColumnType<string, never, never>
+  at: ColumnType<Date, never, never>
+  actor: string
+  request_id: string | null
+  action: ChangeAction
+  fields: ColumnType<Record<string, { from: unknown; to: unknown }>, string, string>
+}
+
+export type ChangeAction =
+  'created' | 'updated' | 'deleted' | 'reactivated' | 'merged' | 'unmerged' | 'erased'
+
 export interface Database {
   businesses: BusinessesTable
   customers: CustomersTable
@@ -229,6 +247,7 @@ export interface Database {
   customer_duplicates: CustomerDuplicatesTable
   customer_merges: CustomerMergesTable
   customer_consents: CustomerConsentsTable
+  customer_changes: CustomerChangesTable
   sales_events: SalesEventsTable
   idempotency_keys: IdempotencyKeysTable
 }

@@ -7,6 +7,13 @@ declare module 'fastify' {
     /** The service's own Prometheus series, beside fastify-metrics' request histogram. */
     serviceMetrics: ReturnType<typeof createServiceMetrics>
   }
+  interface FastifyRequest {
+    /**
+     * Unattributed sales this request's write attached to a customer; counted once the answer
+     * is a success, so a write whose transaction is rolled back afterwards counts nothing.
+     */
+    attachedSales: number
+  }
 }
 
 export type WebhookOutcome =
@@ -81,6 +88,12 @@ export default fp(
   async function serviceMetricsPlugin(app) {
     const metrics = createServiceMetrics(app)
     app.decorate('serviceMetrics', metrics)
+    app.decorateRequest('attachedSales', 0)
+    app.addHook('onResponse', async function countAttachedSales(request, reply) {
+      if (request.attachedSales > 0 && reply.statusCode < 300) {
+        metrics.salesAttached.inc(request.attachedSales)
+      }
+    })
     app.addHook('onResponse', async function countErrors(request, reply) {
       if (reply.statusCode < 400) return
       metrics.errors.inc({

@@ -100,6 +100,8 @@ function convert(schema: JsonSchema, refs: Set<string>): string {
     const unionOptions = optionsOf({ description, examples, default: defaultValue })
     return call('Type.Union', [`[${inner}, Type.Null()]`], unionOptions)
   }
+  // No type and nothing else that constrains it (a field change's old or new value): any JSON.
+  if (schema.type === undefined) return call('Type.Unknown', [], options)
   switch (schema.type) {
     case 'object':
       return convertObject(schema, options, refs)
@@ -130,6 +132,20 @@ function convertObject(
   refs: Set<string>,
 ): string {
   const properties = (schema.properties ?? {}) as Record<string, JsonSchema>
+  const values = schema.additionalProperties
+  // A map from any name to one kind of value (a change's fields): a record of that value.
+  if (typeof values === 'object' && values !== null) {
+    if (Object.keys(properties).length > 0) {
+      throw new Error('json-schema-to-typebox: properties beside an additionalProperties schema')
+    }
+    const recordOptions = { ...options }
+    delete recordOptions.additionalProperties
+    return call(
+      'Type.Record',
+      ['Type.String()', convert(values as JsonSchema, refs)],
+      recordOptions,
+    )
+  }
   const required = new Set((schema.required ?? []) as string[])
   for (const name of required) {
     if (!(name in properties)) {

@@ -1,3 +1,4 @@
+import { nameTransactionChange } from '../db/customer-changes.js'
 import { countCustomers } from '../db/customer-counts.js'
 import { insertDefaultPreferences } from '../db/customer-preferences.js'
 import { insertEmptyPurchaseHistory } from '../db/customer-purchase-history.js'
@@ -69,9 +70,9 @@ export async function createCustomer(
     await insertEmptyPurchaseHistory(trx, businessId, customer.id)
     // A new row nobody else sees yet: no lock order to keep.
     await recordInitialFlags(trx, businessId, customer.id, { ...customer, ...preferences }, context)
-    // Before the sales: its locks (the payer's among them) are all taken in one ordered
-    // statement; attachPayerSales then takes the payer's again, which it already holds.
-    const possibleDuplicates = await refreshDuplicates(trx, businessId, customer)
+    // The write's one lock step (the payer's lock among them), before the pairs and the sales.
+    await lockContactKeys(trx, businessId, [customer])
+    const possibleDuplicates = await refreshDuplicates(trx, businessId, customer.id)
     const attachedSales =
       customer.phone !== null && customer.is_active
         ? await attachPayerSales(trx, businessId, customer.id, customer.phone)
@@ -212,8 +213,8 @@ export async function updateCustomer(
   const contactChanges = phone !== undefined || input.email !== undefined
   const mayPair = contactChanges || input.name !== undefined || input.is_active !== undefined
   return inTransaction(db, async (trx) => {
-    // The keys of the contact before and after, locked before the row changes (see
-    // lockContactKeys); the pairs found by the old phone or e-mail go.
+    // The write's one lock step: the keys of the contact before and after, before the row
+    // changes (see lockContactKeys); the pairs found by the old phone or e-mail go.
     const locked = mayPair ? await lockContactOf(trx, businessId, customerId) : undefined
     // A merged customer comes back only by undoing its merge (its sales are the survivor's).
     if (input.is_active === true && locked && locked.merged_into !== null) {
@@ -232,9 +233,7 @@ export async function updateCustomer(
     }
     const row = await updateCustomerRow(trx, businessId, customerId, changes, expected)
     if (!row) throw await unchangedBecause(trx, businessId, customerId, expected)
-    const possibleDuplicates = mayPair
-      ? await refreshDuplicates(trx, businessId, row, previous)
-      : []
+    const possibleDuplicates = mayPair ? await refreshDuplicates(trx, businessId, row.id) : []
     const attachedSales =
       mayAttach && row.phone !== null && row.is_active
         ? await attachPayerSales(trx, businessId, customerId, row.phone)
@@ -264,11 +263,13 @@ export async function deleteCustomer(
   expected: ExpectedVersions = undefined,
 ): Promise<Customer> {
   return inTransaction(db, async (trx) => {
+    // A repeated delete moves no value, but is a delete in the change history all the same.
+    await nameTransactionChange(trx, 'deleted')
     // The payer's lock before the row's trigger locks the history row (see lockContactKeys).
     await lockContactKeys(trx, businessId, [await lockContactOf(trx, businessId, customerId)])
     const row = await deactivateCustomerRow(trx, businessId, customerId, expected)
     if (!row) throw await unchangedBecause(trx, businessId, customerId, expected)
-    await refreshDuplicates(trx, businessId, row)
+    await refreshDuplicates(trx, businessId, row.id)
     return toCustomer(row)
   })
 }

@@ -23,11 +23,12 @@ export interface ContactKeys {
 const phoneTail = (e164: string) => e164.slice(-7)
 
 /**
- * The advisory locks of every contact key these customers' states have — phone (the payer's
- * lock of the sales feed), e-mail, last 7 phone digits — in one ordered statement. A write that
- * can deactivate or reactivate a customer takes them before it changes the row: the row's
- * trigger locks the customer's history row, and the sales feed takes a payer's lock before a
- * history row, so the payer's lock must come first everywhere.
+ * A customer write's one lock step: the advisory locks of every contact key these customers'
+ * states have (before and after the write) — phone (the payer's lock of the sales feed),
+ * e-mail, last 7 phone digits — in one ordered statement. Taken before the row changes: the
+ * row's trigger locks the customer's history row, and the sales feed takes a payer's lock
+ * before a history row, so the payer's lock must come first everywhere. `refreshDuplicates` and
+ * `attachPayerSales` rely on them and take none of their own.
  */
 export async function lockContactKeys(
   trx: Transaction<Database>,
@@ -49,23 +50,20 @@ export async function lockContactKeys(
 
 /**
  * The one owner of the duplicate pairs: every write that can change a customer's name, phone,
- * e-mail or active state calls it in its transaction, after the customer's row is written.
- * First the advisory locks of every contact key the customer has now and had before this write
- * (`previous`; a write that changes the active state has taken them before the row, see
- * `lockContactKeys`, and taking them again is free); then one statement that replaces the
- * customer's pairs with those found by indexed lookups (none when it is inactive). Two writers
- * of the same phone, e-mail or last 7 digits are serialised by those locks, so the later one
- * always sees the earlier one and no pair is missed or left behind. Returns the customer's
- * candidates, best first.
+ * e-mail or active state calls it in its transaction, after the customer's row is written: one
+ * statement that replaces the customer's pairs with those found by indexed lookups (none when
+ * it is inactive). The write holds the locks of every contact key the customer has now and had
+ * before (`lockContactKeys`, its one lock step, taken before the row changes): two writers of
+ * the same phone, e-mail or last 7 digits are serialised by them, so the later one always sees
+ * the earlier one and no pair is missed or left behind. Returns the customer's candidates, best
+ * first.
  */
 export async function refreshDuplicates(
   trx: Transaction<Database>,
   businessId: number,
-  customer: ContactKeys & { id: number },
-  previous?: ContactKeys,
+  customerId: number,
 ): Promise<PossibleDuplicate[]> {
-  await lockContactKeys(trx, businessId, [customer, previous])
-  const rows = await refreshCustomerDuplicates(trx, businessId, customer.id)
+  const rows = await refreshCustomerDuplicates(trx, businessId, customerId)
   return rows.map((row) => ({ id: row.id, score: Number(row.score), reasons: row.reasons }))
 }
 

@@ -1,3 +1,4 @@
+import { nameTransactionChange } from '../db/customer-changes.js'
 import type { Transaction } from 'kysely'
 import {
   contactChoicesOf,
@@ -5,7 +6,7 @@ import {
   findMerge,
   insertMerge,
   lockCustomers,
-  lockHistories,
+  lockHistoriesForMerge,
   lockSalesOf,
   markMerged,
   markUndone,
@@ -90,7 +91,7 @@ async function lockInvolved(
   const rows = await lockCustomers(trx, businessId, customerIds)
   // A contact changed between the read and the row's lock: its keys too (free when the same).
   await lockContactKeys(trx, businessId, rows)
-  await lockHistories(trx, businessId, customerIds)
+  await lockHistoriesForMerge(trx, businessId, customerIds)
   return new Map(rows.map((row) => [row.id, row]))
 }
 
@@ -135,6 +136,8 @@ export async function mergeCustomers(
   }
   const involved = [targetId, ...sourceIds].sort((a, b) => a - b)
   return inTransaction(db, async (trx) => {
+    // The target's filled fields and moved sales are part of the merge, not an update.
+    await nameTransactionChange(trx, 'merged')
     const rows = await lockInvolved(trx, businessId, involved)
     const target = rows.get(targetId)
     if (!target) throw new NotFound('customer')
@@ -199,8 +202,8 @@ export async function mergeCustomers(
     const merged = await updateCustomerRow(trx, businessId, targetId, filled)
     if (!merged) throw new Error(`customer ${targetId} vanished under its lock`)
     for (const id of involved) await recomputePurchaseHistory(trx, businessId, id)
-    for (const source of sources) await refreshDuplicates(trx, businessId, source)
-    await refreshDuplicates(trx, businessId, merged, target)
+    for (const source of sources) await refreshDuplicates(trx, businessId, source.id)
+    await refreshDuplicates(trx, businessId, targetId)
     const attachedSales =
       filled.phone === undefined
         ? 0
@@ -246,6 +249,7 @@ export async function undoMerge(
   context: WriteContext,
 ): Promise<MergeUndone['merge'] & { attachedSales: number }> {
   return inTransaction(db, async (trx) => {
+    await nameTransactionChange(trx, 'unmerged')
     const merge = await findMerge(trx, businessId, mergeId)
     if (!merge) throw new NotFound('resource')
     const { target_id: targetId, source_ids: sourceIds, moved } = merge
@@ -322,10 +326,10 @@ export async function undoMerge(
     const unmerged = await updateCustomerRow(trx, businessId, targetId, cleared)
     if (!unmerged) throw new Error(`customer ${targetId} vanished under its lock`)
     for (const id of involved) await recomputePurchaseHistory(trx, businessId, id)
-    await refreshDuplicates(trx, businessId, unmerged, target)
+    await refreshDuplicates(trx, businessId, targetId)
     let attachedSales = 0
     for (const source of sources) {
-      await refreshDuplicates(trx, businessId, source)
+      await refreshDuplicates(trx, businessId, source.id)
       // Reactivated with a phone: the payer's waiting sales are its own, as for any reactivation.
       if (source.phone !== null) {
         attachedSales += await attachPayerSales(trx, businessId, source.id, source.phone)

@@ -100,7 +100,7 @@ export function daysSince(last: Date | null, now = new Date()): number | null {
 }
 
 export function toPurchaseHistory(
-  row: Omit<PurchaseHistoryRow, 'is_active'>,
+  row: Omit<PurchaseHistoryRow, 'is_active' | 'merge_epoch'>,
   now = new Date(),
 ): PurchaseHistory {
   return {

@@ -1,10 +1,5 @@
 import type { Transaction } from 'kysely'
-import {
-  attachUnattributedSales,
-  lockPayer,
-  startUnnamedSaleEvent,
-  survivorOf,
-} from '../db/customer-sales.js'
+import { attachUnattributedSales, startUnnamedSaleEvent } from '../db/customer-sales.js'
 import { lockPurchaseHistory, recomputePurchaseHistory } from '../db/customer-purchase-history.js'
 import type { Database } from '../db/database.js'
 import type { Executor } from '../db/executor.js'
@@ -32,8 +27,8 @@ export async function payerOf(
 
 /**
  * Whose a sale event is — the one place that decides it:
- * 1. a customer the event names, or the survivor it was merged into (the caller re-checks this
- *    under the survivor's history lock: a merge or undo may commit meanwhile);
+ * 1. a customer the event names, or the survivor it was merged into (resolved and locked by the
+ *    intake's statement, which tells when a merge or undo committed meanwhile);
  * 2. a sale reported before keeps the customer it has;
  * 3. the business's oldest active customer with the payer's phone: the payer's lock is taken
  *    here, and the intake's statement (which starts after it) looks the customer up, so a
@@ -51,11 +46,8 @@ export async function saleOwnerOf(
   },
 ): Promise<IntakeOwner> {
   const { businessId, saleId, named, payer } = sale
-  if (named !== null) {
-    // An unknown customer stays as named: the intake finds no row and the event is refused.
-    const customerId = (await survivorOf(trx, businessId, named)) ?? named
-    return { kind: 'customer', customerId, matchedBy: null }
-  }
+  // The intake resolves the survivor in its own statement; an unknown customer is refused.
+  if (named !== null) return { kind: 'named', customerId: named }
   const reported = await startUnnamedSaleEvent(trx, businessId, saleId, payer?.sha256 ?? null)
   if (reported?.customer_id != null) {
     return { kind: 'customer', customerId: reported.customer_id, matchedBy: reported.matched_by }
@@ -71,8 +63,9 @@ export async function saleOwnerOf(
 /**
  * A customer who has (just got) this phone takes every sale of the business that waits for it,
  * and the purchase history is recomputed: the walk-in who registers keeps their M-Pesa
- * purchases. Lock order as in the sales feed: the payer, then the customer's history, then the
- * sales. Returns how many sales were attached.
+ * purchases. The caller holds the payer's lock (its write's `lockContactKeys`, which covers the
+ * phone); then, as in the sales feed, the customer's history, then the sales. Returns how many
+ * sales were attached.
  */
 export async function attachPayerSales(
   trx: Transaction<Database>,
@@ -81,7 +74,6 @@ export async function attachPayerSales(
   e164: string,
 ): Promise<number> {
   const sha256 = phoneSha256(e164)
-  await lockPayer(trx, businessId, sha256)
   await lockPurchaseHistory(trx, businessId, customerId)
   const attached = await attachUnattributedSales(trx, businessId, customerId, sha256)
   if (attached > 0) await recomputePurchaseHistory(trx, businessId, customerId)

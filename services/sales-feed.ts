@@ -4,7 +4,6 @@ import {
   completeSale,
   lockSale,
   settleSaleOwner,
-  survivorOf,
   voidSale,
   type SaleRow,
 } from '../db/customer-sales.js'
@@ -256,26 +255,19 @@ async function recordInTransaction(
     named_customer_id: named,
     sale: freshSaleOf(change, payer),
   })
-  if (!intake.customerFound) {
-    if (named !== null) {
-      throw unprocessable(`Customer ${named} does not exist in business ${businessId}`)
-    }
-    throw new SaleOwnerChanged()
+  if (!intake.namedExists) {
+    throw unprocessable(`Customer ${named} does not exist in business ${businessId}`)
   }
+  if (!intake.customerFound) throw new SaleOwnerChanged()
   const owner: SaleCustomer | null =
     intake.ownerId === null
       ? null
       : {
           customerId: intake.ownerId,
-          matchedBy: chosen.kind === 'none' ? null : chosen.matchedBy,
+          matchedBy: chosen.kind === 'none' || chosen.kind === 'named' ? null : chosen.matchedBy,
         }
   const duplicate = { status: 'duplicate', event_id: event.id } as const
   if (!intake.claimed) return duplicate
-  // A merge or undo of the named customer may have committed while this waited for the
-  // survivor's history lock: asked again now (a new statement sees it), the answer must agree.
-  if (named !== null) {
-    if ((await survivorOf(trx, businessId, named)) !== intake.ownerId) throw new SaleOwnerChanged()
-  }
   let sale: Pick<SaleRow, 'customer_id' | 'matched_by' | 'payer_phone_sha256'> | null = null
   if (!intake.saleStarted) {
     const reported = await applyToReportedSale(trx, change, {

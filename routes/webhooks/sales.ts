@@ -51,7 +51,7 @@ const salesWebhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.route({
     ...receiveSaleEvent,
     // The sales service posts for every shop from few addresses: its own, higher limit.
-    config: { rateLimit: { max: app.config.rateLimitWebhookMax } },
+    config: { rateLimit: { max: app.config.rateLimitWebhookMax }, changeActor: 'sales-feed' },
     handler: async function receive(request) {
       const outcome = await salesHook.emit(request.body)
       const metrics = app.serviceMetrics

@@ -4,6 +4,7 @@ import { Invalid } from '../../lib/domain-errors.js'
 import {
   createListCursorCodec,
   deriveCursorKey,
+  LIST_CURSOR_LABEL,
   MAX_CURSOR_LENGTH,
   parseTimestampKey,
   type ListPosition,
@@ -198,12 +199,12 @@ t.test('keys: another secret refuses; a rotation verifies with every secret', as
 })
 
 t.test('the key is derived from the secret, never the secret itself', async (t) => {
-  const key = deriveCursorKey(SECRET)
+  const key = deriveCursorKey(SECRET, LIST_CURSOR_LABEL)
   t.equal(key.length, 32, '32 bytes')
   t.not(key.toString('hex'), Buffer.from(SECRET).toString('hex'), 'not the secret')
   t.not(
     key.toString('hex'),
-    deriveCursorKey(`${SECRET}x`).toString('hex'),
+    deriveCursorKey(`${SECRET}x`, LIST_CURSOR_LABEL).toString('hex'),
     'another secret, another key',
   )
   // The same cursor, but with its MAC made directly with the secret: refused.

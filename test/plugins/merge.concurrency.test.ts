@@ -109,6 +109,71 @@ t.test(
   },
 )
 
+t.test(
+  `an undo racing ${EVENTS} sale events naming the merged source and the target, ${ROUNDS} times: each named sale ends with the customer it named`,
+  async (t) => {
+    const { database, first, second } = await twoInstances(t)
+    const instances = [first.inject, second.inject]
+    const db = database.db
+    for (let round = 1; round <= ROUNDS; round++) {
+      const name = `round ${round}`
+      const target = (await createCustomer(first.inject, BUSINESS, { name: `Kept ${round}` })).id
+      const source = (await createCustomer(first.inject, BUSINESS, { name: `Back ${round}` })).id
+      const merged = await first.inject({
+        method: 'POST',
+        url: `/api/customers/${BUSINESS}/${target}/merge`,
+        headers: authFor(BUSINESS),
+        payload: { source_ids: [source] },
+      })
+      t.equal(merged.statusCode, 200, `${name}: merged`)
+      const named = Array.from({ length: EVENTS }, (_, index) => (index % 2 ? target : source))
+      const events: SaleEventBody[] = named.map((customerId, index) => ({
+        id: `undo-r${round}-${index}`,
+        type: 'sale.completed',
+        created_at: new Date().toISOString(),
+        data: {
+          sale_id: `U${round}-S${index}`,
+          business_id: BUSINESS,
+          customer_id: customerId,
+          total_amount: money(20_000 + round * 100 + index),
+          items_count: 1,
+          payment_method: 'cash',
+          completed_at: new Date(Date.UTC(2026, 10, 2) + index * 60_000).toISOString(),
+        },
+      }))
+      const answers = events.map(async (event, index) => {
+        await sleep(index % 25)
+        return postEvent(instances[index % 2]!, event)
+      })
+      await sleep(10)
+      const undo = await instances[round % 2]!({
+        method: 'POST',
+        url: `/api/customers/${BUSINESS}/merges/${merged.json<CustomersMerged>().merge.id}/undo`,
+        headers: authFor(BUSINESS),
+      })
+      const statuses = (await Promise.all(answers)).map((answer) => answer.statusCode)
+      t.equal(undo.statusCode, 200, `${name}: undone`)
+      t.same(
+        statuses,
+        events.map(() => 200),
+        `${name}: every event answered 200`,
+      )
+      await Promise.all(events.map((event, index) => postEvent(instances[index % 2]!, event)))
+      const { rows } = await sql<{ sale_id: string; customer_id: number | null }>`
+        select sale_id, customer_id from customer_sales
+        where business_id = ${BUSINESS} and sale_id like ${`U${round}-S%`}`.execute(db)
+      const owners = new Map(rows.map((row) => [row.sale_id, row.customer_id]))
+      t.equal(owners.size, EVENTS, `${name}: every sale once in the ledger`)
+      t.same(
+        named.map((_, index) => owners.get(`U${round}-S${index}`)),
+        named,
+        `${name}: every sale with the customer its event named, whether it came before or after the undo`,
+      )
+      t.same(await findStalePurchaseHistory(db, BUSINESS), [], `${name}: totals equal the ledger`)
+    }
+  },
+)
+
 t.test('two merges racing over the same customer: one wins, the other is refused', async (t) => {
   const { database, first, second } = await twoInstances(t)
   let conflicts = 0

@@ -56,6 +56,12 @@ t.test('convertSchema maps each supported keyword', async (t) => {
     { name: 'number', schema: { type: 'number' }, code: 'Type.Number()' },
     { name: 'boolean', schema: { type: 'boolean' }, code: 'Type.Boolean()' },
     { name: 'null', schema: { type: 'null' }, code: 'Type.Null()' },
+    { name: 'no type: any value', schema: {}, code: 'Type.Unknown()' },
+    {
+      name: 'an additionalProperties schema is a record of it',
+      schema: { type: 'object', description: 'd', additionalProperties: { type: 'integer' } },
+      code: 'Type.Record(Type.String(), Type.Integer(), {"description":"d"})',
+    },
     {
       name: 'string options passed through',
       schema: { type: 'string', minLength: 1, maxLength: 255, format: 'email', pattern: '^a' },
@@ -146,6 +152,15 @@ t.test('convertSchema maps each supported keyword', async (t) => {
 t.test('convertSchema refuses what it cannot convert faithfully', async (t) => {
   const cases: { name: string; schema: JsonSchema; message: RegExp }[] = [
     { name: 'not', schema: { not: { type: 'string' } }, message: /unsupported keyword "not"/ },
+    {
+      name: 'properties beside an additionalProperties schema',
+      schema: {
+        type: 'object',
+        properties: { a: { type: 'string' } },
+        additionalProperties: { type: 'string' },
+      },
+      message: /properties beside an additionalProperties schema/,
+    },
     {
       name: 'allOf',
       schema: { allOf: [{ type: 'string' }] },

@@ -486,6 +486,85 @@ export interface paths {
     patch?: never
     trace?: never
   }
+  '/api/customers/{businessId}/{customerId}/changes': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    /**
+     * The customer's change history
+     * @description Every change to the customer and its preferences, newest first: who made it (`actor`:
+     *     `user:<sub>` of the token, `sales-feed` for the effects of sales events, such as the
+     *     average spend, `system` for jobs and scripts), in which request (`request_id`, the
+     *     `X-Request-Id` of its answer; null outside a request), what it was (`action`: `created`,
+     *     `updated`, `deleted`, `reactivated`, `merged`, `unmerged`) and each field's old and new
+     *     value. One transaction that changes a customer is one change, even when it writes
+     *     several rows (a create and its preferences, a merge); a write that moves no value (a
+     *     repeated delete) is still a change with no fields, since it adds one to the version.
+     *     The history is written by the database in the transaction of the change itself, so no
+     *     write path can leave it out. A merged or inactive customer's history still answers; an
+     *     unknown customer is a 404.
+     */
+    get: operations['listCustomerChanges']
+    put?: never
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/customers/{businessId}/{customerId}/export': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    /**
+     * Everything held about the customer
+     * @description The customer's right of access: one JSON document with everything the directory holds
+     *     about them — the customer, preferences and purchase history as `GET` shows them, then
+     *     every note, every sale of the ledger (with the payer's phone when the sale event gave
+     *     it) and every change, oldest first — as a download (`Content-Disposition: attachment`).
+     *     It is streamed a batch of rows at a time, so a customer with many notes or sales costs
+     *     the service no more memory than one with few; each batch is read on its own, so a write
+     *     made while the export streams may or may not be in it. A merged, inactive or erased
+     *     customer is exported as they are held now; an unknown customer is a 404.
+     */
+    get: operations['exportCustomer']
+    put?: never
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
   '/api/customers/{businessId}/{customerId}/merge': {
     parameters: {
       query?: never
@@ -1066,6 +1145,53 @@ export interface components {
        *     on the last page.
        */
       next: string | null
+    }
+    CustomerExport: {
+      exported_at: components['schemas']['Timestamp']
+      customer: components['schemas']['Customer']
+      preferences: components['schemas']['Preferences']
+      history: components['schemas']['PurchaseHistory']
+      notes: components['schemas']['Note'][]
+      sales: components['schemas']['ExportedSale'][]
+      changes: components['schemas']['CustomerChange'][]
+    }
+    /** @description A sale of the ledger as it is kept, completed or not. */
+    ExportedSale: {
+      sale_id: string
+      total_amount: components['schemas']['Money'] | null
+      items_count: components['schemas']['ItemsCount'] | null
+      payment_method: components['schemas']['PaymentMethod'] | null
+      completed_at: components['schemas']['Timestamp'] | null
+      refunded_amount: components['schemas']['Money']
+      voided: boolean
+      /** @description The payer's number in E.164, when the sale event gave it. */
+      payer_phone: string | null
+      matched_by: ('phone' | 'phone_sha256') | null
+      named_customer_id: components['schemas']['Id'] | null
+    }
+    CustomerChanges: {
+      changes: components['schemas']['CustomerChange'][]
+      /** @description Pass as `after` for the next (older) page; `null` on the last page. */
+      next: string | null
+    }
+    CustomerChange: {
+      /** Format: date-time */
+      at: string
+      /** @description `user:<sub>`, `sales-feed` or `system`. */
+      actor: string
+      request_id: string | null
+      /** @enum {string} */
+      action: 'created' | 'updated' | 'deleted' | 'reactivated' | 'merged' | 'unmerged' | 'erased'
+      /**
+       * @description Each field that changed, by its name in the customer or its preferences, with its
+       *     value before (`null` when created) and after.
+       */
+      fields: {
+        [key: string]: {
+          from: unknown
+          to: unknown
+        }
+      }
     }
     PossibleDuplicate: {
       id: components['schemas']['Id']
@@ -1671,6 +1797,14 @@ export interface components {
     CustomerId: components['schemas']['Id']
     /** @description The merge's id, from the merge's answer. */
     MergeId: components['schemas']['Id']
+    /** @description Page size. */
+    ChangesLimit: number
+    /**
+     * @description The `next` cursor of the previous page. Opaque: pass it back exactly as received. Signed
+     *     by the service and bound to the business and the customer; an altered cursor, or one
+     *     used with another business or customer, is a 400 with a detail on `after`.
+     */
+    ChangesAfter: string
     /** @description Page size. */
     DuplicatesLimit: number
     /** @description Only pairs scoring at least this much. */
@@ -2610,6 +2744,112 @@ export interface operations {
         }
         content: {
           'application/json': components['schemas']['DuplicateCandidates']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['CustomerNotFound']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  listCustomerChanges: {
+    parameters: {
+      query?: {
+        /** @description Page size. */
+        limit?: components['parameters']['ChangesLimit']
+        /**
+         * @description The `next` cursor of the previous page. Opaque: pass it back exactly as received. Signed
+         *     by the service and bound to the business and the customer; an altered cursor, or one
+         *     used with another business or customer, is a 400 with a detail on `after`.
+         */
+        after?: components['parameters']['ChangesAfter']
+      }
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description A page of the customer's changes, newest first. */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          /**
+           * @example {
+           *       "changes": [
+           *         {
+           *           "at": "2026-12-03T09:12:44.120Z",
+           *           "actor": "user:1",
+           *           "request_id": "c0a8012e-5b1d-4d6f-9c3e-1f2a3b4c5d6e",
+           *           "action": "updated",
+           *           "fields": {
+           *             "customer_type": {
+           *               "from": "regular",
+           *               "to": "vip"
+           *             }
+           *           }
+           *         }
+           *       ],
+           *       "next": null
+           *     }
+           */
+          'application/json': components['schemas']['CustomerChanges']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['CustomerNotFound']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  exportCustomer: {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description The customer's data, as an attachment. */
+      200: {
+        headers: {
+          /** @description `attachment; filename="customer-<businessId>-<customerId>.json"` */
+          'Content-Disposition'?: string
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['CustomerExport']
         }
       }
       400: components['responses']['ValidationFailed']

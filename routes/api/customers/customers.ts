@@ -25,7 +25,7 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
         request.body,
         requestContext(request),
       )
-      app.serviceMetrics.salesAttached.inc(attachedSales)
+      request.attachedSales = attachedSales
       reply.code(201).header('etag', entityTag(customer.version))
       return {
         message: 'Customer created successfully' as const,
@@ -78,7 +78,7 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
         requestContext(request),
         versionsMatching(request.headers['if-match']),
       )
-      app.serviceMetrics.salesAttached.inc(attachedSales)
+      request.attachedSales = attachedSales
       reply.header('etag', entityTag(customer.version))
       return {
         message: 'Customer updated successfully' as const,

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
+import changeRoutes from './changes.js'
 import consentRoutes from './consents.js'
 import customerRoutes from './customers.js'
+import exportRoutes from './export.js'
 import duplicateRoutes from './duplicates.js'
 import mergeRoutes from './merges.js'
 import noteRoutes from './notes.js'
@@ -16,7 +18,9 @@ const customersApi: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', app.authenticate)
   app.addHook('onRequest', app.authorizeBusiness)
   await app.register(customerRoutes)
+  await app.register(changeRoutes)
   await app.register(consentRoutes)
+  await app.register(exportRoutes)
   await app.register(duplicateRoutes)
   await app.register(mergeRoutes)
   await app.register(noteRoutes)

@@ -18,7 +18,7 @@ const mergeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         request.body.source_ids,
         requestContext(request),
       )
-      app.serviceMetrics.salesAttached.inc(attachedSales)
+      request.attachedSales = attachedSales
       return { message: 'Customers merged' as const, customer, merge }
     },
   })
@@ -34,7 +34,7 @@ const mergeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         mergeId,
         requestContext(request),
       )
-      app.serviceMetrics.salesAttached.inc(attachedSales)
+      request.attachedSales = attachedSales
       return { message: 'Merge undone' as const, merge }
     },
   })

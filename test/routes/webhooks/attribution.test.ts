@@ -445,9 +445,23 @@ t.test('/metrics counts payer matches, unattributed sales and attachments', asyn
     customer_id: created.json().customer.id,
     matched_by: 'phone',
   })
+  await send(t, inject, completion(business, 'M-3', { phone: '0704000012' }), {
+    status: 'unattributed',
+  })
+  // The same update twice under one key: it attaches once, and its replay counts nothing.
+  const patch = {
+    method: 'PATCH' as const,
+    url: `/api/customers/${business}/${created.json().customer.id}`,
+    headers: { ...authFor(business), 'idempotency-key': 'attach-once' },
+    payload: { phone: '0704000012' },
+  }
+  const first = await inject(patch)
+  t.equal(first.json().attached_sales, 1, 'the update attaches M-3')
+  const replay = await inject(patch)
+  t.equal(replay.headers['idempotent-replayed'], 'true', 'the second is a replay')
   t.same(
     [await sample(matched), await sample(unattributed), await sample(attached)],
-    [before[0]! + 1, before[1]! + 1, before[2]! + 1],
-    'one match, one unattributed, one attached',
+    [before[0]! + 1, before[1]! + 2, before[2]! + 2],
+    'one match, two unattributed, two attached (the replay adds none)',
   )
 })

@@ -95,6 +95,8 @@ const samples: Record<string, Sample> = {
   },
   listDuplicates: { valid: {}, invalid: { query: { limit: '0' } }, success: 200 },
   listCustomerDuplicates: { valid: {}, invalid: { customerId: 'abc' }, success: 200 },
+  listCustomerChanges: { valid: {}, invalid: { query: { limit: '0' } }, success: 200 },
+  exportCustomer: { valid: {}, invalid: { customerId: 'abc' }, success: 200 },
   // A source no business has: under the customer's own business the merge is refused (422)
   // after the target is found; under another business the target is not found (404).
   mergeCustomers: {

@@ -1,0 +1,55 @@
+import { sql } from 'kysely'
+import type { ChangeAction } from './database.js'
+import type { Executor } from './executor.js'
+
+export interface ChangeRow {
+  id: number
+  at: Date
+  actor: string
+  request_id: string | null
+  action: ChangeAction
+  fields: Record<string, { from: unknown; to: unknown }>
+}
+
+/** A page of the customer's changes, newest first, older than the change `beforeId`. */
+export async function listChanges(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  page: { limit: number; beforeId?: number },
+): Promise<ChangeRow[]> {
+  let query = db
+    .selectFrom('customer_changes')
+    .select(['id', 'at', 'actor', 'request_id', 'action', 'fields'])
+    .where('business_id', '=', businessId)
+    .where('customer_id', '=', customerId)
+  if (page.beforeId !== undefined) query = query.where('id', '<', page.beforeId)
+  return query.orderBy('id', 'desc').limit(page.limit).execute()
+}
+
+/**
+ * Names the change this transaction makes to every customer it touches (`merged` for a merge's
+ * target, whose own row only gets filled fields), instead of what each row's write suggests.
+ */
+export async function nameTransactionChange(db: Executor, action: ChangeAction): Promise<void> {
+  await sql`select set_config('payme.change_action', ${action}, true)`.execute(db)
+}
+
+/** The customer's changes after the change `afterId`, oldest first: a keyset batch of an export. */
+export async function listChangesAfter(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  afterId: number,
+  limit: number,
+): Promise<ChangeRow[]> {
+  return db
+    .selectFrom('customer_changes')
+    .select(['id', 'at', 'actor', 'request_id', 'action', 'fields'])
+    .where('business_id', '=', businessId)
+    .where('customer_id', '=', customerId)
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute()
+}
