@@ -9,9 +9,10 @@ import type {
 import type { Executor } from './executor.js'
 
 export type ConsentRow = Selectable<CustomerConsentsTable>
+/** actor and request_id come from the transaction's change context (the columns' defaults). */
 export type NewConsent = Omit<
   Insertable<CustomerConsentsTable>,
-  'business_id' | 'customer_id' | 'recorded_at'
+  'business_id' | 'customer_id' | 'recorded_at' | 'actor' | 'request_id'
 >
 
 /** The contact flags as views of the ledger (SPEC "Consent views"). */
@@ -133,7 +134,7 @@ export async function storeConsentViews(
 
 /**
  * A bulk load's records (the seed): for the customers of the business from `fromId` on that
- * have none, the flags they hold, as migrations/2026-12-03T1100-consent-ledger.ts records them
+ * have none, the flags they hold, as migrations/2026-12-03T1250-consent-ledger.ts records them
  * (do_not_contact wins over any other flag), then their flags set to the ledger's views.
  */
 export async function consentsFromFlags(

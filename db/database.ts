@@ -139,10 +139,10 @@ export interface CustomerConsentsTable {
   status: ConsentStatus
   source: ConsentSource
   evidence: string | null
-  /** `user:<sub>` of the token that wrote it, or `system`. */
-  actor: string
-  /** The request that wrote it; null for records the migration made from the old flags. */
-  request_id: string | null
+  /** `user:<sub>` of the token that wrote it, or `system`: the transaction's change context. */
+  actor: Generated<string>
+  /** The request that wrote it; null outside a request (the migration's records). */
+  request_id: Generated<string | null>
   recorded_at: CreatedAt
 }
 

@@ -21,7 +21,6 @@ import type { ConsentCreate } from '../generated/schemas/ConsentCreate.js'
 import type { Consents } from '../generated/schemas/Consents.js'
 import type { CurrentConsent } from '../generated/schemas/CurrentConsent.js'
 import { NotFound } from '../lib/domain-errors.js'
-import type { WriteContext } from '../lib/write-context.js'
 import { toConsent } from './representations.js'
 
 export type { ConsentViews } from '../db/customer-consents.js'
@@ -119,7 +118,9 @@ export function flagChanges(
 
 /**
  * The one way consents are written: appends the records, then stores the flags as views of the
- * ledger (db/customer-consents.ts `storeConsentViews`). The caller's transaction holds the
+ * ledger (db/customer-consents.ts `storeConsentViews`). Each record's actor and request id are
+ * the transaction's change context (db/change-context.ts), as in the change history. The
+ * caller's transaction holds the
  * customer's row lock, taken by its first statement on the customer (every consent writer
  * changes the customer's version first), so concurrent writers of one customer run one after
  * the other and the flags always agree with the ledger. Call it after any lock on the customer's
@@ -130,7 +131,6 @@ export async function recordConsents(
   businessId: number,
   customerId: number,
   changes: ConsentChange[],
-  context: WriteContext,
   details: { source?: ConsentSource; evidence?: string | null } = {},
 ): Promise<{ records: ConsentRow[]; views: ConsentViews }> {
   const records = await insertConsents(
@@ -141,8 +141,6 @@ export async function recordConsents(
       ...change,
       source: details.source ?? 'api',
       evidence: details.evidence ?? null,
-      actor: context.actor,
-      request_id: context.requestId,
     })),
   )
   const views = await storeConsentViews(trx, businessId, customerId)
@@ -169,7 +167,6 @@ export async function writeFlags(
   businessId: number,
   customerId: number,
   flags: FlagWrites,
-  context: WriteContext,
   evidence?: string,
 ): Promise<ConsentViews | undefined> {
   if (Object.keys(flagsOf(flags)).length === 0) return undefined
@@ -178,7 +175,7 @@ export async function writeFlags(
       ? await currentStatuses(trx, businessId, customerId)
       : new Map<string, ConsentStatus>()
   const changes = flagChanges(flags, current)
-  return (await recordConsents(trx, businessId, customerId, changes, context, { evidence })).views
+  return (await recordConsents(trx, businessId, customerId, changes, { evidence })).views
 }
 
 /**
@@ -189,14 +186,13 @@ export async function withdrawEverything(
   trx: Transaction<Database>,
   businessId: number,
   customerId: number,
-  context: WriteContext,
   evidence: string,
 ): Promise<{ channel: ConsentChannel; purpose: ConsentPurpose }[]> {
   const changes = flagChanges(
     { do_not_contact: true },
     await currentStatuses(trx, businessId, customerId),
   )
-  await recordConsents(trx, businessId, customerId, changes, context, { evidence })
+  await recordConsents(trx, businessId, customerId, changes, { evidence })
   return changes.map(({ channel, purpose }) => ({ channel, purpose }))
 }
 
@@ -206,11 +202,10 @@ export async function grantAgain(
   businessId: number,
   customerId: number,
   pairs: { channel: ConsentChannel; purpose: ConsentPurpose }[],
-  context: WriteContext,
   evidence: string,
 ): Promise<ConsentViews> {
   const changes = pairs.map((pair) => ({ ...pair, status: 'granted' as const }))
-  return (await recordConsents(trx, businessId, customerId, changes, context, { evidence })).views
+  return (await recordConsents(trx, businessId, customerId, changes, { evidence })).views
 }
 
 /**
@@ -222,7 +217,6 @@ export async function recordInitialFlags(
   businessId: number,
   customerId: number,
   flags: Required<Omit<FlagWrites, 'do_not_contact'>>,
-  context: WriteContext,
   source: ConsentSource = 'api',
 ): Promise<ConsentViews> {
   const changes: ConsentChange[] = [
@@ -232,7 +226,7 @@ export async function recordInitialFlags(
     { channel: 'sms', purpose: 'marketing', status: statusOf(flags.can_receive_offers) },
     { channel: 'sms', purpose: 'loyalty', status: statusOf(flags.can_receive_loyalty) },
   ]
-  return (await recordConsents(trx, businessId, customerId, changes, context, { source })).views
+  return (await recordConsents(trx, businessId, customerId, changes, { source })).views
 }
 
 /**
@@ -245,7 +239,6 @@ export async function recordConsent(
   businessId: number,
   customerId: number,
   input: ConsentCreate,
-  context: WriteContext,
 ): Promise<Consent> {
   return inTransaction(db, async (trx) => {
     const version = await bumpVersion(trx, businessId, customerId)
@@ -256,7 +249,6 @@ export async function recordConsent(
       businessId,
       customerId,
       [{ channel, purpose, status }],
-      context,
       { source, evidence },
     )
     const [record] = records

@@ -32,7 +32,6 @@ import type { ListCursorCodec, ListScope } from '../lib/list-cursor.js'
 import { phoneSearchDigits, toE164 } from '../lib/phone.js'
 import { toCustomer, toNote, toPreferences, toPurchaseHistory } from './representations.js'
 import { businessCountry, phoneOf } from './business-country.js'
-import type { WriteContext } from '../lib/write-context.js'
 import { flagsOf, recordInitialFlags, writeFlags } from './consents.js'
 import { lockContactKeys, refreshDuplicates, type ContactKeys } from './duplicates.js'
 import { attachPayerSales } from './sales-attribution.js'
@@ -54,13 +53,12 @@ export interface WrittenCustomer {
  * A new customer with its preferences and empty history, in one transaction; with a phone, the
  * business's sales waiting for that payer are attached to it in the same transaction, and its
  * duplicate pairs are found in it too. Its initial contact flags are recorded in the consent
- * ledger (by `context`'s actor).
+ * ledger.
  */
 export async function createCustomer(
   db: Executor,
   businessId: number,
   input: CustomerCreate,
-  context: WriteContext,
 ): Promise<WrittenCustomer> {
   const { phone, ...fields } = input
   const e164 = phone === undefined ? null : await phoneOf(db, businessId, phone)
@@ -69,7 +67,7 @@ export async function createCustomer(
     const preferences = await insertDefaultPreferences(trx, businessId, customer.id)
     await insertEmptyPurchaseHistory(trx, businessId, customer.id)
     // A new row nobody else sees yet: no lock order to keep.
-    await recordInitialFlags(trx, businessId, customer.id, { ...customer, ...preferences }, context)
+    await recordInitialFlags(trx, businessId, customer.id, { ...customer, ...preferences })
     // The write's one lock step (the payer's lock among them), before the pairs and the sales.
     await lockContactKeys(trx, businessId, [customer])
     const possibleDuplicates = await refreshDuplicates(trx, businessId, customer.id)
@@ -194,14 +192,13 @@ export async function unchangedBecause(
  * `expected` versions (If-Match), only a customer at one of them is changed. A write that gives
  * an active customer a phone, or reactivates one that has a phone, attaches the sales waiting
  * for that payer in the same transaction. `prefer_*` are not written here but recorded in the
- * consent ledger (by `context`'s actor), which then sets them.
+ * consent ledger, which then sets them.
  */
 export async function updateCustomer(
   db: Executor,
   businessId: number,
   customerId: number,
   input: CustomerUpdate,
-  context: WriteContext,
   expected: ExpectedVersions = undefined,
 ): Promise<WrittenCustomer> {
   const { phone, prefer_sms, prefer_email, prefer_call, ...fields } = input
@@ -239,7 +236,7 @@ export async function updateCustomer(
         ? await attachPayerSales(trx, businessId, customerId, row.phone)
         : 0
     // Last: after the history row's lock that attaching takes (the sales feed's order).
-    const views = await writeFlags(trx, businessId, customerId, flags, context)
+    const views = await writeFlags(trx, businessId, customerId, flags)
     const written = views
       ? {
           ...row,

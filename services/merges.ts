@@ -31,7 +31,6 @@ import type { Customer } from '../generated/schemas/Customer.js'
 import type { Merge } from '../generated/schemas/Merge.js'
 import type { MergeUndone } from '../generated/schemas/MergeUndone.js'
 import { Conflict, NotFound, Unprocessable, type ErrorDetail } from '../lib/domain-errors.js'
-import type { WriteContext } from '../lib/write-context.js'
 import { grantAgain, withdrawEverything } from './consents.js'
 import { lockContactKeys, refreshDuplicates } from './duplicates.js'
 import { toCustomer } from './representations.js'
@@ -126,7 +125,6 @@ export async function mergeCustomers(
   businessId: number,
   targetId: number,
   sourceIds: number[],
-  context: WriteContext,
 ): Promise<MergeResult> {
   const shape = shapeProblems(targetId, sourceIds)
   if (shape.length > 0) {
@@ -193,7 +191,6 @@ export async function mergeCustomers(
           trx,
           businessId,
           targetId,
-          context,
           `merge of customers ${sourceIds.join(', ')}: do_not_contact of a source`,
         )
       : []
@@ -246,7 +243,6 @@ export async function undoMerge(
   db: Executor,
   businessId: number,
   mergeId: number,
-  context: WriteContext,
 ): Promise<MergeUndone['merge'] & { attachedSales: number }> {
   return inTransaction(db, async (trx) => {
     await nameTransactionChange(trx, 'unmerged')
@@ -316,7 +312,6 @@ export async function undoMerge(
           businessId,
           targetId,
           moved.consents_withdrawn ?? [{ channel: 'sms', purpose: 'service' }],
-          context,
           `undo of merge ${mergeId}`,
         )
       }

@@ -7,7 +7,6 @@ import { inTransaction, type Executor } from '../db/executor.js'
 import type { Preferences } from '../generated/schemas/Preferences.js'
 import type { PreferencesUpdate } from '../generated/schemas/PreferencesUpdate.js'
 import { invalid } from '../lib/domain-errors.js'
-import type { WriteContext } from '../lib/write-context.js'
 import { flagsOf, writeFlags } from './consents.js'
 import { unchangedBecause } from './customers.js'
 import { toPreferences } from './representations.js'
@@ -21,15 +20,14 @@ const uniqueIds = (ids: number[]): number[] => [...new Set(ids)]
  * Changes the preference fields given (favourite products kept once each, in order) and adds
  * one to the customer's version. With `expected` versions (If-Match), only a customer at one
  * of them is changed. The contact flags are not written here but recorded in the consent
- * ledger (by `context`'s actor, in services/consents.ts `flagChanges` order), which then sets
- * them, in the same transaction.
+ * ledger (in services/consents.ts `flagChanges` order), which then sets them, in the same
+ * transaction.
  */
 export async function updatePreferences(
   db: Executor,
   businessId: number,
   customerId: number,
   input: PreferencesUpdate,
-  context: WriteContext,
   expected: ExpectedVersions = undefined,
 ): Promise<Preferences> {
   const {
@@ -50,7 +48,7 @@ export async function updatePreferences(
     // Its first statement locks the customer's row, then the preferences row.
     const row = await updatePreferencesRow(trx, businessId, customerId, changes, expected)
     if (!row) throw await unchangedBecause(trx, businessId, customerId, expected)
-    const views = await writeFlags(trx, businessId, customerId, flags, context)
+    const views = await writeFlags(trx, businessId, customerId, flags)
     if (!views) return toPreferences(row)
     return toPreferences({
       ...row,

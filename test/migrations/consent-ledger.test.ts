@@ -1,12 +1,12 @@
 /**
- * migrations/2026-12-03T1100-consent-ledger.ts: customers that existed before the ledger get
+ * migrations/2026-12-03T1250-consent-ledger.ts: customers that existed before the ledger get
  * records of the flags they hold (the most restrictive reading where the flags disagree), their
  * flags become the ledger's views, a second run changes nothing; and the ledger is append-only
  * but for the erasure's `[erased]` evidence.
  */
 import { sql } from 'kysely'
 import t from 'tap'
-import { backfillConsents } from '../../migrations/2026-12-03T1100-consent-ledger.js'
+import { backfillConsents } from '../../migrations/2026-12-03T1250-consent-ledger.js'
 import { authFor, build } from '../helper.js'
 import { flagsShown, getConsents, viewsOf } from '../support/consents.js'
 import { createCustomer } from '../support/customers.js'

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { listConsents } from '../../../generated/operations/listConsents.js'
 import { recordConsent } from '../../../generated/operations/recordConsent.js'
-import { requestContext } from '../../../lib/write-context.js'
 import * as consents from '../../../services/consents.js'
 
 /** The consent ledger of a customer (Kenya Data Protection Act 2019). */
@@ -11,13 +10,7 @@ const consentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { idempotent: true },
     handler: async function record(request, reply) {
       const { businessId, customerId } = request.params
-      const consent = await consents.recordConsent(
-        request.db,
-        businessId,
-        customerId,
-        request.body,
-        requestContext(request),
-      )
+      const consent = await consents.recordConsent(request.db, businessId, customerId, request.body)
       reply.code(201)
       return { message: 'Consent recorded' as const, consent }
     },

@@ -7,7 +7,6 @@ import { searchCustomers } from '../../../generated/operations/searchCustomers.j
 import { updateCustomer } from '../../../generated/operations/updateCustomer.js'
 import { entityTag, versionsMatching } from '../../../lib/entity-tag.js'
 import { createListCursorCodec } from '../../../lib/list-cursor.js'
-import { requestContext } from '../../../lib/write-context.js'
 import * as customers from '../../../services/customers.js'
 
 /** Endpoints 1–6: the customer record. */
@@ -23,7 +22,6 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
         request.db,
         request.params.businessId,
         request.body,
-        requestContext(request),
       )
       request.attachedSales = attachedSales
       reply.code(201).header('etag', entityTag(customer.version))
@@ -75,7 +73,6 @@ const customerRoutes: FastifyPluginAsyncTypebox = async (app) => {
         businessId,
         customerId,
         request.body,
-        requestContext(request),
         versionsMatching(request.headers['if-match']),
       )
       request.attachedSales = attachedSales

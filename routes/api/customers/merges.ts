@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { mergeCustomers } from '../../../generated/operations/mergeCustomers.js'
 import { undoMerge } from '../../../generated/operations/undoMerge.js'
-import { requestContext } from '../../../lib/write-context.js'
 import * as merges from '../../../services/merges.js'
 
 /** Merging duplicate customers into one, and undoing it. */
@@ -16,7 +15,6 @@ const mergeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         businessId,
         customerId,
         request.body.source_ids,
-        requestContext(request),
       )
       request.attachedSales = attachedSales
       return { message: 'Customers merged' as const, customer, merge }
@@ -28,12 +26,7 @@ const mergeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { idempotent: true },
     handler: async function undo(request) {
       const { businessId, mergeId } = request.params
-      const { attachedSales, ...merge } = await merges.undoMerge(
-        request.db,
-        businessId,
-        mergeId,
-        requestContext(request),
-      )
+      const { attachedSales, ...merge } = await merges.undoMerge(request.db, businessId, mergeId)
       request.attachedSales = attachedSales
       return { message: 'Merge undone' as const, merge }
     },

@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { updatePreferences } from '../../../generated/operations/updatePreferences.js'
 import { entityTag, versionsMatching } from '../../../lib/entity-tag.js'
 import { validationFailed } from '../../../lib/http-errors.js'
-import { requestContext } from '../../../lib/write-context.js'
 import * as preferences from '../../../services/preferences.js'
 
 /** `"[12, 7]"` becomes `[12, 7]` before validation, so both forms meet the same rules. */
@@ -37,7 +36,6 @@ const preferenceRoutes: FastifyPluginAsyncTypebox = async (app) => {
         businessId,
         customerId,
         request.body,
-        requestContext(request),
         versionsMatching(request.headers['if-match']),
       )
       reply.header('etag', entityTag(updated.version))

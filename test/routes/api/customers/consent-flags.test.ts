@@ -430,3 +430,33 @@ t.test('a merge records its do_not_contact as consents; undo grants them again',
   shown = await flagsShown(inject, businessId, target.id)
   t.match(shown.flags, { do_not_contact: false, prefer_sms: false }, 'undo: the flags kept')
 })
+
+t.test('a consent that moves a flag is one change in the change history', async (t) => {
+  const { inject } = await fileServer(t)
+  const businessId = 1825
+  const customer = await createCustomer(inject, businessId, { name: 'History Subject' })
+  const recorded = await inject({
+    method: 'POST',
+    url: `/api/customers/${businessId}/${customer.id}/consents`,
+    headers: { ...authFor(businessId), 'x-request-id': 'consent-history-1' },
+    payload: { channel: 'sms', purpose: 'loyalty', status: 'withdrawn', source: 'sms_reply' },
+  })
+  t.equal(recorded.statusCode, 201, 'recorded')
+  const changes = await inject({
+    method: 'GET',
+    url: `/api/customers/${businessId}/${customer.id}/changes`,
+    headers: authFor(businessId),
+  })
+  t.equal(changes.statusCode, 200, 'changes: status')
+  const [latest] = (changes.json() as { changes: Record<string, unknown>[] }).changes
+  t.match(
+    latest,
+    {
+      actor: 'user:1',
+      request_id: 'consent-history-1',
+      action: 'updated',
+      fields: { can_receive_loyalty: { from: true, to: false } },
+    },
+    'the flag it moved, by the consent request',
+  )
+})

@@ -4,7 +4,9 @@ import { sql, type Kysely } from 'kysely'
  * The consent ledger (Kenya Data Protection Act 2019): one row per consent given or withdrawn,
  * per channel and purpose, never changed or removed. The contact flags of customers and
  * customer_preferences become views of it; every customer there is gets records of the flags
- * it holds (see backfillConsents).
+ * it holds (see backfillConsents). Named after the change history (1200), whose
+ * transaction-local actor and request id each record takes, and before the erasure, which
+ * erases evidence.
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`create table customer_consents (
@@ -16,10 +18,13 @@ export async function up(db: Kysely<any>): Promise<void> {
     status text not null check (status in ('granted', 'withdrawn')),
     source text not null check (source in ('in_store', 'sms_reply', 'web', 'import', 'api')),
     evidence varchar(500) check (length(evidence) between 1 and 500),
-    -- 'user:<sub>' of the token that wrote it, or 'system' (this migration).
-    actor text not null check (length(actor) between 1 and 100),
-    -- The request that wrote it; null for the records this migration made.
-    request_id text check (length(request_id) between 1 and 100),
+    -- Who wrote it and in which request: the transaction's change context, as the change
+    -- history records it (db/change-context.ts); 'system' and null outside a request.
+    actor text not null
+      default coalesce(nullif(current_setting('payme.actor', true), ''), 'system')
+      check (length(actor) between 1 and 100),
+    request_id text default nullif(current_setting('payme.request_id', true), '')
+      check (length(request_id) between 1 and 100),
     recorded_at timestamptz not null default now()
   )`.execute(db)
 
