@@ -143,10 +143,10 @@ export async function consentsFromFlags(
   fromId: number,
 ): Promise<void> {
   await sql`insert into customer_consents
-      (business_id, customer_id, channel, purpose, status, source, actor)
+      (business_id, customer_id, channel, purpose, status, source, actor, request_id)
     select c.business_id, c.id, f.channel, f.purpose,
       case when f.granted and not p.do_not_contact then 'granted' else 'withdrawn' end,
-      'api', 'system'
+      'api', 'system', null
     from customers c
     join customer_preferences p on p.business_id = c.business_id and p.customer_id = c.id
     cross join lateral (values

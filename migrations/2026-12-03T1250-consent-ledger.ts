@@ -78,11 +78,11 @@ export async function up(db: Kysely<any>): Promise<void> {
  */
 export async function backfillConsents(db: Kysely<any>): Promise<void> {
   await sql`insert into customer_consents
-      (business_id, customer_id, channel, purpose, status, source, actor)
+      (business_id, customer_id, channel, purpose, status, source, actor, request_id)
     select c.business_id, c.id, f.channel, f.purpose,
       case when f.granted and not coalesce(p.do_not_contact, false)
         then 'granted' else 'withdrawn' end,
-      'api', 'system'
+      'api', 'system', null
     from customers c
     left join customer_preferences p on p.business_id = c.business_id and p.customer_id = c.id
     cross join lateral (values
