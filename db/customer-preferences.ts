@@ -9,15 +9,17 @@ export type PreferencesChanges = Omit<
   'id' | 'business_id' | 'customer_id' | 'created_at' | 'average_spend'
 >
 
+/** The row with the column defaults; returns its contact flags. */
 export async function insertDefaultPreferences(
   db: Executor,
   businessId: number,
   customerId: number,
-): Promise<void> {
-  await db
+): Promise<Pick<PreferencesRow, 'can_receive_offers' | 'can_receive_loyalty'>> {
+  return db
     .insertInto('customer_preferences')
     .values({ business_id: businessId, customer_id: customerId })
-    .execute()
+    .returning(['can_receive_offers', 'can_receive_loyalty'])
+    .executeTakeFirstOrThrow()
 }
 
 /**

@@ -67,6 +67,26 @@ export async function customerVersion(
 }
 
 /**
+ * Adds one to the customer's version and nothing else, locking its row for the rest of the
+ * transaction (a consent write: its flags are stored after, from the ledger). Undefined when
+ * there is no such customer.
+ */
+export async function bumpVersion(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<number | undefined> {
+  const row = await db
+    .updateTable('customers')
+    .set({ version: sql`version + 1` })
+    .where('business_id', '=', businessId)
+    .where('id', '=', customerId)
+    .returning('version')
+    .executeTakeFirst()
+  return row?.version
+}
+
+/**
  * The customer's phone and e-mail as they stand, with the row locked for the rest of the
  * transaction (the update that follows would lock it anyway): what its duplicate pairs were
  * found by before a change, and whether it is merged into another. Undefined when there is no

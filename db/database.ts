@@ -126,6 +126,28 @@ export interface CustomerSalesTable {
 
 export type PayerMatch = 'phone' | 'phone_sha256'
 
+export type ConsentChannel = 'sms' | 'email' | 'call' | 'whatsapp'
+export type ConsentPurpose = 'marketing' | 'loyalty' | 'service'
+export type ConsentStatus = 'granted' | 'withdrawn'
+export type ConsentSource = 'in_store' | 'sms_reply' | 'web' | 'import' | 'api'
+
+/** One consent given or withdrawn; append-only (a trigger refuses updates and deletes). */
+export interface CustomerConsentsTable {
+  id: GeneratedId
+  business_id: BigId
+  customer_id: BigId
+  channel: ConsentChannel
+  purpose: ConsentPurpose
+  status: ConsentStatus
+  source: ConsentSource
+  evidence: string | null
+  /** `user:<sub>` of the token that wrote it, or `system`: the transaction's change context. */
+  actor: Generated<string>
+  /** The request that wrote it; null outside a request (the migration's records). */
+  request_id: Generated<string | null>
+  recorded_at: CreatedAt
+}
+
 export type DuplicateReason = 'same_phone' | 'same_email' | 'similar_name'
 
 /** A pair of active customers that are probably one person, lower id first. */
@@ -152,6 +174,11 @@ export interface MergeMoved {
   /** The target's favorite products as the merge left them (an undo reverts only these). */
   favorite_products_after: number[]
   do_not_contact_turned_on: boolean
+  /**
+   * The target's consents the merge withdrew to turn do_not_contact on (the undo grants them
+   * again); absent in merges made before the consent ledger.
+   */
+  consents_withdrawn?: { channel: ConsentChannel; purpose: ConsentPurpose }[]
 }
 
 export interface CustomerMergesTable {
@@ -221,6 +248,7 @@ export interface Database {
   customer_sales: CustomerSalesTable
   customer_duplicates: CustomerDuplicatesTable
   customer_merges: CustomerMergesTable
+  customer_consents: CustomerConsentsTable
   customer_changes: CustomerChangesTable
   sales_events: SalesEventsTable
   idempotency_keys: IdempotencyKeysTable

@@ -32,6 +32,7 @@ import type { ListCursorCodec, ListScope } from '../lib/list-cursor.js'
 import { phoneSearchDigits, toE164 } from '../lib/phone.js'
 import { toCustomer, toNote, toPreferences, toPurchaseHistory } from './representations.js'
 import { businessCountry, phoneOf } from './business-country.js'
+import { flagsOf, recordInitialFlags, writeFlags } from './consents.js'
 import { lockContactKeys, refreshDuplicates, type ContactKeys } from './duplicates.js'
 import { attachPayerSales } from './sales-attribution.js'
 
@@ -51,7 +52,8 @@ export interface WrittenCustomer {
 /**
  * A new customer with its preferences and empty history, in one transaction; with a phone, the
  * business's sales waiting for that payer are attached to it in the same transaction, and its
- * duplicate pairs are found in it too.
+ * duplicate pairs are found in it too. Its initial contact flags are recorded in the consent
+ * ledger.
  */
 export async function createCustomer(
   db: Executor,
@@ -62,8 +64,10 @@ export async function createCustomer(
   const e164 = phone === undefined ? null : await phoneOf(db, businessId, phone)
   return inTransaction(db, async (trx) => {
     const customer = await insertCustomer(trx, businessId, { ...fields, phone: e164 })
-    await insertDefaultPreferences(trx, businessId, customer.id)
+    const preferences = await insertDefaultPreferences(trx, businessId, customer.id)
     await insertEmptyPurchaseHistory(trx, businessId, customer.id)
+    // A new row nobody else sees yet: no lock order to keep.
+    await recordInitialFlags(trx, businessId, customer.id, { ...customer, ...preferences })
     // The write's one lock step (the payer's lock among them), before the pairs and the sales.
     await lockContactKeys(trx, businessId, [customer])
     const possibleDuplicates = await refreshDuplicates(trx, businessId, customer.id)
@@ -187,7 +191,8 @@ export async function unchangedBecause(
  * Changes the fields given; `phone: null` clears it, a phone is stored in E.164. With
  * `expected` versions (If-Match), only a customer at one of them is changed. A write that gives
  * an active customer a phone, or reactivates one that has a phone, attaches the sales waiting
- * for that payer in the same transaction.
+ * for that payer in the same transaction. `prefer_*` are not written here but recorded in the
+ * consent ledger, which then sets them.
  */
 export async function updateCustomer(
   db: Executor,
@@ -196,7 +201,8 @@ export async function updateCustomer(
   input: CustomerUpdate,
   expected: ExpectedVersions = undefined,
 ): Promise<WrittenCustomer> {
-  const { phone, ...fields } = input
+  const { phone, prefer_sms, prefer_email, prefer_call, ...fields } = input
+  const flags = flagsOf({ prefer_sms, prefer_email, prefer_call })
   const changes: CustomerChanges = { ...fields }
   if (phone === null) changes.phone = null
   else if (phone !== undefined) changes.phone = await phoneOf(db, businessId, phone)
@@ -229,7 +235,17 @@ export async function updateCustomer(
       mayAttach && row.phone !== null && row.is_active
         ? await attachPayerSales(trx, businessId, customerId, row.phone)
         : 0
-    return { customer: toCustomer(row), attachedSales, possibleDuplicates }
+    // Last: after the history row's lock that attaching takes (the sales feed's order).
+    const views = await writeFlags(trx, businessId, customerId, flags)
+    const written = views
+      ? {
+          ...row,
+          prefer_sms: views.prefer_sms,
+          prefer_email: views.prefer_email,
+          prefer_call: views.prefer_call,
+        }
+      : row
+    return { customer: toCustomer(written), attachedSales, possibleDuplicates }
   })
 }
 

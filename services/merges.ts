@@ -31,6 +31,7 @@ import type { Customer } from '../generated/schemas/Customer.js'
 import type { Merge } from '../generated/schemas/Merge.js'
 import type { MergeUndone } from '../generated/schemas/MergeUndone.js'
 import { Conflict, NotFound, Unprocessable, type ErrorDetail } from '../lib/domain-errors.js'
+import { grantAgain, withdrawEverything } from './consents.js'
 import { lockContactKeys, refreshDuplicates } from './duplicates.js'
 import { toCustomer } from './representations.js'
 import { attachPayerSales } from './sales-attribution.js'
@@ -184,6 +185,15 @@ export async function mergeCustomers(
         do_not_contact: targetChoices.do_not_contact || turnedOn,
       })
     }
+    // do_not_contact is a view of the consent ledger: the target's granted consents withdrawn.
+    const consentsWithdrawn = turnedOn
+      ? await withdrawEverything(
+          trx,
+          businessId,
+          targetId,
+          `merge of customers ${sourceIds.join(', ')}: do_not_contact of a source`,
+        )
+      : []
 
     await markMerged(trx, businessId, sourceIds, targetId)
     const merged = await updateCustomerRow(trx, businessId, targetId, filled)
@@ -215,6 +225,7 @@ export async function mergeCustomers(
         favorite_products_added: added,
         favorite_products_after: favorites,
         do_not_contact_turned_on: turnedOn,
+        consents_withdrawn: consentsWithdrawn,
       },
     })
     return { customer: toCustomer(merged), merge: mergeOf(record), attachedSales }
@@ -292,6 +303,17 @@ export async function undoMerge(
           favorite_products: favorites,
           do_not_contact: doNotContact,
         })
+      }
+      if (doNotContact !== choices.do_not_contact) {
+        // The consents the merge withdrew, granted again (a merge made before the ledger
+        // recorded none: do_not_contact false grants (sms, service)).
+        await grantAgain(
+          trx,
+          businessId,
+          targetId,
+          moved.consents_withdrawn ?? [{ channel: 'sms', purpose: 'service' }],
+          `undo of merge ${mergeId}`,
+        )
       }
     }
 

@@ -1,3 +1,4 @@
+import type { Consent } from '../generated/schemas/Consent.js'
 import type { Customer } from '../generated/schemas/Customer.js'
 import type { CustomerAnalytics } from '../generated/schemas/CustomerAnalytics.js'
 import type { CustomerMetrics } from '../generated/schemas/CustomerMetrics.js'
@@ -7,6 +8,7 @@ import type { Note } from '../generated/schemas/Note.js'
 import type { Preferences } from '../generated/schemas/Preferences.js'
 import type { PurchaseHistory } from '../generated/schemas/PurchaseHistory.js'
 import type { CustomerRow } from '../db/customers.js'
+import type { ConsentRow } from '../db/customer-consents.js'
 import type { NoteRow } from '../db/customer-notes.js'
 import type { PreferencesRow } from '../db/customer-preferences.js'
 import type {
@@ -54,6 +56,22 @@ export function toNote(row: NoteRow): Note {
     created_by: row.created_by,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
+  }
+}
+
+export function toConsent(row: ConsentRow): Consent {
+  return {
+    id: row.id,
+    customer_id: row.customer_id,
+    business_id: row.business_id,
+    channel: row.channel,
+    purpose: row.purpose,
+    status: row.status,
+    source: row.source,
+    evidence: row.evidence,
+    actor: row.actor,
+    request_id: row.request_id,
+    recorded_at: iso(row.recorded_at),
   }
 }
 

@@ -3,6 +3,7 @@
  * `npm run seed` and the plan-pinning tests.
  */
 import { sql, type Kysely } from 'kysely'
+import { consentsFromFlags } from '../../db/customer-consents.js'
 import type { Database } from '../../db/database.js'
 import { historiesFromLedger } from '../../services/purchase-history.js'
 import { FIRST_NAMES, LAST_NAMES, RARE_NAMES, STREETS, TOWNS } from './data.js'
@@ -66,8 +67,9 @@ export async function insertRareCustomers(db: Kysely<Database>, business: number
 }
 
 /**
- * Purchase history (computed from the ledger, so insert the sales first) and preferences (whose
- * average_spend follows the history) of the customers from `minId` on.
+ * Purchase history (computed from the ledger, so insert the sales first), preferences (whose
+ * average_spend follows the history) and consent records of their flags (the flags then being
+ * the ledger's views) of the customers from `minId` on.
  */
 export async function insertDependents(
   db: Kysely<Database>,
@@ -87,6 +89,7 @@ export async function insertDependents(
     where c.business_id = ${business} and c.id >= ${minId}
       and not exists (select 1 from customer_preferences p
         where p.business_id = c.business_id and p.customer_id = c.id)`.execute(db)
+  await consentsFromFlags(db, business, minId)
 }
 
 /** Sales skewed towards some customers, so that repeat and frequent customers exist. */

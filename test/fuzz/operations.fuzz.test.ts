@@ -494,6 +494,12 @@ async function businessRows(businessId: number): Promise<unknown> {
       .where('business_id', '=', businessId)
       .orderBy('event_id')
       .execute(),
+    consents: await db
+      .selectFrom('customer_consents')
+      .selectAll()
+      .where('business_id', '=', businessId)
+      .orderBy('id')
+      .execute(),
     counts: await db
       .selectFrom('customer_counts')
       .selectAll()
@@ -515,6 +521,7 @@ async function fingerprint(): Promise<string> {
       (select string_agg(r::text, ',' order by r.id) from customer_notes r where r.business_id = ${BUSINESS}),
       (select string_agg(r::text, ',' order by r.id) from customer_preferences r where r.business_id = ${BUSINESS}),
       (select string_agg(r::text, ',' order by r.id) from customer_purchase_history r where r.business_id = ${BUSINESS}),
+      (select string_agg(r::text, ',' order by r.id) from customer_consents r where r.business_id = ${BUSINESS}),
       (select string_agg(r::text, ',' order by r.sale_id) from customer_sales r where r.business_id = ${BUSINESS}),
       (select string_agg(r::text, ',' order by r.event_id) from sales_events r where r.business_id = ${BUSINESS}),
       (select string_agg(r::text, ',' order by r.customer_type, r.is_active) from customer_counts r where r.business_id = ${BUSINESS})

@@ -96,7 +96,13 @@ t.test('hasLoneSurrogate', async (t) => {
 t.test('the field rules', async (t) => {
   t.same(
     BODY_TEXT_RULES,
-    { name: 'name', address: 'free', content: 'free', best_contact_time: 'free' },
+    {
+      name: 'name',
+      address: 'free',
+      content: 'free',
+      best_contact_time: 'free',
+      evidence: 'free',
+    },
     'body fields',
   )
   t.same(QUERY_TEXT_RULES, { q: 'name' }, 'query parameters')

@@ -291,6 +291,12 @@ async function otherBusinessRows(): Promise<unknown> {
       .where('business_id', '=', OTHER_BUSINESS)
       .orderBy('event_id')
       .execute(),
+    consents: await db
+      .selectFrom('customer_consents')
+      .selectAll()
+      .where('business_id', '=', OTHER_BUSINESS)
+      .orderBy('id')
+      .execute(),
   }
   return JSON.parse(JSON.stringify(rows)) as unknown
 }

@@ -40,6 +40,11 @@ export interface paths {
      *     transaction. Only `name` is required; `customer_type` defaults to `walk_in`, `prefer_sms`
      *     to `true`, `prefer_email` and `prefer_call` to `false`. New customers are active, at
      *     `version` 1. Send an `Idempotency-Key` to make a retry safe.
+     *
+     *     Its initial flags are recorded in the consent ledger (source `api`, the token's `sub`
+     *     as actor): each `prefer_*` as (that channel, `service`) granted or withdrawn, and
+     *     `can_receive_offers` and `can_receive_loyalty` (both on) as (`sms`, `marketing`) and
+     *     (`sms`, `loyalty`) granted.
      */
     post: operations['createCustomer']
     delete?: never
@@ -223,6 +228,12 @@ export interface paths {
      *     a soft-deleted customer). `null` clears `phone`, `email` or `address`. A body with no
      *     fields is a 400. Every update adds one to `version`, even when no value changes. With
      *     `If-Match`, only the version named is changed (412 otherwise).
+     *
+     *     Each `prefer_*` sent, even unchanged, records (that channel, `service`) granted or
+     *     withdrawn in the consent ledger (source `api`), in the order `prefer_sms`,
+     *     `prefer_email`, `prefer_call`; the flags are then read back from the ledger, so
+     *     `do_not_contact` turns on when the last consent granted is withdrawn (see
+     *     `updatePreferences`). A soft-deleted or merged customer's flags can be written too.
      */
     patch: operations['updateCustomer']
     trace?: never
@@ -298,8 +309,76 @@ export interface paths {
      *     400. Every update adds one to the customer's `version` (the answer's
      *     `preferences.version` and `ETag`); with `If-Match`, only the version named is changed
      *     (412 otherwise).
+     *
+     *     **Contact flags are views of the consent ledger.** Each flag sent, even unchanged,
+     *     appends consent records (source `api`, the token's `sub` as actor), in this order:
+     *     1. `do_not_contact: false` grants (`sms`, `service`);
+     *     2. `can_receive_offers: false` withdraws `marketing` on each of the four channels,
+     *        `true` grants (`sms`, `marketing`);
+     *     3. `can_receive_loyalty`: the same for `loyalty`;
+     *     4. `do_not_contact: true` withdraws every pair granted at that point.
+     *
+     *     Then the flags are read back from the ledger: `can_receive_offers` is `marketing`
+     *     granted on some channel, `can_receive_loyalty` the same for `loyalty`, `do_not_contact`
+     *     nothing granted at all (and the customer's `prefer_sms|email|call` are `service`
+     *     granted on that channel). So where a body contradicts itself the most restrictive
+     *     reading wins: `do_not_contact: true` beside `can_receive_offers: true` (or
+     *     `can_receive_loyalty: true`) leaves it off, since `do_not_contact` is applied last.
+     *     `do_not_contact: true` turns off every other flag (the customer's `prefer_*`
+     *     included); `do_not_contact: false` also turns `prefer_sms` on; and withdrawing the last
+     *     consent granted (here or on the customer) turns `do_not_contact` on. A soft-deleted or
+     *     merged customer's preferences can be written too; the consents stay that customer's.
      */
     patch: operations['updatePreferences']
+    trace?: never
+  }
+  '/api/customers/{businessId}/{customerId}/consents': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    /**
+     * A customer's consents
+     * @description `current`: the latest status of every (channel, purpose) the customer has a record of,
+     *     with `since` (when that status began: the first of the latest records that agree),
+     *     channels in the order `sms`, `email`, `call`, `whatsapp` and purposes `marketing`,
+     *     `loyalty`, `service`. `history`: every record, newest first.
+     */
+    get: operations['listConsents']
+    put?: never
+    /**
+     * Record a consent
+     * @description Appends one record to the customer's consent ledger: consent `granted` or `withdrawn`
+     *     for one channel and purpose, where it came from (`source`) and, optionally, the proof
+     *     (`evidence`: up to 500 characters, such as the text of an SMS reply or a form's id). The
+     *     record carries the token's `sub` as `actor` (`user:<sub>`), the request's id and the
+     *     time. Records are never changed or removed.
+     *
+     *     The customer's contact flags are then read back from the ledger in the same
+     *     transaction: `prefer_sms|email|call` = `service` granted on that channel,
+     *     `can_receive_offers` = `marketing` granted on some channel, `can_receive_loyalty` =
+     *     `loyalty` granted on some channel, `do_not_contact` = nothing granted. The customer's
+     *     `version` goes up by one. Soft-deleted and merged customers take consents too (as
+     *     their preferences do); a merged customer's consents stay its own.
+     */
+    post: operations['recordConsent']
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
     trace?: never
   }
   '/api/customers/{businessId}/{customerId}/metrics': {
@@ -513,7 +592,9 @@ export interface paths {
      *     are filled from the sources in the order given, favorite products are united, a
      *     `do_not_contact` of any of them stays on, the purchase history is recomputed from the
      *     ledger, and each source becomes inactive with `merged_into` set to this customer. Sales
-     *     that name a source later come here. `version` goes up by one on this customer and on
+     *     that name a source later come here. A `do_not_contact` the merge turns on is recorded
+     *     in this customer's consent ledger: every consent granted is withdrawn (source `api`,
+     *     the caller as actor), so its other contact flags turn off too. `version` goes up by one on this customer and on
      *     each source. Undo it within 30 days with `POST /merges/{mergeId}/undo`.
      */
     post: operations['mergeCustomers']
@@ -546,8 +627,9 @@ export interface paths {
      *     arrived) and every sale the payer rule had given a source before the merge go back to
      *     it, the notes the merge moved go back, each source is active again without
      *     `merged_into`, the fields the merge filled on the target are cleared and its favorite
-     *     products and `do_not_contact` reverted (each unless changed since), both histories are
-     *     recomputed. Sales that named the target, and payer matches made after the merge, stay
+     *     products and `do_not_contact` reverted (each unless changed since: a `do_not_contact`
+     *     still on is reverted by granting again the consents the merge withdrew), both
+     *     histories are recomputed. Sales that named the target, and payer matches made after the merge, stay
      *     with the target. `version` goes up by one on the target and each source.
      */
     post: operations['undoMerge']
@@ -1212,6 +1294,81 @@ export interface components {
       /** @constant */
       message: 'Preferences updated successfully'
       preferences: components['schemas']['Preferences']
+    }
+    /**
+     * @description How the customer may be contacted.
+     * @enum {string}
+     */
+    ConsentChannel: 'sms' | 'email' | 'call' | 'whatsapp'
+    /**
+     * @description What for: `marketing` (offers), `loyalty` (points and rewards), `service` (about their
+     *     own orders and account).
+     * @enum {string}
+     */
+    ConsentPurpose: 'marketing' | 'loyalty' | 'service'
+    /** @enum {string} */
+    ConsentStatus: 'granted' | 'withdrawn'
+    /**
+     * @description Where the consent was given or withdrawn: at the till, by replying to an SMS, on a web
+     *     form, in an import, or through this API (the flags of create, update and preferences
+     *     record `api`).
+     * @enum {string}
+     */
+    ConsentSource: 'in_store' | 'sms_reply' | 'web' | 'import' | 'api'
+    /** @description One consent given or withdrawn. */
+    ConsentCreate: {
+      channel: components['schemas']['ConsentChannel']
+      purpose: components['schemas']['ConsentPurpose']
+      status: components['schemas']['ConsentStatus']
+      source: components['schemas']['ConsentSource']
+      /**
+       * @description The proof, if any (an SMS reply's text, a signed form's number). NFC; bidirectional
+       *     controls and zero-width spaces removed (joiners kept), trimmed; up to 500
+       *     characters. An empty string is the same as leaving it out.
+       * @example STOP
+       */
+      evidence?: string
+    }
+    /** @description One record of the consent ledger. */
+    Consent: {
+      id: components['schemas']['Id']
+      customer_id: components['schemas']['Id']
+      business_id: components['schemas']['Id']
+      channel: components['schemas']['ConsentChannel']
+      purpose: components['schemas']['ConsentPurpose']
+      status: components['schemas']['ConsentStatus']
+      source: components['schemas']['ConsentSource']
+      evidence: string | null
+      /**
+       * @description Who recorded it: `user:<sub>` of the token, or `system` for the records made from
+       *     the flags customers held when the ledger was introduced.
+       * @example user:1
+       */
+      actor: string
+      /**
+       * @description The id of the request that recorded it (its `x-request-id`); `null` for the records
+       *     made when the ledger was introduced.
+       */
+      request_id: string | null
+      recorded_at: components['schemas']['Timestamp']
+    }
+    /** @description The latest status of one (channel, purpose). */
+    CurrentConsent: {
+      channel: components['schemas']['ConsentChannel']
+      purpose: components['schemas']['ConsentPurpose']
+      status: components['schemas']['ConsentStatus']
+      since: components['schemas']['Timestamp']
+    }
+    Consents: {
+      /** @description Every (channel, purpose) with a record, and its latest status. */
+      current: components['schemas']['CurrentConsent'][]
+      /** @description Every record, newest first. */
+      history: components['schemas']['Consent'][]
+    }
+    ConsentRecorded: {
+      /** @constant */
+      message: 'Consent recorded'
+      consent: components['schemas']['Consent']
     }
     /** @description A date (`2026-11-26`) or a date-time (`2026-11-26T09:00:00Z`). */
     DateFilter: string
@@ -2371,6 +2528,108 @@ export interface operations {
       404: components['responses']['CustomerNotFound']
       409: components['responses']['RequestInProgress']
       412: components['responses']['PreconditionFailed']
+      413: components['responses']['PayloadTooLarge']
+      415: components['responses']['UnsupportedMediaType']
+      422: components['responses']['IdempotencyKeyReused']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  listConsents: {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description The customer's consents. */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['Consents']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['CustomerNotFound']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  recordConsent: {
+    parameters: {
+      query?: never
+      header?: {
+        /**
+         * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+         *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+         *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+         *     request with a key runs, and its answer is stored in the same transaction as its effect.
+         *     A repeat with the same method, path (query included) and body — compared as parsed
+         *     JSON, so key order and spacing do not matter — gets the stored status and body again
+         *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+         *     method, path or body is a 422; while the first request still runs, a 409 with
+         *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+         *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+         *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+         *     key is another key. A malformed key is a 400.
+         * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey']
+      }
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['ConsentCreate']
+      }
+    }
+    responses: {
+      /** @description The consent was recorded. */
+      201: {
+        headers: {
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['ConsentRecorded']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['CustomerNotFound']
+      409: components['responses']['RequestInProgress']
       413: components['responses']['PayloadTooLarge']
       415: components['responses']['UnsupportedMediaType']
       422: components['responses']['IdempotencyKeyReused']

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import changeRoutes from './changes.js'
+import consentRoutes from './consents.js'
 import customerRoutes from './customers.js'
 import exportRoutes from './export.js'
 import duplicateRoutes from './duplicates.js'
@@ -18,6 +19,7 @@ const customersApi: FastifyPluginAsync = async (app) => {
   app.addHook('onRequest', app.authorizeBusiness)
   await app.register(customerRoutes)
   await app.register(changeRoutes)
+  await app.register(consentRoutes)
   await app.register(exportRoutes)
   await app.register(duplicateRoutes)
   await app.register(mergeRoutes)

@@ -77,6 +77,16 @@ const samples: Record<string, Sample> = {
     invalid: { payload: { average_spend: '10.00' } },
     success: 200,
   },
+  recordConsent: {
+    valid: {
+      payload: { channel: 'sms', purpose: 'marketing', status: 'withdrawn', source: 'api' },
+    },
+    invalid: {
+      payload: { channel: 'fax', purpose: 'marketing', status: 'granted', source: 'api' },
+    },
+    success: 201,
+  },
+  listConsents: { valid: {}, invalid: { customerId: 'abc' }, success: 200 },
   getCustomerMetrics: { valid: {}, invalid: { customerId: 'abc' }, success: 200 },
   getPurchaseHistory: {
     valid: { query: { start_date: '2026-01-01' } },
@@ -132,7 +142,7 @@ const label = (operation: DocumentOperation): string =>
 /** Everything a business holds, as text, to show that a refused request changed nothing. */
 async function snapshot(server: TestServer, businessId: number): Promise<string> {
   const { db } = server.database
-  const [customers, notes, preferences] = await Promise.all([
+  const [customers, notes, preferences, consents] = await Promise.all([
     db.selectFrom('customers').where('business_id', '=', businessId).selectAll().execute(),
     db.selectFrom('customer_notes').where('business_id', '=', businessId).selectAll().execute(),
     db
@@ -140,8 +150,14 @@ async function snapshot(server: TestServer, businessId: number): Promise<string>
       .where('business_id', '=', businessId)
       .selectAll()
       .execute(),
+    db
+      .selectFrom('customer_consents')
+      .where('business_id', '=', businessId)
+      .selectAll()
+      .orderBy('id')
+      .execute(),
   ])
-  return JSON.stringify({ customers, notes, preferences })
+  return JSON.stringify({ customers, notes, preferences, consents })
 }
 
 function assertErrorBody(
@@ -423,6 +439,22 @@ t.test('the database refuses a row that points at another business customer', as
         db
           .insertInto('customer_purchase_history')
           .values({ business_id: businessId, customer_id: customerId })
+          .execute(),
+    },
+    {
+      name: 'customer_consents',
+      insert: (businessId: number) =>
+        db
+          .insertInto('customer_consents')
+          .values({
+            business_id: businessId,
+            customer_id: customerId,
+            channel: 'sms',
+            purpose: 'service',
+            status: 'granted',
+            source: 'api',
+            actor: 'user:1',
+          })
           .execute(),
     },
   ]
