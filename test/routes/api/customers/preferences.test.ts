@@ -132,9 +132,11 @@ t.test('a subset changes only those fields', async (t) => {
 
   const cases: { name: string; payload: Record<string, unknown>; change: Partial<Stored> }[] = [
     {
+      // The flags are views of the consent ledger (SPEC Part 2, "Consent views"):
+      // do_not_contact withdraws every granted pair, so no marketing or loyalty is left.
       name: 'do_not_contact true',
       payload: { do_not_contact: true },
-      change: { do_not_contact: true },
+      change: { do_not_contact: true, can_receive_offers: false, can_receive_loyalty: false },
     },
     {
       name: 'do_not_contact false',
