@@ -186,3 +186,22 @@ export async function consentsFromFlags(
     from views v
     where c.business_id = v.business_id and c.id = v.id`.execute(db)
 }
+
+/** The customer's records after the record `afterId`, oldest first: a keyset batch of an export. */
+export async function listConsentsAfter(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  afterId: number,
+  limit: number,
+): Promise<ConsentRow[]> {
+  return db
+    .selectFrom('customer_consents')
+    .selectAll()
+    .where('business_id', '=', businessId)
+    .where('customer_id', '=', customerId)
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute()
+}

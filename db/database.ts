@@ -235,7 +235,14 @@ export interface CustomerChangesTable {
 }
 
 export type ChangeAction =
-  'created' | 'updated' | 'deleted' | 'reactivated' | 'merged' | 'unmerged' | 'erased'
+  | 'created'
+  | 'updated'
+  | 'deleted'
+  | 'reactivated'
+  | 'merged'
+  | 'unmerged'
+  | 'erased'
+  | 'consent_changed'
 
 export interface Database {
   businesses: BusinessesTable

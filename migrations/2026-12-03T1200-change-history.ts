@@ -34,6 +34,22 @@ export async function up(db: Kysely<any>): Promise<void> {
       from jsonb_each(later)
     $$`.execute(db)
 
+  // The one writer of customer_changes: this transaction's change of the customer, created or
+  // merged into, with the transaction's actor and request id (db/change-context.ts).
+  await sql`create function customer_change_add(business bigint, customer bigint, kind text,
+      changed jsonb) returns void language sql as $$
+      insert into customer_changes (business_id, customer_id, actor, request_id, action, fields)
+      values (business, customer,
+        coalesce(nullif(current_setting('payme.actor', true), ''), 'system'),
+        nullif(current_setting('payme.request_id', true), ''),
+        coalesce(nullif(current_setting('payme.change_action', true), ''), kind), changed)
+      on conflict (business_id, customer_id, transaction_id) do update set
+        fields = customer_change_fields_merge(customer_changes.fields, excluded.fields),
+        -- The first statement names the change, unless it was only an update.
+        action = case when customer_changes.action = 'updated' then excluded.action
+          else customer_changes.action end
+    $$`.execute(db)
+
   await sql`create function customer_change_record() returns trigger language plpgsql as $$
     declare
       incidental constant text[] := array['id', 'business_id', 'customer_id', 'version',
@@ -58,7 +74,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       if tg_table_name = 'customers' then
         customer := new.id;
         -- A write of the customer's row is a change even when no value moved (its version did).
-        kind := coalesce(nullif(current_setting('payme.change_action', true), ''), case
+        kind := case
           when tg_op = 'INSERT' then 'created'
           -- Read through jsonb: erased_at comes with the erasure's migration.
           when to_jsonb(old) ->> 'erased_at' is null and to_jsonb(new) ->> 'erased_at' is not null
@@ -67,21 +83,13 @@ export async function up(db: Kysely<any>): Promise<void> {
           when old.merged_into is not null and new.merged_into is null then 'unmerged'
           when old.is_active and not new.is_active then 'deleted'
           when not old.is_active and new.is_active then 'reactivated'
-          else 'updated' end);
+          else 'updated' end;
       else
         customer := new.customer_id;
         if changed = '{}'::jsonb then return null; end if;
-        kind := coalesce(nullif(current_setting('payme.change_action', true), ''), 'updated');
+        kind := 'updated';
       end if;
-      insert into customer_changes (business_id, customer_id, actor, request_id, action, fields)
-      values (new.business_id, customer,
-        coalesce(nullif(current_setting('payme.actor', true), ''), 'system'),
-        nullif(current_setting('payme.request_id', true), ''), kind, changed)
-      on conflict (business_id, customer_id, transaction_id) do update set
-        fields = customer_change_fields_merge(customer_changes.fields, excluded.fields),
-        -- The first statement names the change, unless it was only an update.
-        action = case when customer_changes.action = 'updated' then excluded.action
-          else customer_changes.action end;
+      perform customer_change_add(new.business_id, customer, kind, changed);
       return null;
     end $$`.execute(db)
 
@@ -97,6 +105,7 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop trigger customer_changes_of_preferences on customer_preferences`.execute(db)
   await sql`drop trigger customer_changes_of_customers on customers`.execute(db)
   await sql`drop function customer_change_record()`.execute(db)
+  await sql`drop function customer_change_add(bigint, bigint, text, jsonb)`.execute(db)
   await sql`drop function customer_change_fields_merge(jsonb, jsonb)`.execute(db)
   await sql`drop table customer_changes`.execute(db)
 }

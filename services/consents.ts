@@ -1,3 +1,4 @@
+import { nameTransactionChange } from '../db/customer-changes.js'
 import type { Transaction } from 'kysely'
 import {
   currentConsents,
@@ -241,6 +242,7 @@ export async function recordConsent(
   input: ConsentCreate,
 ): Promise<Consent> {
   return inTransaction(db, async (trx) => {
+    await nameTransactionChange(trx, 'consent_changed')
     const version = await bumpVersion(trx, businessId, customerId)
     if (version === undefined) throw new NotFound('customer')
     const { channel, purpose, status, source, evidence } = input

@@ -1,11 +1,12 @@
 import { listChangesAfter } from '../db/customer-changes.js'
+import { listConsentsAfter } from '../db/customer-consents.js'
 import { listNotesAfter } from '../db/customer-notes.js'
 import { listCustomerSalesAfter, type SaleRow } from '../db/customer-sales.js'
 import { customerExists } from '../db/customers.js'
 import type { Executor } from '../db/executor.js'
 import { NotFound } from '../lib/domain-errors.js'
 import { getCustomer } from './customers.js'
-import { toNote } from './representations.js'
+import { toConsent, toNote } from './representations.js'
 
 /** Rows per statement while streaming a list: memory stays flat whatever the customer holds. */
 const BATCH = 500
@@ -55,8 +56,8 @@ async function* listOf<Row, Key>(
 
 /**
  * Everything held about one customer as one JSON document, streamed a batch at a time: the
- * customer, preferences and purchase history, then every note, sale (ledger rows, with payers'
- * phones) and change, oldest first. `NotFound` is thrown before the first byte (customers are
+ * customer, preferences and purchase history, then every note, consent record, sale (ledger
+ * rows, with payers' phones) and change, oldest first. `NotFound` is thrown before the first byte (customers are
  * never removed, so that cannot go stale). Each batch is its own statement: no connection is
  * held while a slow reader drains the answer (on embedded PGlite, whose one connection everyone
  * shares, that would stop the service), so a write made while the export streams may or may not
@@ -92,6 +93,13 @@ async function* documentOf(
     (row) => row.id,
     0,
     toNote,
+  )
+  yield '],"consents":['
+  yield* listOf(
+    (after: number) => listConsentsAfter(db, businessId, customerId, after, BATCH),
+    (row) => row.id,
+    0,
+    toConsent,
   )
   yield '],"sales":['
   yield* listOf(

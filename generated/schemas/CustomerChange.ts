@@ -14,6 +14,7 @@ export const CustomerChange = Type.Object(
       Type.Literal('merged'),
       Type.Literal('unmerged'),
       Type.Literal('erased'),
+      Type.Literal('consent_changed'),
     ]),
     fields: Type.Record(Type.String(), Type.Object({ from: Type.Unknown(), to: Type.Unknown() }), {
       description:

@@ -506,16 +506,21 @@ export interface paths {
     }
     /**
      * The customer's change history
-     * @description Every change to the customer and its preferences, newest first: who made it (`actor`:
-     *     `user:<sub>` of the token, `sales-feed` for the effects of sales events, such as the
-     *     average spend, `system` for jobs and scripts), in which request (`request_id`, the
-     *     `X-Request-Id` of its answer; null outside a request), what it was (`action`: `created`,
-     *     `updated`, `deleted`, `reactivated`, `merged`, `unmerged`) and each field's old and new
-     *     value. One transaction that changes a customer is one change, even when it writes
-     *     several rows (a create and its preferences, a merge); a write that moves no value (a
-     *     repeated delete) is still a change with no fields, since it adds one to the version.
-     *     The history is written by the database in the transaction of the change itself, so no
-     *     write path can leave it out. A merged or inactive customer's history still answers; an
+     * @description Every change to the customer, its preferences and its consents, newest first: who
+     *     made it (`actor`: `user:<sub>` of the token, `sales-feed` for the effects of sales
+     *     events, such as the average spend, `system` for jobs and scripts), in which request
+     *     (`request_id`, the `X-Request-Id` of its answer; null outside a request), what it was
+     *     (`action`: `created`, `updated`, `deleted`, `reactivated`, `merged`, `unmerged`,
+     *     `erased`, `consent_changed`) and each field's old and new value. A consent is the field
+     *     `consent:<channel>:<purpose>`, from its status before (null: none) to the new one; a
+     *     `POST /{customerId}/consents` is a `consent_changed`, flags written through `PATCH` an
+     *     `updated`. One transaction that changes a customer is one change, even when it writes
+     *     several rows (a create with its preferences and consents, a merge); a write that moves
+     *     no value (a repeated delete) is still a change with no fields, since it adds one to the
+     *     version. The history is written by the database in the transaction of the change
+     *     itself, so no write path can leave it out. After an erasure every old and new value is
+     *     removed (the fields that changed stay named, with null values); the erasure's own change
+     *     keeps its reason. A merged, inactive or erased customer's history still answers; an
      *     unknown customer is a 404.
      */
     get: operations['listCustomerChanges']
@@ -549,7 +554,7 @@ export interface paths {
      * Everything held about the customer
      * @description The customer's right of access: one JSON document with everything the directory holds
      *     about them — the customer, preferences and purchase history as `GET` shows them, then
-     *     every note, every sale of the ledger (with the payer's phone when the sale event gave
+     *     every note, every consent record, every sale of the ledger (with the payer's phone when the sale event gave
      *     it) and every change, oldest first — as a download (`Content-Disposition: attachment`).
      *     It is streamed a batch of rows at a time, so a customer with many notes or sales costs
      *     the service no more memory than one with few; each batch is read on its own, so a write
@@ -1164,6 +1169,7 @@ export interface components {
       preferences: components['schemas']['Preferences']
       history: components['schemas']['PurchaseHistory']
       notes: components['schemas']['Note'][]
+      consents: components['schemas']['Consent'][]
       sales: components['schemas']['ExportedSale'][]
       changes: components['schemas']['CustomerChange'][]
     }
@@ -1193,7 +1199,15 @@ export interface components {
       actor: string
       request_id: string | null
       /** @enum {string} */
-      action: 'created' | 'updated' | 'deleted' | 'reactivated' | 'merged' | 'unmerged' | 'erased'
+      action:
+        | 'created'
+        | 'updated'
+        | 'deleted'
+        | 'reactivated'
+        | 'merged'
+        | 'unmerged'
+        | 'erased'
+        | 'consent_changed'
       /**
        * @description Each field that changed, by its name in the customer or its preferences, with its
        *     value before (`null` when created) and after.

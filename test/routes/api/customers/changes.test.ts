@@ -96,6 +96,26 @@ t.test('every write path records one change: actor, request id, action, field di
     'preferences: their fields',
   )
 
+  const consent = await write(inject, 'POST', `/${id}/consents`, business, {
+    channel: 'whatsapp',
+    purpose: 'marketing',
+    status: 'granted',
+    source: 'in_store',
+  })
+  t.match(
+    await latest(inject, business, id),
+    {
+      action: 'consent_changed',
+      request_id: consent.headers['x-request-id'],
+      fields: { 'consent:whatsapp:marketing': { from: null, to: 'granted' } },
+    },
+    'a consent: its pair from no record to granted',
+  )
+  t.notOk(
+    'can_receive_offers' in (await latest(inject, business, id)).fields,
+    'offers were already on (sms marketing): no flag moved',
+  )
+
   await write(inject, 'PATCH', `/${id}`, business, { name: 'Achieng Odhiambo' })
   t.match(
     await latest(inject, business, id),
@@ -170,7 +190,17 @@ t.test('every write path records one change: actor, request id, action, field di
   )
   t.same(
     before.changes.map((change) => change.action),
-    ['updated', 'reactivated', 'deleted', 'deleted', 'updated', 'updated', 'updated', 'created'],
+    [
+      'updated',
+      'reactivated',
+      'deleted',
+      'deleted',
+      'updated',
+      'consent_changed',
+      'updated',
+      'updated',
+      'created',
+    ],
     'newest first, one per write',
   )
 })

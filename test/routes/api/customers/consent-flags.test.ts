@@ -454,9 +454,12 @@ t.test('a consent that moves a flag is one change in the change history', async 
     {
       actor: 'user:1',
       request_id: 'consent-history-1',
-      action: 'updated',
-      fields: { can_receive_loyalty: { from: true, to: false } },
+      action: 'consent_changed',
+      fields: {
+        'consent:sms:loyalty': { from: 'granted', to: 'withdrawn' },
+        can_receive_loyalty: { from: true, to: false },
+      },
     },
-    'the flag it moved, by the consent request',
+    'the consent and the flag it moved, by the consent request',
   )
 })

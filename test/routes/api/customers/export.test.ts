@@ -88,6 +88,8 @@ t.test('the export holds every row kept about the customer, counted in the datab
   t.equal(document.history.total_purchases, SALES + 1, 'its purchase history')
   t.equal(document.notes.length, await count('customer_notes'), `every note (${NOTES})`)
   t.equal(document.sales.length, await count('customer_sales'), `every sale (${SALES + 1})`)
+  t.equal(document.consents.length, await count('customer_consents'), 'every consent record')
+  t.ok(document.consents.length >= 5, 'the flags recorded at creation among them')
   t.equal(document.changes.length, await count('customer_changes'), 'every change')
   t.same(
     document.notes.map((note) => note.content),
