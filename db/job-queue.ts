@@ -143,17 +143,22 @@ export function createJobQueue(
   options: JobQueueOptions,
 ) {
   const { log, workers } = options
-  const boss = new PgBoss({
-    ...bossOptions(connection),
-    // Maintenance (expiring, deleting old jobs) and cron belong to the instances that work.
-    supervise: workers,
-    schedule: workers,
-  })
-  // Unhandled, an 'error' event would end the process; pg-boss retries on its own.
-  boss.on('error', (error: unknown) => log.error({ err: error }, 'job queue error'))
-  boss.on('warning', (warning: unknown) => log.warn({ warning }, 'job queue warning'))
 
-  async function createQueues(): Promise<void> {
+  /** A pg-boss instance per start: one whose start failed is stopped and dropped whole. */
+  function newBoss(): PgBoss {
+    const boss = new PgBoss({
+      ...bossOptions(connection),
+      // Maintenance (expiring, deleting old jobs) and cron belong to the instances that work.
+      supervise: workers,
+      schedule: workers,
+    })
+    // Unhandled, an 'error' event would end the process; pg-boss retries on its own.
+    boss.on('error', (error: unknown) => log.error({ err: error }, 'job queue error'))
+    boss.on('warning', (warning: unknown) => log.warn({ warning }, 'job queue warning'))
+    return boss
+  }
+
+  async function createQueues(boss: PgBoss): Promise<void> {
     for (const [name, definition] of Object.entries(jobs)) {
       const { retryDelayMax, ...queue } = queueOptionsOf(definition)
       // create_queue does nothing for a queue that exists; the update applies today's options.
@@ -168,7 +173,7 @@ export function createJobQueue(
     }
   }
 
-  async function startWorkers(): Promise<void> {
+  async function startWorkers(boss: PgBoss): Promise<void> {
     for (const [name, definition] of Object.entries(jobs)) {
       await boss.work<never>(
         name,
@@ -191,29 +196,66 @@ export function createJobQueue(
     }
   }
 
-  let started = false
-  return {
-    /** pg-boss itself, for what the service does not wrap: inspecting jobs and queues. */
-    boss,
-    workers,
-    names: Object.keys(jobs),
-    async start(): Promise<void> {
+  let current: PgBoss | undefined
+  let stopped = false
+  let retryTimer: NodeJS.Timeout | undefined
+
+  async function startOnce(): Promise<void> {
+    const boss = newBoss()
+    try {
       await boss.start()
       running.push(boss)
-      started = true
-      try {
-        await createQueues()
-        if (workers) await startWorkers()
-      } catch (error) {
-        // A queue that cannot start must not keep timers and connections alive.
-        await this.stop(0)
-        throw error
+      current = boss
+      await createQueues(boss)
+      if (workers) await startWorkers(boss)
+      // Stopped while a background attempt was under way: this one must not outlive it.
+      if (stopped) throw new Error('the job queue stopped while it started')
+    } catch (error) {
+      // A queue that cannot start must not keep timers and connections alive.
+      if (current === boss) running.splice(running.indexOf(boss), 1)
+      current = undefined
+      await boss.stop({ graceful: false }).catch(() => undefined)
+      throw error
+    }
+  }
+
+  return {
+    /** pg-boss itself, for what the service does not wrap: inspecting jobs and queues. */
+    get boss(): PgBoss {
+      if (!current) throw new Error('the job queue is not started')
+      return current
+    },
+    workers,
+    names: Object.keys(jobs),
+    /** Installs what is missing, creates the queues and schedules, and runs the workers. */
+    start: startOnce,
+    /**
+     * `start`, and when it fails (the database is unreachable at start-up) again in the
+     * background, 1 s later, then twice as late each time up to 30 s, until it works or the queue
+     * stops: the service still starts, and reports the database through /ready meanwhile.
+     */
+    async startOrRetry(): Promise<void> {
+      let delayMs = 1000
+      const attempt = async (): Promise<void> => {
+        try {
+          await startOnce()
+          if (retryTimer) log.info({}, 'job queue started')
+        } catch (error) {
+          if (stopped) return
+          log.error({ err: error, retry_in_ms: delayMs }, 'job queue did not start; retrying')
+          retryTimer = setTimeout(() => void attempt(), delayMs)
+          delayMs = Math.min(delayMs * 2, 30_000)
+        }
       }
+      await attempt()
     },
     /** Stops fetching; running jobs get `timeoutMs` to finish, then are left to expire and retry. */
     async stop(timeoutMs: number): Promise<void> {
-      if (!started) return
-      started = false
+      stopped = true
+      clearTimeout(retryTimer)
+      const boss = current
+      if (!boss) return
+      current = undefined
       running.splice(running.indexOf(boss), 1)
       await boss.stop({ graceful: true, timeout: Math.max(timeoutMs, 1) })
     },

@@ -20,7 +20,8 @@ export interface JobQueuePluginOptions {
 /**
  * The job queue on the app's database. Every instance starts it, so requests can enqueue in their
  * transactions; with `WORKERS` (the default) this process also runs the jobs and the schedules.
- * On close, after the HTTP server has stopped, running jobs get SHUTDOWN_TIMEOUT_MS to finish
+ * If the database cannot be reached at start-up, the queue retries in the background. On close,
+ * after the HTTP server has stopped, running jobs get SHUTDOWN_TIMEOUT_MS to finish
  * before the database closes (a job cut off is retried by another instance or the next start).
  */
 export default fp(
@@ -30,7 +31,8 @@ export default fp(
       log: app.log,
       pollingIntervalSeconds: options.pollingIntervalSeconds,
     })
-    await queue.start()
+    // An unreachable database does not stop the service starting: the queue keeps trying.
+    await queue.startOrRetry()
     app.decorate('jobQueue', queue)
     // Registered after the db plugin, so this runs before the database closes.
     app.addHook('onClose', async () => {
