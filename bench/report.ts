@@ -1,3 +1,4 @@
+import { renderExport, type ExportResult } from './export.js'
 import { renderOverload, type OverloadResult } from './overload.js'
 
 export interface ScenarioResult {
@@ -27,6 +28,7 @@ export interface Report {
   peakRssMb: number
   results: ScenarioResult[]
   overload?: OverloadResult
+  export?: ExportResult
 }
 
 function verdict(result: ScenarioResult): string {
@@ -55,6 +57,7 @@ export function renderMarkdown(report: Report): string {
     '|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
+    ...(report.export ? [renderExport(report.export)] : []),
     ...(report.overload ? [renderOverload(report.overload)] : []),
   ].join('\n')
 }
