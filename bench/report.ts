@@ -53,10 +53,14 @@ export function renderMarkdown(report: Report): string {
     '',
     `${report.machine.cores} cores, Node ${report.machine.node}; business ${report.settings.businessId} with ${report.settings.customers} customers and ${report.settings.sales} sales; ${report.settings.connections} connections, ${report.settings.duration} s per scenario after ${report.settings.warmup} s of warm-up. Peak RSS of the service: ${report.peakRssMb} MB.`,
     '',
-    '| scenario | req/s | p50 ms | p99 ms | non-2xx | raw SQL req/s | API ÷ raw | RSS MB | target |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...rows,
-    '',
+    ...(rows.length === 0
+      ? []
+      : [
+          '| scenario | req/s | p50 ms | p99 ms | non-2xx | raw SQL req/s | API ÷ raw | RSS MB | target |',
+          '|---|---|---|---|---|---|---|---|---|',
+          ...rows,
+          '',
+        ]),
     ...(report.export ? [renderExport(report.export)] : []),
     ...(report.overload ? [renderOverload(report.overload)] : []),
   ].join('\n')
