@@ -17,6 +17,7 @@ import db from './plugins/db.js'
 import errors from './plugins/errors.js'
 import idempotency from './plugins/idempotency.js'
 import inputNormalisation from './plugins/input-normalisation.js'
+import jobQueue from './plugins/job-queue.js'
 import loadShedding from './plugins/load-shedding.js'
 import purchaseHistory from './plugins/purchase-history.js'
 import rateLimitPlugin, { rateLimitKey } from './plugins/rate-limit.js'
@@ -60,6 +61,7 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   await fastify.register(errors)
   await fastify.register(inputNormalisation)
   await fastify.register(db, { connection: options.database, progress: options.progress })
+  await fastify.register(jobQueue)
   await fastify.register(serviceMetrics)
   await fastify.register(loadShedding)
   await fastify.register(auth)

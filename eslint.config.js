@@ -76,6 +76,23 @@ export default tseslint.config(
     },
   },
   {
+    // Jobs are queue adapters, as routes are HTTP ones: they call services.
+    files: ['jobs/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['fastify', 'fastify-plugin', '@fastify/*', '**/plugins/**', '**/routes/**'],
+              message: 'A job calls services with the database; it knows no HTTP.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['db/**'],
     rules: {
       'no-restricted-imports': [

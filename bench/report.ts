@@ -1,3 +1,4 @@
+import { renderExport, type ExportResult } from './export.js'
 import { renderOverload, type OverloadResult } from './overload.js'
 
 export interface ScenarioResult {
@@ -27,6 +28,7 @@ export interface Report {
   peakRssMb: number
   results: ScenarioResult[]
   overload?: OverloadResult
+  export?: ExportResult
 }
 
 function verdict(result: ScenarioResult): string {
@@ -51,10 +53,15 @@ export function renderMarkdown(report: Report): string {
     '',
     `${report.machine.cores} cores, Node ${report.machine.node}; business ${report.settings.businessId} with ${report.settings.customers} customers and ${report.settings.sales} sales; ${report.settings.connections} connections, ${report.settings.duration} s per scenario after ${report.settings.warmup} s of warm-up. Peak RSS of the service: ${report.peakRssMb} MB.`,
     '',
-    '| scenario | req/s | p50 ms | p99 ms | non-2xx | raw SQL req/s | API ÷ raw | RSS MB | target |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...rows,
-    '',
+    ...(rows.length === 0
+      ? []
+      : [
+          '| scenario | req/s | p50 ms | p99 ms | non-2xx | raw SQL req/s | API ÷ raw | RSS MB | target |',
+          '|---|---|---|---|---|---|---|---|---|',
+          ...rows,
+          '',
+        ]),
+    ...(report.export ? [renderExport(report.export)] : []),
     ...(report.overload ? [renderOverload(report.overload)] : []),
   ].join('\n')
 }

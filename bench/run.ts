@@ -36,6 +36,7 @@ import { SCENARIOS, type Fixture, type Scenario } from './scenarios.js'
 import { startServer, type BenchServer } from './server.js'
 import { renderMarkdown, type ScenarioResult } from './report.js'
 import { OVERLOAD_CONNECTIONS, runOverload, type OverloadResult } from './overload.js'
+import { runExport, type ExportResult } from './export.js'
 
 const commandLine = {
   command: 'npm run bench',
@@ -47,7 +48,7 @@ gives enough; the published figures come from
   ${PUBLISHED_SEED}
 See bench/README.md.
 
-Scenarios: ${SCENARIOS.map((scenario) => scenario.name).join('; ')}; overload (${OVERLOAD_CONNECTIONS.toLocaleString('en')} connections at once, last).`,
+Scenarios: ${SCENARIOS.map((scenario) => scenario.name).join('; ')}; export (every active customer as CSV, then NDJSON: time and the service's RSS above idle); overload (${OVERLOAD_CONNECTIONS.toLocaleString('en')} connections at once, last).`,
   options: {
     scenarios: optional(nonEmptyText, {
       placeholder: '<names>',
@@ -106,11 +107,12 @@ const scenarios = SCENARIOS.filter(
   (scenario) => !wanted || wanted.some((name) => scenario.name.toLowerCase().includes(name)),
 )
 const overloadWanted = !wanted || wanted.some((name) => 'overload'.includes(name))
-if (scenarios.length === 0 && !overloadWanted) {
+const exportWanted = !wanted || wanted.some((name) => 'export'.includes(name))
+if (scenarios.length === 0 && !overloadWanted && !exportWanted) {
   exitWithUsage(commandLine, `--scenarios ${JSON.stringify(values.scenarios)} matches no scenario`)
 }
 // latest.md is the figures the README links: only a run of every scenario replaces it.
-const fullRun = scenarios.length === SCENARIOS.length && overloadWanted
+const fullRun = scenarios.length === SCENARIOS.length && overloadWanted && exportWanted
 const databaseUrl = process.env.DATABASE_URL
 if (!databaseUrl) {
   console.error(
@@ -208,6 +210,7 @@ const server = await startServer(
 )
 const results: ScenarioResult[] = []
 let overload: OverloadResult | undefined
+let exported: ExportResult | undefined
 try {
   for (const scenario of scenarios) {
     await scenario.prepare?.(db, fixture)
@@ -254,6 +257,20 @@ try {
         (exact === undefined ? '' : `  | totals exact: ${exact}`),
     )
   }
+  if (exportWanted) {
+    exported = await runExport(
+      server.url,
+      fixture.businessId,
+      await activeCustomers(databaseUrl),
+      `Bearer ${token}`,
+      () => server.memory().rss,
+    )
+    for (const run of exported.runs) {
+      console.log(
+        `${`export, ${run.format}`.padEnd(34)} ${run.status}: ${run.rows} rows (of ${exported.expectedRows}), ${(run.bytes / 1e6).toFixed(1)} MB in ${run.seconds} s; RSS idle ${run.idleRssMb} MB, peak ${run.peakRssMb} MB (+${run.growthMb})`,
+      )
+    }
+  }
   if (overloadWanted) {
     overload = await runOverload(
       server.url,
@@ -285,6 +302,7 @@ try {
     peakRssMb: Math.round(peak),
     results,
     ...(overload ? { overload } : {}),
+    ...(exported ? { export: exported } : {}),
   }
   mkdirSync(values.out, { recursive: true })
   const name = `${values.out}/${date}${fullRun ? '' : '-subset'}`
@@ -307,7 +325,34 @@ if (values.check) {
   // The answers, not the latencies: a CI machine is shared, the bounds are read on a quiet one.
   const overloadFailed = overload !== undefined && (overload.other > 0 || overload.unreachable > 0)
   if (overloadFailed) console.error(`bench check: overload: ${JSON.stringify(overload)}`)
-  if (failures.length > 0 || overloadFailed || (results.length === 0 && !overload)) process.exit(1)
+  const exportFailed = exported?.runs.some(
+    (run) => run.status !== 200 || run.rows !== exported?.expectedRows,
+  )
+  if (exportFailed) console.error(`bench check: export: ${JSON.stringify(exported)}`)
+  if (
+    failures.length > 0 ||
+    overloadFailed ||
+    exportFailed ||
+    (results.length === 0 && !overload && !exported)
+  ) {
+    process.exit(1)
+  }
+}
+
+/** Active customers of the business: every row an export must hold. */
+async function activeCustomers(url: string): Promise<number> {
+  const { db: counter } = await connectDatabase({ kind: 'postgres', url, poolMax: 1 })
+  try {
+    const row = await counter
+      .selectFrom('customer_counts')
+      .select((eb) => eb.fn.sum<string>('count').as('n'))
+      .where('business_id', '=', businessId)
+      .where('is_active', '=', true)
+      .executeTakeFirst()
+    return Number(row?.n ?? 0)
+  } finally {
+    await counter.destroy()
+  }
 }
 
 async function countRows(url: string) {

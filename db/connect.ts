@@ -19,6 +19,8 @@ export type DatabaseTarget =
   /** `path` is a folder, or `memory://` for a throw-away database. */
   | { kind: 'embedded'; path: string }
 
+export type EmbeddedSql = (text: string, values?: unknown[]) => Promise<{ rows: unknown[] }>
+
 export interface DatabaseConnection {
   db: Kysely<Database>
   /** The dialect behind `db`, for another Kysely on the same pool (query capture in tests). */
@@ -26,6 +28,12 @@ export interface DatabaseConnection {
   target: DatabaseTarget
   /** The pg pool, for pool metrics; absent on embedded PostgreSQL. */
   pool?: pg.Pool
+  /**
+   * Embedded only: runs SQL text the way the job queue (pg-boss) sends it — several statements
+   * in one text when it has no values — on the one embedded connection, between `db`'s own
+   * statements and never inside one of their transactions (db/job-queue.ts).
+   */
+  embeddedSql?: EmbeddedSql
   /**
    * Resolves when the database answers `select 1` within the time given. On PostgreSQL it uses
    * a connection of its own, so readiness never waits behind a saturated pool.
@@ -125,6 +133,26 @@ export const PGLITE_OPTIONS = {
 }
 
 /**
+ * PGlite has one connection, which the Kysely dialect lends to one caller at a time (a
+ * transaction keeps it until it ends). Each statement here borrows it the same way, so it never
+ * lands inside someone else's transaction. A text without values may hold several statements
+ * (pg-boss's `BEGIN; …; COMMIT;` blocks): it goes through `exec`, whose results are flattened. A
+ * failed block is rolled back before the connection is lent on, as a pool would drop it.
+ */
+function embeddedSqlOf(pglite: PGlite, db: Kysely<Database>): EmbeddedSql {
+  return (text, values) =>
+    db.connection().execute(async () => {
+      if (values && values.length > 0) return { rows: (await pglite.query(text, values)).rows }
+      try {
+        return { rows: (await pglite.exec(text)).flatMap((result) => result.rows) }
+      } catch (error) {
+        await pglite.query('rollback').catch(() => undefined)
+        throw error
+      }
+    })
+}
+
+/**
  * An open PGlite as this service's connection: Kysely on it, the ping, the close (which also
  * releases the folder's lock, when given).
  */
@@ -140,6 +168,7 @@ export function embeddedConnection(
     db,
     dialect,
     target,
+    embeddedSql: embeddedSqlOf(pglite, db),
     ping: (milliseconds) => withinTime(sql`select 1`.execute(db), milliseconds),
     close: async () => {
       await db.destroy()

@@ -131,6 +131,11 @@ export const EnvironmentSchema = Type.Object({
     default: 10000,
     description: 'On SIGTERM/SIGINT, longest wait for requests in flight before exiting anyway',
   }),
+  WORKERS: Type.Boolean({
+    default: true,
+    description:
+      'Run queued jobs and schedules here; `false`: an API-only instance that only enqueues (`npm run worker` runs them)',
+  }),
 })
 export type Environment = Static<typeof EnvironmentSchema>
 
@@ -177,6 +182,8 @@ export interface Config {
   /** Fastify's trustProxy: which proxies' X-Forwarded-For decides `request.ip`. */
   trustProxy: boolean | number | string[]
   shutdownTimeoutMs: number
+  /** Whether this process runs the job queue's workers and schedules (it enqueues either way). */
+  workers: boolean
 }
 
 export class ConfigError extends Error {}
@@ -293,6 +300,7 @@ const RULES: Record<Variable, string> = {
   TRUST_PROXY:
     'must be true, false, a hop count, or comma-separated addresses, CIDRs or loopback, linklocal, uniquelocal',
   SHUTDOWN_TIMEOUT_MS: wholeNumber('SHUTDOWN_TIMEOUT_MS', 'milliseconds'),
+  WORKERS: 'must be true or false',
 }
 
 const invalid = (variable: Variable): ConfigError =>
@@ -434,5 +442,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     rateLimitWebhookMax: environment.RATE_LIMIT_WEBHOOK_MAX,
     trustProxy,
     shutdownTimeoutMs: environment.SHUTDOWN_TIMEOUT_MS,
+    workers: environment.WORKERS,
   }
 }

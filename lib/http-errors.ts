@@ -66,6 +66,10 @@ export const methodNotAllowed = (allowed: string[]): HttpError =>
     allow: allowed.join(', '),
   })
 
+/** `Accept` names none of the media types the path answers in. */
+export const notAcceptable = (offered: string[]): HttpError =>
+  new HttpError(406, 'Not acceptable', `This export is ${offered.join(' or ')}`)
+
 /** If-Match named no current version; `ETag` says which one is. */
 export const preconditionFailed = (currentVersion: number): HttpError =>
   new HttpError(

@@ -7,7 +7,6 @@ import {
   abandonIdempotentRequest,
   beginIdempotentRequest,
   finishIdempotentRequest,
-  purgeExpiredKeys,
   recordRefusal,
   type KeyScope,
   type RequestFingerprint,
@@ -48,11 +47,6 @@ interface Pending {
   transaction: RequestTransaction
 }
 
-export interface IdempotencyOptions {
-  /** How often expired keys are purged (a minute unless given). */
-  purgeIntervalMs?: number
-}
-
 function scopeOf(request: FastifyRequest, key: string): KeyScope {
   const { businessId } = request.params as { businessId?: unknown }
   const userSub = (request.user as { id?: unknown } | undefined)?.id
@@ -85,10 +79,10 @@ function answerOf(reply: FastifyReply, payload: unknown): StoredAnswer {
  * works in through `request.db`; when the answer is ready it is stored in that transaction
  * and committed with the effect, or the transaction is rolled back. A repeat gets the stored
  * answer with `Idempotent-Replayed: true`; a key in use, 409; a key used for another request,
- * 422. Expired keys are purged on a timer, a small batch per statement.
+ * 422. Expired keys are purged by the job queue's `purge-idempotency-keys` job (jobs/).
  */
 export default fp(
-  async function idempotencyPlugin(app, options: IdempotencyOptions) {
+  async function idempotencyPlugin(app) {
     const pending = new WeakMap<FastifyRequest, Pending>()
 
     app.decorateRequest('db', {
@@ -148,31 +142,6 @@ export default fp(
       if (!work) return
       pending.delete(request)
       await abandonIdempotentRequest(work.transaction)
-    })
-
-    let closing = false
-    let purging: Promise<void> | undefined
-    function purge(): void {
-      if (purging || closing) return
-      purging = purgeExpiredKeys(app.db)
-        .then(() => undefined)
-        .catch((error: unknown) => {
-          if (!closing) app.log.warn({ err: error }, 'purging expired idempotency keys failed')
-        })
-        .finally(() => {
-          purging = undefined
-        })
-    }
-    let timer: NodeJS.Timeout | undefined
-    app.addHook('onReady', async () => {
-      timer = setInterval(purge, options.purgeIntervalMs ?? 60_000)
-      // A job queue will run this later; until then the timer must not keep a process alive.
-      timer.unref()
-    })
-    app.addHook('onClose', async () => {
-      closing = true
-      clearInterval(timer)
-      await purging
     })
   },
   { name: 'idempotency', dependencies: ['db', 'auth', 'errors'] },

@@ -80,7 +80,13 @@ function createServiceMetrics(app: FastifyInstance) {
     labelNames: ['reason'],
     registers,
   })
-  return { errors, webhookEvents, saleAttributions, salesAttached, loadShed }
+  const customersExported = new client.Counter({
+    name: 'customers_exported_total',
+    help: 'Customers read for GET /export, by format (csv, ndjson), counted a batch at a time as it is read',
+    labelNames: ['format'],
+    registers,
+  })
+  return { errors, webhookEvents, saleAttributions, salesAttached, loadShed, customersExported }
 }
 
 /** Error counts, webhook outcomes and the database pool, in the registry GET /metrics serves. */

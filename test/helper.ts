@@ -47,6 +47,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     rateLimitWebhookMax: 1_000_000,
     trustProxy: false,
     shutdownTimeoutMs: 10_000,
+    // The queue still starts (requests enqueue); the queue's own tests turn its workers on.
+    workers: false,
     ...overrides,
   }
 }

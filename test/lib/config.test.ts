@@ -80,6 +80,11 @@ t.test('a bad value stops start-up with a message naming the variable', async (t
       variables: { LOG_LEVEL: 'loud', JWT_SECRET: SECRET },
     },
     {
+      name: 'WORKERS neither true nor false',
+      variable: 'WORKERS',
+      variables: { WORKERS: 'sometimes', JWT_SECRET: SECRET },
+    },
+    {
       name: 'DB_POOL_MAX zero',
       variable: 'DB_POOL_MAX',
       variables: { DB_POOL_MAX: '0', JWT_SECRET: SECRET },

@@ -23,6 +23,7 @@ t.test(
           rateLimitWebhookMax: 6000,
           trustProxy: false,
           shutdownTimeoutMs: 10000,
+          workers: true,
         },
       },
       {
@@ -36,6 +37,7 @@ t.test(
           RATE_LIMIT_WEBHOOK_MAX: '20000',
           TRUST_PROXY: '10.0.0.0/8,loopback,fd00::/8',
           SHUTDOWN_TIMEOUT_MS: '25000',
+          WORKERS: 'false',
         },
         expected: {
           probePort: 3001,
@@ -46,6 +48,7 @@ t.test(
           rateLimitWebhookMax: 20000,
           trustProxy: ['10.0.0.0/8', 'loopback', 'fd00::/8'],
           shutdownTimeoutMs: 25000,
+          workers: false,
         },
       },
       {

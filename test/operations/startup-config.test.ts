@@ -101,6 +101,7 @@ const cases: { variable: string; value: string; says: string }[] = [
   { variable: 'TRUST_PROXY', value: '10.0.0.0/99', says: PROXIES },
   { variable: 'TRUST_PROXY', value: 'loopback; 10.0.0.1', says: PROXIES },
   { variable: 'SHUTDOWN_TIMEOUT_MS', value: 'soon', says: `${WHOLE_MS}, 0 or more` },
+  { variable: 'WORKERS', value: 'sometimes', says: 'must be true or false' },
 ]
 
 t.test('every variable of the schema has a bad-value case here', async (t) => {

@@ -180,6 +180,7 @@ t.test(
       // These URLs belong to the static paths, not to `/:customerId`, which has DELETE and PATCH.
       { method: 'DELETE', url: '/api/customers/5/analytics', allow: 'GET, HEAD', auth: true },
       { method: 'PATCH', url: '/api/customers/5/repeat/', allow: 'GET, HEAD', auth: false },
+      { method: 'DELETE', url: '/api/customers/5/export', allow: 'GET, HEAD', auth: true },
       { method: 'TRACE', url: '/api/customers/5/analytics', allow: 'GET, HEAD', auth: true },
       { method: 'POST', url: '/openapi.json', allow: 'GET, HEAD', auth: false },
       { method: 'PATCH', url: '/webhooks/sales', allow: 'POST', auth: false },

@@ -6,6 +6,7 @@ const SCRIPTS = [
   { script: 'scripts/token.ts', command: 'npm run token' },
   { script: 'scripts/sale.ts', command: 'npm run sale' },
   { script: 'scripts/migrate.ts', command: 'npm run migrate' },
+  { script: 'scripts/worker.ts', command: 'npm run worker' },
   { script: 'scripts/recompute.ts', command: 'npm run recompute' },
   { script: 'scripts/seed.ts', command: 'npm run seed' },
   { script: 'scripts/docs-config.ts', command: 'npm run docs:config' },

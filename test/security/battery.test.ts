@@ -11,6 +11,7 @@
  * - header injection through `x-request-id`.
  */
 import { createHmac, generateKeyPairSync, sign as signWithKey, type KeyObject } from 'node:crypto'
+import { parse as parseCsv } from 'csv-parse/sync'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
 import t, { type Test } from 'tap'
@@ -367,6 +368,13 @@ const errorOf = (
     ? (response.json() as { error?: unknown; message?: unknown; request_id?: unknown })
     : {}
 
+/** A JSON body, or a CSV file (the export) as its rows with numbers for ids. */
+function bodyOf(response: LightMyRequestResponse): unknown {
+  if (!String(response.headers['content-type'] ?? '').startsWith('text/csv')) return response.json()
+  const rows = parseCsv(response.body, { bom: true, columns: true }) as Record<string, string>[]
+  return rows.map((row) => ({ ...row, business_id: Number(row.business_id) }))
+}
+
 /** Values of `business_id` anywhere in a body. */
 function businessIdsIn(value: unknown): unknown[] {
   if (Array.isArray(value)) return value.flatMap(businessIdsIn)
@@ -445,7 +453,7 @@ t.test('every route × credentials and tenancy', async (t) => {
       t.equal(response.statusCode, row.status, `${name}: status`)
       if (row.error) t.equal(errorOf(response).error, row.error, `${name}: error title`)
       if (row.ownRowsOnly) {
-        const foreign = businessIdsIn(response.json()).filter((id) => id !== BUSINESS)
+        const foreign = businessIdsIn(bodyOf(response)).filter((id) => id !== BUSINESS)
         t.same(foreign, [], `${name}: no row of business ${OTHER_BUSINESS}`)
         t.notMatch(
           response.body,

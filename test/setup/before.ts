@@ -8,8 +8,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
-import { connectDatabase, embeddedConnection, PGLITE_OPTIONS } from '../../db/connect.js'
+import {
+  connectDatabase,
+  embeddedConnection,
+  PGLITE_OPTIONS,
+  type DatabaseConnection,
+} from '../../db/connect.js'
+import { createJobQueue } from '../../db/job-queue.js'
 import { migrateToLatest } from '../../db/migrate.js'
+import { JOBS } from '../../jobs/index.js'
 import { dumpArchive } from '../support/pglite.js'
 import {
   saveChoice,
@@ -45,6 +52,19 @@ const isAlive = (pid: number): boolean => {
   }
 }
 
+const quiet = { info: () => {}, warn: () => {}, error: () => {} }
+
+/**
+ * The schema, then the job queue's (pg-boss installs it when a queue first starts), its queues
+ * and schedules: every file's database starts with what a started service has.
+ */
+async function migrate(connection: DatabaseConnection): Promise<void> {
+  await migrateToLatest(connection.db)
+  const queue = createJobQueue(connection, JOBS, { workers: false, log: quiet })
+  await queue.start()
+  await queue.stop(1000)
+}
+
 async function buildTemplate(adminUrl: string): Promise<void> {
   const admin = new pg.Client({ connectionString: adminUrl })
   await admin.connect()
@@ -62,15 +82,15 @@ async function buildTemplate(adminUrl: string): Promise<void> {
   } finally {
     await admin.end()
   }
-  const { db } = await connectDatabase({
+  const connection = await connectDatabase({
     kind: 'postgres',
     url: withDatabase(adminUrl, TEMPLATE_DATABASE),
     poolMax: 1,
   })
   try {
-    await migrateToLatest(db)
+    await migrate(connection)
   } finally {
-    await db.destroy()
+    await connection.close()
   }
 }
 
@@ -94,7 +114,7 @@ async function buildEmbeddedTemplate(): Promise<{
   const archive = join(folder, 'migrated.tar')
   const pglite = await PGlite.create(dataDir, PGLITE_OPTIONS)
   try {
-    await migrateToLatest(embeddedConnection(pglite, { kind: 'embedded', path: dataDir }).db)
+    await migrate(embeddedConnection(pglite, { kind: 'embedded', path: dataDir }))
     writeFileSync(archive, await dumpArchive(pglite))
   } finally {
     await pglite.close()

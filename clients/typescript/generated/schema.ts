@@ -185,6 +185,59 @@ export interface paths {
     patch?: never
     trace?: never
   }
+  '/api/customers/{businessId}/export': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+      }
+      cookie?: never
+    }
+    /**
+     * Export customers (CSV or NDJSON)
+     * @description Every customer of the business that matches the list's filters (`filter_type`,
+     *     `is_active`, active only by default) in the list's order (`sort_by`, `sort_order`),
+     *     each with its purchase-history columns, streamed as it is read: the service reads
+     *     1,000 customers per statement (keyset on the sort key and `id`) and reads the next
+     *     batch only when the client has taken the last one, so a million customers cost the same
+     *     memory as a thousand, and a slow client slows the reading down instead of filling
+     *     memory. The export is not one snapshot: a customer renamed while a name-ordered export
+     *     runs may be missed or repeated (created_at and id orders have no such effect).
+     *
+     *     **Format.** `Accept: text/csv` (the default, also for `*\/*` or no `Accept`), or
+     *     `Accept: application/x-ndjson`; `format` overrides `Accept`. Anything else is a 406.
+     *     The answer is an attachment (`Content-Disposition`) named
+     *     `customers-<businessId>-<date>.csv` (or `.ndjson`).
+     *
+     *     **CSV.** UTF-8 with a byte-order mark (so spreadsheet programs read names such as
+     *     "Wanjirũ" right), RFC 4180: a header row, CRLF line ends, fields quoted when they hold
+     *     a comma, a quote or a line break (quotes doubled). Booleans are `true`/`false`, an empty
+     *     field is `null`, timestamps ISO 8601 UTC, money a decimal string. Formula injection:
+     *     a `name`, `email` or `address` that starts with `=`, `+`, `-`, `@`, a tab or a carriage
+     *     return is written with a leading `'`, so a spreadsheet shows it as text instead of
+     *     running it; the typed columns (phone in E.164, numbers, dates) cannot hold a formula and
+     *     are written as they are.
+     *
+     *     **NDJSON.** One `CustomerExportRow` JSON object per line (`\n`), no prefix on any value.
+     *
+     *     A failure after the first line has been sent cuts the connection before the end of the
+     *     transfer (chunked encoding without its last chunk), so a truncated export never looks
+     *     complete.
+     */
+    get: operations['exportCustomers']
+    put?: never
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
   '/api/customers/{businessId}/{customerId}': {
     parameters: {
       query?: never
@@ -1532,6 +1585,51 @@ export interface components {
       limit: number
       offset: number
     }
+    /**
+     * @description One customer of an export: the customer as the API shows it, then its purchase history
+     *     (the `PurchaseHistory` fields, without the history row's own id and timestamps). In
+     *     NDJSON one such object per line; in CSV these are the columns, in this order.
+     */
+    CustomerExportRow: {
+      id: components['schemas']['Id']
+      business_id: components['schemas']['Id']
+      /** @example Wanjiru Kamau */
+      name: string
+      /**
+       * @description E.164.
+       * @example +254712345678
+       */
+      phone: string | null
+      /** @example wanjiru@example.co.ke */
+      email: string | null
+      /** @example Moi Avenue, Nairobi */
+      address: string | null
+      customer_type: components['schemas']['CustomerType']
+      is_active: boolean
+      prefer_sms: boolean
+      prefer_email: boolean
+      prefer_call: boolean
+      version: components['schemas']['Version']
+      /**
+       * @description The customer this one was merged into (it is then inactive until the merge is
+       *     undone); `null` for every other customer.
+       */
+      merged_into: number | null
+      created_at: components['schemas']['Timestamp']
+      updated_at: components['schemas']['Timestamp']
+      total_purchases: number
+      total_spent: components['schemas']['Money']
+      /** @description Items bought, as a decimal string with three places. */
+      total_items_bought: string
+      avg_transaction_value: components['schemas']['Money']
+      first_purchase_date: components['schemas']['Timestamp'] | null
+      last_purchase_date: components['schemas']['Timestamp'] | null
+      /** @description Whole days since the last purchase, at the time of the export. */
+      days_since_last_purchase: number | null
+      is_repeat_customer: boolean
+      repeat_frequency: components['schemas']['RepeatFrequency']
+      customer_lifetime_value: components['schemas']['Money']
+    }
     /** @description A customer with the purchase figures the ranking uses. */
     RepeatCustomer: {
       id: components['schemas']['Id']
@@ -2156,6 +2254,72 @@ export interface operations {
       400: components['responses']['ValidationFailed']
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  exportCustomers: {
+    parameters: {
+      query?: {
+        /** @description The format, whatever `Accept` says. */
+        format?: 'csv' | 'ndjson'
+        /** @description Sort key. */
+        sort_by?: 'created_at' | 'name' | 'id'
+        /** @description Sort direction. */
+        sort_order?: 'asc' | 'desc'
+        /** @description Only customers of this type. */
+        filter_type?: components['schemas']['CustomerType']
+        /** @description `true` exports active customers, `false` soft-deleted ones. */
+        is_active?: boolean
+      }
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description The customers, streamed. */
+      200: {
+        headers: {
+          /** @description `attachment; filename="customers-5-2026-12-04.csv"` */
+          'Content-Disposition': string
+          [name: string]: unknown
+        }
+        content: {
+          /**
+           * @example id,business_id,name,phone,email,address,customer_type,is_active,prefer_sms,prefer_email,prefer_call,version,merged_into,created_at,updated_at,total_purchases,total_spent,total_items_bought,avg_transaction_value,first_purchase_date,last_purchase_date,days_since_last_purchase,is_repeat_customer,repeat_frequency,customer_lifetime_value
+           *     1,5,Wanjiru Kamau,+254712345678,wanjiru@example.co.ke,,regular,true,true,false,false,2,,2026-11-26T09:00:00.000Z,2026-11-26T10:00:00.000Z,1,2500.00,3.000,2500.00,2026-11-26T09:59:00.000Z,2026-11-26T09:59:00.000Z,8,false,one_time,2500.00
+           */
+          'text/csv': string
+          'application/x-ndjson': components['schemas']['CustomerExportRow']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      /** @description `Accept` names neither `text/csv` nor `application/x-ndjson` (nor `*\/*`), and no `format` was given. */
+      406: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          /**
+           * @example {
+           *       "error": "Not acceptable",
+           *       "message": "This export is text/csv or application/x-ndjson",
+           *       "request_id": "req-1a2b3c"
+           *     }
+           */
+          'application/json': components['schemas']['ApiError']
+        }
+      }
       429: components['responses']['TooManyRequests']
       500: components['responses']['InternalError']
       503: components['responses']['ServiceUnavailable']

@@ -4,6 +4,7 @@ import consentRoutes from './consents.js'
 import customerRoutes from './customers.js'
 import exportRoutes from './export.js'
 import duplicateRoutes from './duplicates.js'
+import listExportRoutes from './list-export.js'
 import mergeRoutes from './merges.js'
 import noteRoutes from './notes.js'
 import preferenceRoutes from './preferences.js'
@@ -22,6 +23,7 @@ const customersApi: FastifyPluginAsync = async (app) => {
   await app.register(consentRoutes)
   await app.register(exportRoutes)
   await app.register(duplicateRoutes)
+  await app.register(listExportRoutes)
   await app.register(mergeRoutes)
   await app.register(noteRoutes)
   await app.register(preferenceRoutes)

@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import t from 'tap'
 import type { DatabaseConnection } from '../../../../db/connect.js'
+import { enqueue } from '../../../../db/job-queue.js'
 import type { CustomerCreated } from '../../../../generated/schemas/CustomerCreated.js'
 import { purgeExpiredKeys } from '../../../../services/idempotency.js'
 import { authFor, bearer, build, fileServer, tokenFor, type TestServer } from '../../../helper.js'
@@ -406,6 +407,35 @@ t.test('expired keys are purged, in batches, and fresh ones kept', async (t) => 
     ['p-6', 'p-7'],
     'the keys younger than 24 hours remain',
   )
+})
+
+// The purge runs as the job queue's `purge-idempotency-keys` job (jobs/); the test above calls
+// the service it runs, with small batches. Here the queue runs it, on an app with workers.
+t.test('the job queue purges expired keys: scheduled every minute, run by a worker', async (t) => {
+  const { inject, database } = await build(t, { config: { workers: true } })
+  for (const key of ['q-1', 'q-2']) {
+    t.equal((await create(inject, 1314, key, { name: key })).statusCode, 201, `${key}: created`)
+  }
+  await ageKeys(database.db, 1314, ['q-1'], 25)
+  const { rows: schedules } = await sql<{ cron: string; timezone: string }>`select cron, timezone
+    from pgboss.schedule where name = 'purge-idempotency-keys'`.execute(database.db)
+  t.strictSame(schedules, [{ cron: '* * * * *', timezone: 'UTC' }], 'scheduled every minute')
+  // Not waiting up to a minute for the schedule: the same job, sent now.
+  await database.db.transaction().execute((trx) => enqueue(trx, 'purge-idempotency-keys', {}))
+  let left: string[] = []
+  for (let waited = 0; waited < 20_000; waited += 250) {
+    left = (
+      await database.db
+        .selectFrom('idempotency_keys')
+        .select('key')
+        .where('business_id', '=', 1314)
+        .orderBy('key')
+        .execute()
+    ).map((row) => row.key)
+    if (!left.includes('q-1')) break
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+  t.strictSame(left, ['q-2'], 'the expired key was purged, the fresh one kept')
 })
 
 t.test('a key past 24 hours runs again even before the purge', async (t) => {

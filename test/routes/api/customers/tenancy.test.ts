@@ -94,6 +94,7 @@ const samples: Record<string, Sample> = {
     success: 200,
   },
   listDuplicates: { valid: {}, invalid: { query: { limit: '0' } }, success: 200 },
+  exportCustomers: { valid: {}, invalid: { query: { format: 'xml' } }, success: 200 },
   listCustomerDuplicates: { valid: {}, invalid: { customerId: 'abc' }, success: 200 },
   listCustomerChanges: { valid: {}, invalid: { query: { limit: '0' } }, success: 200 },
   exportCustomer: { valid: {}, invalid: { customerId: 'abc' }, success: 200 },
