@@ -81,6 +81,7 @@ export async function exportBatch(
       'c.prefer_call',
       'c.version',
       'c.merged_into',
+      'c.erased_at',
       'c.created_at',
       'c.updated_at',
       'h.first_purchase_date',

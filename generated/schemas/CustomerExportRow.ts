@@ -28,6 +28,10 @@ export const CustomerExportRow = Type.Object(
       description:
         'The customer this one was merged into (it is then inactive until the merge is\nundone); `null` for every other customer.\n',
     }),
+    erased_at: Type.Union([Timestamp, Type.Null()], {
+      description:
+        "When the customer's personal data was erased (`POST /{customerId}/erase`): the name\nis then `Erased customer`, the contacts are gone and the customer is inactive for\ngood; `null` for every other customer.\n",
+    }),
     created_at: Timestamp,
     updated_at: Timestamp,
     total_purchases: Type.Integer({ minimum: 0 }),

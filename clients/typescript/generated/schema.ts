@@ -1615,6 +1615,12 @@ export interface components {
        *     undone); `null` for every other customer.
        */
       merged_into: number | null
+      /**
+       * @description When the customer's personal data was erased (`POST /{customerId}/erase`): the name
+       *     is then `Erased customer`, the contacts are gone and the customer is inactive for
+       *     good; `null` for every other customer.
+       */
+      erased_at: components['schemas']['Timestamp'] | null
       created_at: components['schemas']['Timestamp']
       updated_at: components['schemas']['Timestamp']
       total_purchases: number

@@ -74,7 +74,7 @@ const DAY_MS = 24 * 60 * 60 * 1000
 async function expected(where: string, order: string) {
   const { rows } = await sql<Record<string, unknown>>`select c.id, c.business_id, c.name,
       c.phone, c.email, c.address, c.customer_type, c.is_active, c.prefer_sms, c.prefer_email,
-      c.prefer_call, c.version, c.merged_into, c.created_at, c.updated_at,
+      c.prefer_call, c.version, c.merged_into, c.erased_at, c.created_at, c.updated_at,
       h.total_purchases, h.total_spent, h.total_items_bought, h.avg_transaction_value,
       h.first_purchase_date, h.last_purchase_date, h.is_repeat_customer, h.repeat_frequency,
       h.customer_lifetime_value
@@ -99,6 +99,7 @@ async function expected(where: string, order: string) {
       prefer_call: row.prefer_call,
       version: row.version,
       merged_into: row.merged_into,
+      erased_at: (row.erased_at as Date | null)?.toISOString() ?? null,
       created_at: (row.created_at as Date).toISOString(),
       updated_at: (row.updated_at as Date).toISOString(),
       total_purchases: has ? row.total_purchases : 0,
