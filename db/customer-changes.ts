@@ -53,3 +53,21 @@ export async function listChangesAfter(
     .limit(limit)
     .execute()
 }
+
+/**
+ * The erasure: every old and new value of the customer's changes is removed (which fields
+ * changed stays), and the erasure's own change — this transaction's — keeps its reason.
+ */
+export async function eraseChangeValues(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  reason: string,
+): Promise<void> {
+  await sql`update customer_changes set fields = coalesce(
+      (select jsonb_object_agg(key, '{"from": null, "to": null}'::jsonb) from jsonb_each(fields)),
+      '{}'::jsonb) || case when transaction_id = pg_current_xact_id()
+        then jsonb_build_object('reason', jsonb_build_object('from', null, 'to', ${reason}::text))
+        else '{}'::jsonb end
+    where business_id = ${businessId} and customer_id = ${customerId}`.execute(db)
+}

@@ -1,3 +1,4 @@
+import { ERASED_TEXT } from './erased.js'
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type {
   ConsentChannel,
@@ -203,5 +204,20 @@ export async function listConsentsAfter(
     .where('id', '>', afterId)
     .orderBy('id')
     .limit(limit)
+    .execute()
+}
+
+/** The erasure: the evidence of every record becomes `[erased]` (the one update allowed). */
+export async function eraseEvidence(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<void> {
+  await db
+    .updateTable('customer_consents')
+    .set({ evidence: ERASED_TEXT })
+    .where('business_id', '=', businessId)
+    .where('customer_id', '=', customerId)
+    .where('evidence', 'is not', null)
     .execute()
 }

@@ -259,3 +259,20 @@ export async function returnNotes(
     where business_id = ${businessId} and customer_id = ${targetId}
       and id = any(${noteIds}::bigint[])`.execute(db)
 }
+
+/**
+ * The erasure: the values a merge of the customer filled (its phone, e-mail or address, or
+ * another's given to it) leave the merge's record; which fields were filled stays.
+ */
+export async function eraseFilledValues(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<void> {
+  await sql`update customer_merges set moved = jsonb_set(moved, '{filled}', coalesce(
+      (select jsonb_object_agg(key, to_jsonb('[erased]'::text)) from jsonb_each(moved -> 'filled')),
+      '{}'::jsonb))
+    where business_id = ${businessId}
+      and (target_id = ${customerId} or ${customerId}::bigint = any(source_ids))
+      and moved -> 'filled' <> '{}'::jsonb`.execute(db)
+}

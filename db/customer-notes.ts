@@ -1,10 +1,13 @@
+import { ERASED_TEXT } from './erased.js'
 import type { Selectable } from 'kysely'
 import type { CustomerNotesTable, NoteType } from './database.js'
 import type { Executor } from './executor.js'
 
 export type NoteRow = Selectable<CustomerNotesTable>
 
-/** Adds a note if the customer belongs to the business; undefined when it does not. */
+/**
+ * Adds a note if the customer belongs to the business and was not erased; undefined otherwise.
+ */
 export async function insertNote(
   db: Executor,
   businessId: number,
@@ -25,7 +28,8 @@ export async function insertNote(
           select.val(note.created_by).as('created_by'),
         ])
         .where('customers.business_id', '=', businessId)
-        .where('customers.id', '=', customerId),
+        .where('customers.id', '=', customerId)
+        .where('customers.erased_at', 'is', null),
     )
     .returningAll()
     .executeTakeFirst()
@@ -66,5 +70,19 @@ export async function listNotesAfter(
     .where('id', '>', afterId)
     .orderBy('id')
     .limit(limit)
+    .execute()
+}
+
+/** The erasure: every note's content becomes `[erased]` (the notes stay, with their dates). */
+export async function eraseNoteContents(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<void> {
+  await db
+    .updateTable('customer_notes')
+    .set({ content: ERASED_TEXT })
+    .where('business_id', '=', businessId)
+    .where('customer_id', '=', customerId)
     .execute()
 }

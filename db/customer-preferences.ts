@@ -54,3 +54,17 @@ export async function updatePreferences(
     .returning('c.version')
     .executeTakeFirst()
 }
+
+/** The erasure: the best time to contact the customer is personal; the rest is the shop's. */
+export async function eraseContactTime(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<void> {
+  await db
+    .updateTable('customer_preferences')
+    .set({ best_contact_time: null, updated_at: sql`now()` })
+    .where('business_id', '=', businessId)
+    .where('customer_id', '=', customerId)
+    .execute()
+}

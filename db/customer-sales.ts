@@ -254,3 +254,20 @@ export async function listCustomerSalesAfter(
     .limit(limit)
     .execute()
 }
+
+/**
+ * The erasure: the payer's phone (and its hash, from which the number can be found again)
+ * leaves every sale of the customer, or that named it; the amounts stay (the shop's books).
+ */
+export async function erasePayers(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<void> {
+  // How a sale was matched names the payer's phone only through it: it goes with the phone.
+  await sql`update customer_sales set payer_phone = null, payer_phone_sha256 = null,
+      matched_by = null
+    where business_id = ${businessId}
+      and (customer_id = ${customerId} or named_customer_id = ${customerId})
+      and (payer_phone is not null or payer_phone_sha256 is not null)`.execute(db)
+}

@@ -96,10 +96,10 @@ export async function lockContactOf(
   db: Executor,
   businessId: number,
   customerId: number,
-): Promise<Pick<CustomerRow, 'phone' | 'email' | 'merged_into'> | undefined> {
+): Promise<Pick<CustomerRow, 'phone' | 'email' | 'merged_into' | 'erased_at'> | undefined> {
   return db
     .selectFrom('customers')
-    .select(['phone', 'email', 'merged_into'])
+    .select(['phone', 'email', 'merged_into', 'erased_at'])
     .where('business_id', '=', businessId)
     .where('id', '=', customerId)
     .forNoKeyUpdate()

@@ -167,3 +167,41 @@ export async function deleteExpiredKeys(db: Executor, limit: number): Promise<nu
     )`.execute(db)
   return Number(result.numAffectedRows ?? 0n)
 }
+
+/** A stored answer that may show the customer: the customer's create, or any of its paths. */
+export interface StoredAnswerAbout {
+  user_sub: number
+  key: string
+  response_body: unknown
+}
+
+/** The stored answers that may show the customer (its create, and every write to its paths). */
+export async function findStoredAnswersAbout(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<StoredAnswerAbout[]> {
+  const own = `/api/customers/${businessId}/${customerId}`
+  const { rows } = await sql<StoredAnswerAbout>`select user_sub, key, response_body
+    from idempotency_keys
+    where business_id = ${businessId} and status_code is not null
+      and (path = ${own} or path like ${`${own}/%`} or path like ${`${own}?%`}
+        or response_body @> ${JSON.stringify({ customer: { id: customerId } })}::jsonb)
+    for update`.execute(db)
+  return rows
+}
+
+/** Replaces a stored answer's body (the erasure's: the same answer, its personal data gone). */
+export async function rewriteStoredAnswer(
+  db: Executor,
+  scope: KeyScope,
+  body: unknown,
+): Promise<void> {
+  await db
+    .updateTable('idempotency_keys')
+    .set({ response_body: sql`${JSON.stringify(body)}::jsonb` })
+    .where('business_id', '=', scope.businessId)
+    .where('user_sub', '=', scope.userSub)
+    .where('key', '=', scope.key)
+    .execute()
+}

@@ -40,3 +40,11 @@ export function isPoolSaturated(error: unknown): boolean {
   if (error.message.includes('timeout exceeded when trying to connect')) return true
   return error.cause !== undefined && isPoolSaturated(error.cause)
 }
+
+/** SQLSTATE of the trigger that keeps an erased customer's row as the erasure left it. */
+const ERASED_CUSTOMER_WRITE = 'PE409'
+
+/** A write refused because the customer it changes was erased (migration 2026-12-03T1300). */
+export function isErasedCustomerWrite(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === ERASED_CUSTOMER_WRITE
+}

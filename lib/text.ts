@@ -22,7 +22,8 @@ const LONE_SURROGATE = /[\uD800-\uDFFF]/u
  * How a field is cleaned:
  * - `name`: names and search queries, the keys people find customers by. Every zero-width and
  *   bidi control goes, joiners too, so "Jo\u200Dhn" is John and is found by "John".
- * - `free`: prose (address, note content, best contact time, consent evidence). Bidi controls
+ * - `free`: prose (address, note content, best contact time, consent evidence,
+ *   an erasure's reason). Bidi controls
  *   go (an RTL override makes text read other than it is stored) and so do the spacers; the
  *   joiners stay, because ZWJ builds emoji sequences (👨‍👩‍👧) and ZWNJ/ZWJ change how Persian
  *   and Indic words render.
@@ -38,6 +39,7 @@ export const BODY_TEXT_RULES: Readonly<Record<string, TextRule>> = {
   content: 'free',
   best_contact_time: 'free',
   evidence: 'free',
+  reason: 'free',
 }
 
 /** Query parameters by name; unlisted ones are `plain`. */

@@ -1,6 +1,10 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { isDatabaseUnavailable, isPoolSaturated } from '../lib/database-errors.js'
+import {
+  isDatabaseUnavailable,
+  isErasedCustomerWrite,
+  isPoolSaturated,
+} from '../lib/database-errors.js'
 import { createEpisodeLog } from '../lib/episode-log.js'
 import {
   Conflict,
@@ -60,6 +64,13 @@ function fromFastifyError(error: FastifyError): HttpError | undefined {
   return undefined
 }
 
+const customerErased = () =>
+  new HttpError(
+    409,
+    'Customer erased',
+    "The customer's personal data was erased: the customer cannot be changed any more",
+  )
+
 /** The one mapping of the services' domain errors to the contract's statuses and titles. */
 function fromDomainError(error: DomainError): HttpError {
   if (error instanceof Invalid) return validationFailed(error.details)
@@ -94,6 +105,8 @@ export default fp(
         outage({ request_id: request.id, err: error })
         return send(reply, request, databaseUnavailable())
       }
+      // Whichever write path reached the row, the database refused it the same way.
+      if (isErasedCustomerWrite(error)) return send(reply, request, customerErased())
       const known =
         error instanceof HttpError
           ? error

@@ -3,7 +3,7 @@ import { customerExists } from '../db/customers.js'
 import type { NoteType } from '../db/database.js'
 import type { Executor } from '../db/executor.js'
 import type { Note } from '../generated/schemas/Note.js'
-import { NotFound } from '../lib/domain-errors.js'
+import { Conflict, NotFound } from '../lib/domain-errors.js'
 import { toNote } from './representations.js'
 
 /** A note on the customer, written by `authorId` (the token's user). */
@@ -19,7 +19,13 @@ export async function addNote(
     content: input.content,
     created_by: authorId,
   })
-  if (!row) throw new NotFound('customer')
+  if (!row) {
+    // Only a refusal asks why: no such customer, or one whose data was erased.
+    if (await customerExists(db, businessId, customerId)) {
+      throw new Conflict('Customer erased', `Customer ${customerId} was erased: no notes are added`)
+    }
+    throw new NotFound('customer')
+  }
   return toNote(row)
 }
 

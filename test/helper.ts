@@ -127,6 +127,13 @@ export async function secondConnection(
   })
 }
 
+/** This file's database as a URL, on PostgreSQL (for tools such as pg_dump). */
+export function fileDatabaseUrl(): string {
+  const choice = loadChoice()
+  if (choice.kind !== 'postgres' || !fileDatabaseName) throw new Error('needs PostgreSQL')
+  return withDatabase(choice.adminUrl, fileDatabaseName)
+}
+
 export const onPostgres = (): boolean => loadChoice().kind === 'postgres'
 
 async function dropFileDatabase(): Promise<void> {

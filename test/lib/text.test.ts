@@ -102,6 +102,7 @@ t.test('the field rules', async (t) => {
       content: 'free',
       best_contact_time: 'free',
       evidence: 'free',
+      reason: 'free',
     },
     'body fields',
   )

@@ -623,6 +623,51 @@ export interface paths {
     patch?: never
     trace?: never
   }
+  '/api/customers/{businessId}/{customerId}/erase': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    get?: never
+    put?: never
+    /**
+     * Erase the customer's personal data
+     * @description The customer's right to erasure, irreversible and in one transaction: every consent
+     *     granted is withdrawn and every evidence becomes `[erased]`; the name becomes `Erased
+     *     customer`; phone, e-mail, address and best contact time are removed, and the payer's
+     *     phone leaves every sale of the customer; note contents become `[erased]`; answers kept
+     *     for `Idempotency-Key` retries that showed the customer lose their body, and merges of
+     *     the customer lose the values they filled; the change history keeps which fields changed,
+     *     when and by whom, but no value, and this change keeps its `reason`. The customer is
+     *     inactive with `erased_at`, and never changes again: every later write to it (`PATCH`,
+     *     `DELETE`, notes, preferences, consents, a merge's undo) is a 409, as is a second erase.
+     *
+     *     What stays, and why: the sales and their amounts, the purchase history and lifetime
+     *     value (the shop's books), so totals and analytics over sales do not move; the customer
+     *     counts as inactive from now on, as after a delete. Sales events naming the customer
+     *     still apply their amounts. Search, duplicates and M-Pesa attribution never find it
+     *     again (it has no name, contact or phone left). Reads still answer, with what is left.
+     */
+    post: operations['eraseCustomer']
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
   '/api/customers/{businessId}/{customerId}/merge': {
     parameters: {
       query?: never
@@ -1290,6 +1335,18 @@ export interface components {
       source_ids: components['schemas']['Id'][]
       created_at: components['schemas']['Timestamp']
     }
+    EraseRequest: {
+      /**
+       * @description Why the data is erased (kept in the change history); 1–500 characters after
+       *     trimming. It should not repeat the personal data being erased.
+       */
+      reason: string
+    }
+    CustomerErased: {
+      /** @constant */
+      message: 'Customer erased'
+      customer: components['schemas']['Customer']
+    }
     CustomersMerged: {
       /** @constant */
       message: 'Customers merged'
@@ -1801,6 +1858,29 @@ export interface components {
          * @example {
          *       "error": "Request in progress",
          *       "message": "A request with this Idempotency-Key is still running; retry shortly",
+         *       "request_id": "req-1a2b3c"
+         *     }
+         */
+        'application/json': components['schemas']['ApiError']
+      }
+    }
+    /**
+     * @description A request with this `Idempotency-Key` is still running (retry after `Retry-After`
+     *     seconds: the retry gets its answer), or the customer's personal data was erased
+     *     (`POST /{customerId}/erase`): an erased customer is never changed again. Nothing was
+     *     changed.
+     */
+    CustomerWriteConflict: {
+      headers: {
+        /** @description Seconds to wait before retrying (with a request still running). */
+        'Retry-After'?: number
+        [name: string]: unknown
+      }
+      content: {
+        /**
+         * @example {
+         *       "error": "Customer erased",
+         *       "message": "The customer's personal data was erased: the customer cannot be changed any more",
          *       "request_id": "req-1a2b3c"
          *     }
          */
@@ -2432,7 +2512,7 @@ export interface operations {
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
       404: components['responses']['CustomerNotFound']
-      409: components['responses']['RequestInProgress']
+      409: components['responses']['CustomerWriteConflict']
       412: components['responses']['PreconditionFailed']
       422: components['responses']['IdempotencyKeyReused']
       429: components['responses']['TooManyRequests']
@@ -2509,7 +2589,8 @@ export interface operations {
       /**
        * @description A request with this `Idempotency-Key` is still running (retry after `Retry-After`
        *     seconds), or `is_active: true` names a customer merged into another: undo the merge
-       *     to bring it back. Nothing was changed.
+       *     to bring it back, or the customer was erased (it is never changed again). Nothing
+       *     was changed.
        */
       409: {
         headers: {
@@ -2635,7 +2716,7 @@ export interface operations {
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
       404: components['responses']['CustomerNotFound']
-      409: components['responses']['RequestInProgress']
+      409: components['responses']['CustomerWriteConflict']
       413: components['responses']['PayloadTooLarge']
       415: components['responses']['UnsupportedMediaType']
       422: components['responses']['IdempotencyKeyReused']
@@ -2710,7 +2791,7 @@ export interface operations {
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
       404: components['responses']['CustomerNotFound']
-      409: components['responses']['RequestInProgress']
+      409: components['responses']['CustomerWriteConflict']
       412: components['responses']['PreconditionFailed']
       413: components['responses']['PayloadTooLarge']
       415: components['responses']['UnsupportedMediaType']
@@ -2813,7 +2894,7 @@ export interface operations {
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
       404: components['responses']['CustomerNotFound']
-      409: components['responses']['RequestInProgress']
+      409: components['responses']['CustomerWriteConflict']
       413: components['responses']['PayloadTooLarge']
       415: components['responses']['UnsupportedMediaType']
       422: components['responses']['IdempotencyKeyReused']
@@ -3063,6 +3144,75 @@ export interface operations {
       503: components['responses']['ServiceUnavailable']
     }
   }
+  eraseCustomer: {
+    parameters: {
+      query?: never
+      header?: {
+        /**
+         * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+         *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+         *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+         *     request with a key runs, and its answer is stored in the same transaction as its effect.
+         *     A repeat with the same method, path (query included) and body — compared as parsed
+         *     JSON, so key order and spacing do not matter — gets the stored status and body again
+         *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+         *     method, path or body is a 422; while the first request still runs, a 409 with
+         *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+         *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+         *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+         *     key is another key. A malformed key is a 400.
+         * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey']
+      }
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /**
+         * @description The customer's id.
+         * @example 1
+         */
+        customerId: components['parameters']['CustomerId']
+      }
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "reason": "Request by the customer at the till, 3 December 2026"
+         *     }
+         */
+        'application/json': components['schemas']['EraseRequest']
+      }
+    }
+    responses: {
+      /** @description The customer's personal data was erased. */
+      200: {
+        headers: {
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['CustomerErased']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['CustomerNotFound']
+      409: components['responses']['CustomerWriteConflict']
+      413: components['responses']['PayloadTooLarge']
+      415: components['responses']['UnsupportedMediaType']
+      422: components['responses']['IdempotencyKeyReused']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
   mergeCustomers: {
     parameters: {
       query?: never
@@ -3235,8 +3385,9 @@ export interface operations {
       }
       /**
        * @description The merge was undone already, is older than 30 days, its target was merged into
-       *     another customer since (undo that merge first), another merge or undo over these
-       *     customers is running, or a request with this `Idempotency-Key` is still running.
+       *     another customer since (undo that merge first), one of its customers was erased
+       *     since, another merge or undo over these customers is running, or a request with this
+       *     `Idempotency-Key` is still running.
        *     Nothing was changed.
        */
       409: {

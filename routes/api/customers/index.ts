@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import changeRoutes from './changes.js'
 import consentRoutes from './consents.js'
 import customerRoutes from './customers.js'
+import erasureRoutes from './erasure.js'
 import exportRoutes from './export.js'
 import duplicateRoutes from './duplicates.js'
 import listExportRoutes from './list-export.js'
@@ -22,6 +23,7 @@ const customersApi: FastifyPluginAsync = async (app) => {
   await app.register(changeRoutes)
   await app.register(consentRoutes)
   await app.register(exportRoutes)
+  await app.register(erasureRoutes)
   await app.register(duplicateRoutes)
   await app.register(listExportRoutes)
   await app.register(mergeRoutes)

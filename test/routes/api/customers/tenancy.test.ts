@@ -98,6 +98,11 @@ const samples: Record<string, Sample> = {
   listCustomerDuplicates: { valid: {}, invalid: { customerId: 'abc' }, success: 200 },
   listCustomerChanges: { valid: {}, invalid: { query: { limit: '0' } }, success: 200 },
   exportCustomer: { valid: {}, invalid: { customerId: 'abc' }, success: 200 },
+  eraseCustomer: {
+    valid: { payload: { reason: 'Asked at the till' } },
+    invalid: { payload: { reason: '' } },
+    success: 200,
+  },
   // A source no business has: under the customer's own business the merge is refused (422)
   // after the target is found; under another business the target is not found (404).
   mergeCustomers: {
@@ -258,10 +263,11 @@ t.test('a customer of another granted business is a 404 under this business', as
   )
   t.equal(await snapshot(server, 6), rowsBefore, 'no row of business 6 changed')
 
-  // The same requests are valid: under the right business they succeed (the delete last).
-  const ordered = [...withCustomer].sort(
-    (a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'),
-  )
+  // The same requests are valid: under the right business they succeed (the delete, then the
+  // erasure, after which nothing changes the customer, last).
+  const rank = (operation: DocumentOperation) =>
+    operation.operationId === 'eraseCustomer' ? 2 : Number(operation.method === 'DELETE')
+  const ordered = [...withCustomer].sort((a, b) => rank(a) - rank(b))
   for (const operation of ordered) {
     const name = `${label(operation)} under business 6`
     const response = await server.inject(
