@@ -2,8 +2,8 @@ import { sql, type Kysely } from 'kysely'
 
 /**
  * Erasure (Kenya Data Protection Act 2019): an erased customer keeps its row (the shop's books
- * keep their sales) with `erased_at`, and is never active again. The change-history trigger
- * names the change `erased` when this column is set.
+ * keep their sales) with `erased_at`, and is never active again (the erasure names its change
+ * `erased` in the change history itself).
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`alter table customers add column erased_at timestamptz,

@@ -342,3 +342,24 @@ t.test('tenancy: another business is 403, its customer and an unknown one 404', 
   const unknown = await changesOf(inject, business, 999_999)
   t.equal(unknown.statusCode, 404, 'an unknown customer: 404')
 })
+
+t.test('a bulk write of many customers in one transaction: still one change each', async (t) => {
+  const { database } = await fileServer(t)
+  const db = database.db
+  const business = 2106
+  await sql`insert into businesses (id) values (${business}) on conflict do nothing`.execute(db)
+  // Past the 64 customers a transaction remembers: the later rows are found by their index.
+  await db.transaction().execute(async (trx) => {
+    await sql`insert into customers (business_id, name)
+      select ${business}, 'Bulk ' || n from generate_series(1, 150) n`.execute(trx)
+    await sql`insert into customer_preferences (business_id, customer_id)
+      select business_id, id from customers where business_id = ${business}`.execute(trx)
+    await sql`update customer_preferences set favorite_products = '{7}'
+      where business_id = ${business}`.execute(trx)
+  })
+  const { rows } = await sql<{ changes: number; customers: number; merged: number }>`
+    select count(*)::int as changes, count(distinct customer_id)::int as customers,
+      count(*) filter (where fields ? 'name' and fields ? 'favorite_products')::int as merged
+    from customer_changes where business_id = ${business}`.execute(db)
+  t.same(rows[0], { changes: 150, customers: 150, merged: 150 }, 'one change per customer')
+})
