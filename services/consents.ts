@@ -1,5 +1,5 @@
-import { nameTransactionChange } from '../db/customer-changes.js'
 import type { Transaction } from 'kysely'
+import { nameTransactionChange } from '../db/customer-changes.js'
 import {
   currentConsents,
   insertConsents,

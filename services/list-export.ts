@@ -4,6 +4,7 @@ import type { CustomerType } from '../db/database.js'
 import type { Executor } from '../db/executor.js'
 import type { CustomerExportRow } from '../generated/schemas/CustomerExportRow.js'
 import { daysSince } from './representations.js'
+import { toCustomer } from './representations.js'
 
 /** Customers read per statement: one keyset batch, and one chunk of the answer. */
 export const EXPORT_BATCH_SIZE = 1000
@@ -72,22 +73,7 @@ const iso = (value: Date | null): string | null => (value ? value.toISOString() 
 
 function toExportRow(row: ExportBatchRow, now: Date): CustomerExportRow {
   return {
-    id: row.id,
-    business_id: row.business_id,
-    name: row.name,
-    phone: row.phone,
-    email: row.email,
-    address: row.address,
-    customer_type: row.customer_type,
-    is_active: row.is_active,
-    prefer_sms: row.prefer_sms,
-    prefer_email: row.prefer_email,
-    prefer_call: row.prefer_call,
-    version: row.version,
-    merged_into: row.merged_into,
-    erased_at: iso(row.erased_at),
-    created_at: row.created_at.toISOString(),
-    updated_at: row.updated_at.toISOString(),
+    ...toCustomer(row),
     total_purchases: row.total_purchases,
     total_spent: row.total_spent,
     total_items_bought: row.total_items_bought,

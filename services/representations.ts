@@ -25,7 +25,7 @@ const DAY_MS = 24 * 60 * 60 * 1000
 const iso = (value: Date): string => value.toISOString()
 const isoOrNull = (value: Date | null): string | null => (value ? iso(value) : null)
 
-export function toCustomer(row: CustomerRow): Customer {
+export function toCustomer(row: Omit<CustomerRow, 'phone_sha256'>): Customer {
   return {
     id: row.id,
     business_id: row.business_id,
