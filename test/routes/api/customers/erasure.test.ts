@@ -1,18 +1,24 @@
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
+import Fastify from 'fastify'
 import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import type { CustomerChanges } from '../../../../generated/schemas/CustomerChanges.js'
+import app from '../../../../app.js'
+import { serverOptions } from '../../../../server-options.js'
 import {
   authFor,
   fileDatabaseUrl,
   fileServer,
   onPostgres,
+  testConfig,
+  testDatabase,
   type TestServer,
 } from '../../../helper.js'
 import { money, postEvent, withoutCustomer, type SaleEventBody } from '../../../sales-feed.js'
 import { assertValidationFailed } from '../../../support/assertions.js'
+import { captureLogs } from '../../../support/logs.js'
 
 type Inject = TestServer['inject']
 type Db = TestServer['database']['db']
@@ -336,4 +342,36 @@ t.test('validation, tenancy and unknown customers', async (t) => {
   t.equal(crossed.statusCode, 404, "another business's customer: 404")
   t.equal((await call('POST', '/999999/erase', { reason: 'x' })).statusCode, 404, 'unknown: 404')
   t.equal((await call('GET', `/${id}`)).json().customer.name, 'Achieng', 'still nothing erased')
+})
+
+t.test('the erase request logs no personal data', async (t) => {
+  const logs = captureLogs()
+  const fastify = Fastify(serverOptions({ logLevel: 'debug', stream: logs.stream }))
+  await fastify.register(app, { config: testConfig(), database: await testDatabase() })
+  await fastify.ready()
+  t.teardown(() => fastify.close())
+  const business = 2304
+  const inject: Inject = (options) => fastify.inject(options)
+  const call = api(inject, business)
+  const created = await call('POST', '', {
+    name: 'Logged Nobody',
+    phone: '0711 987 650',
+    email: 'logged.nobody@example.co.ke',
+    address: 'Invisible Street 9',
+  })
+  const id = created.json().customer.id as number
+  const before = logs.text().length
+  const erased = await call('POST', `/${id}/erase`, { reason: 'Asked by Logged Nobody' })
+  t.equal(erased.statusCode, 200, 'erased')
+  const erasureLines = logs.text().slice(before)
+  t.ok(erasureLines.includes(erased.headers['x-request-id'] as string), 'the request was logged')
+  for (const value of [
+    'Logged Nobody',
+    '711987650',
+    '+254711987650',
+    'logged.nobody',
+    'Invisible',
+  ]) {
+    t.notOk(erasureLines.includes(value), `its log lines hold no ${value}`)
+  }
 })
