@@ -173,12 +173,15 @@ t.test('every customer write documents Idempotency-Key, 409 and 422', async (t) 
       parameters.some((parameter) => refName(parameter) === 'IdempotencyKey'),
       `${id}: Idempotency-Key`,
     )
-    // Shared, or spelt out where the write has its own 409 or 422 too (a merge's) and says so.
+    // Shared, or spelt out where the write has its own 409 or 422 too (a merge's, an erased
+    // customer's) and says so — inline or in the shared response it names.
+    const components = (document as { components?: { responses?: Record<string, unknown> } })
+      .components?.responses
     const documents = (status: string, shared: string) => {
-      const response = operation.responses?.[status] as { description?: string } | undefined
-      return (
-        refName(response) === shared || (response?.description ?? '').includes('Idempotency-Key')
-      )
+      const given = operation.responses?.[status]
+      const name = refName(given)
+      const response = (name ? components?.[name] : given) as { description?: string } | undefined
+      return name === shared || (response?.description ?? '').includes('Idempotency-Key')
     }
     t.ok(documents('409', 'RequestInProgress'), `${id}: 409`)
     t.ok(documents('422', 'IdempotencyKeyReused'), `${id}: 422`)

@@ -1020,6 +1020,15 @@ async function prepare(
       spec = { ...spec, path: { ...spec.path, mergeId: String(mergeId) } }
     }
   }
+  if (operation.id === 'eraseCustomer') {
+    // An erasure is final and every later write to that customer a 409: a customer of its own
+    // each time, so no request erases one the others use.
+    sequence += 1
+    const fresh = await createCustomerId(server.inject, BUSINESS, {
+      name: `Fuzz erased ${sequence}`,
+    })
+    spec = { ...spec, path: { ...spec.path, customerId: String(fresh) } }
+  }
   if (spec.wantCursor && !forMutation) {
     // A real cursor: the first page of the same list, one customer long.
     const scope = spec.query.filter(([name]) =>
