@@ -27,12 +27,6 @@ function exportedSale(row: SaleRow) {
   }
 }
 
-function withoutNotes<T extends { notes: unknown }>(detail: T): Omit<T, 'notes'> {
-  const copy: Partial<T> = { ...detail }
-  delete copy.notes
-  return copy as Omit<T, 'notes'>
-}
-
 /** Every row of one list, a keyset batch at a time, as JSON array elements. */
 async function* listOf<Row, Key>(
   read: (after: Key) => Promise<Row[]>,
@@ -77,10 +71,13 @@ async function* documentOf(
   businessId: number,
   customerId: number,
 ): AsyncGenerator<string> {
-  // The customer's embedded notes are its newest 100: the document lists them all below.
-  const { preferences, history, ...customer } = withoutNotes(
-    await getCustomer(db, businessId, customerId),
-  )
+  // No embedded notes: the document lists every note below.
+  const {
+    notes: _none,
+    preferences,
+    history,
+    ...customer
+  } = await getCustomer(db, businessId, customerId, 0)
   const opening = JSON.stringify({
     exported_at: new Date().toISOString(),
     customer,

@@ -155,13 +155,14 @@ export async function searchCustomers(
   return rows.map(toCustomer)
 }
 
-/** The customer with its newest notes, preferences and purchase history. */
+/** The customer with its newest notes (`notesLimit`, 100 unless given), preferences and history. */
 export async function getCustomer(
   db: Executor,
   businessId: number,
   customerId: number,
+  notesLimit: number = EMBEDDED_NOTES_LIMIT,
 ): Promise<CustomerDetail> {
-  const row = await findCustomerDetail(db, businessId, customerId, EMBEDDED_NOTES_LIMIT)
+  const row = await findCustomerDetail(db, businessId, customerId, notesLimit)
   if (!row || !row.preferences || !row.history) throw new NotFound('customer')
   const { notes, preferences, history, ...customer } = row
   return {
