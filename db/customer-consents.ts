@@ -33,12 +33,23 @@ export async function insertConsents(
   customerId: number,
   records: NewConsent[],
 ): Promise<ConsentRow[]> {
+  return insertConsentsOf(
+    db,
+    businessId,
+    records.map((record) => ({ ...record, customer_id: customerId })),
+  )
+}
+
+/** Appends records of several customers in one statement, in the order given. */
+export async function insertConsentsOf(
+  db: Executor,
+  businessId: number,
+  records: (NewConsent & { customer_id: number })[],
+): Promise<ConsentRow[]> {
   if (records.length === 0) return []
   return db
     .insertInto('customer_consents')
-    .values(
-      records.map((record) => ({ ...record, business_id: businessId, customer_id: customerId })),
-    )
+    .values(records.map((record) => ({ ...record, business_id: businessId })))
     .returningAll()
     .execute()
     .then((rows) => rows.sort((a, b) => a.id - b.id))
@@ -88,14 +99,29 @@ export async function storeConsentViews(
   businessId: number,
   customerId: number,
 ): Promise<ConsentViews> {
-  const { rows } = await sql<ConsentViews>`with latest as (
-      select distinct on (channel, purpose) channel, purpose, status = 'granted' as granted
+  const views = (await storeConsentViewsOf(db, businessId, [customerId])).get(customerId)
+  if (!views) throw new Error('the consent views query returned no row')
+  return views
+}
+
+/**
+ * `storeConsentViews` for several customers in one statement (an import's new customers), by
+ * customer (one without any record has nothing granted: `do_not_contact`).
+ */
+export async function storeConsentViewsOf(
+  db: Executor,
+  businessId: number,
+  customerIds: number[],
+): Promise<Map<number, ConsentViews>> {
+  const { rows } = await sql<ConsentViews & { customer_id: number }>`with latest as (
+      select distinct on (customer_id, channel, purpose) customer_id, channel, purpose,
+        status = 'granted' as granted
       from customer_consents
-      where business_id = ${businessId} and customer_id = ${customerId}
-      order by channel, purpose, id desc
+      where business_id = ${businessId} and customer_id = any(${customerIds}::bigint[])
+      order by customer_id, channel, purpose, id desc
     ),
     views as (
-      select
+      select k.customer_id,
         coalesce(bool_or(granted) filter (where channel = 'sms' and purpose = 'service'), false)
           as prefer_sms,
         coalesce(bool_or(granted) filter (where channel = 'email' and purpose = 'service'), false)
@@ -107,14 +133,16 @@ export async function storeConsentViews(
         coalesce(bool_or(granted) filter (where purpose = 'loyalty'), false)
           as can_receive_loyalty,
         not coalesce(bool_or(granted), false) as do_not_contact
-      from latest
+      from unnest(${customerIds}::bigint[]) k (customer_id)
+        left join latest l on l.customer_id = k.customer_id
+      group by k.customer_id
     ),
     customer as (
       update customers c
       set prefer_sms = v.prefer_sms, prefer_email = v.prefer_email, prefer_call = v.prefer_call,
         updated_at = now()
       from views v
-      where c.business_id = ${businessId} and c.id = ${customerId}
+      where c.business_id = ${businessId} and c.id = v.customer_id
         and (c.prefer_sms, c.prefer_email, c.prefer_call)
           is distinct from (v.prefer_sms, v.prefer_email, v.prefer_call)
     ),
@@ -123,14 +151,12 @@ export async function storeConsentViews(
       set can_receive_offers = v.can_receive_offers, can_receive_loyalty = v.can_receive_loyalty,
         do_not_contact = v.do_not_contact, updated_at = now()
       from views v
-      where p.business_id = ${businessId} and p.customer_id = ${customerId}
+      where p.business_id = ${businessId} and p.customer_id = v.customer_id
         and (p.can_receive_offers, p.can_receive_loyalty, p.do_not_contact)
           is distinct from (v.can_receive_offers, v.can_receive_loyalty, v.do_not_contact)
     )
     select * from views`.execute(db)
-  const views = rows[0]
-  if (!views) throw new Error('the consent views query returned no row')
-  return views
+  return new Map(rows.map(({ customer_id, ...views }) => [customer_id, views]))
 }
 
 /**

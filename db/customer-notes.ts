@@ -86,3 +86,16 @@ export async function eraseNoteContents(
     .where('customer_id', '=', customerId)
     .execute()
 }
+
+/** Notes of new customers (an import's batch), in one statement. */
+export async function insertNotesOf(
+  db: Executor,
+  businessId: number,
+  notes: { customer_id: number; note_type: NoteType; content: string; created_by: number }[],
+): Promise<void> {
+  if (notes.length === 0) return
+  await db
+    .insertInto('customer_notes')
+    .values(notes.map((note) => ({ ...note, business_id: businessId })))
+    .execute()
+}

@@ -9,17 +9,25 @@ export type PreferencesChanges = Omit<
   'id' | 'business_id' | 'customer_id' | 'created_at' | 'average_spend'
 >
 
-/** The row with the column defaults; returns its contact flags. */
-export async function insertDefaultPreferences(
+type InitialFlags = Pick<
+  PreferencesRow,
+  'customer_id' | 'can_receive_offers' | 'can_receive_loyalty'
+>
+
+/** Rows with the column defaults for new customers, in one statement, in the order given. */
+export async function insertDefaultPreferencesOf(
   db: Executor,
   businessId: number,
-  customerId: number,
-): Promise<Pick<PreferencesRow, 'can_receive_offers' | 'can_receive_loyalty'>> {
-  return db
+  customerIds: number[],
+): Promise<InitialFlags[]> {
+  if (customerIds.length === 0) return []
+  const rows = await db
     .insertInto('customer_preferences')
-    .values({ business_id: businessId, customer_id: customerId })
-    .returning(['can_receive_offers', 'can_receive_loyalty'])
-    .executeTakeFirstOrThrow()
+    .values(customerIds.map((customerId) => ({ business_id: businessId, customer_id: customerId })))
+    .returning(['customer_id', 'can_receive_offers', 'can_receive_loyalty'])
+    .execute()
+  const byCustomer = new Map(rows.map((row) => [row.customer_id, row]))
+  return customerIds.map((id) => byCustomer.get(id)).filter((row) => row !== undefined)
 }
 
 /**

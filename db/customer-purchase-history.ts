@@ -11,9 +11,19 @@ export async function insertEmptyPurchaseHistory(
   businessId: number,
   customerId: number,
 ): Promise<void> {
+  await insertEmptyPurchaseHistories(db, businessId, [customerId])
+}
+
+/** Empty history rows for new customers, in one statement. */
+export async function insertEmptyPurchaseHistories(
+  db: Executor,
+  businessId: number,
+  customerIds: number[],
+): Promise<void> {
+  if (customerIds.length === 0) return
   await db
     .insertInto('customer_purchase_history')
-    .values({ business_id: businessId, customer_id: customerId })
+    .values(customerIds.map((customerId) => ({ business_id: businessId, customer_id: customerId })))
     .execute()
 }
 

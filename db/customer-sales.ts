@@ -110,6 +110,22 @@ export async function attachUnattributedSales(
   return Number(result.numAffectedRows ?? 0)
 }
 
+/** Which of these payers (SHA-256 hex) have sales of the business waiting for a customer. */
+export async function payersWithWaitingSales(
+  db: Executor,
+  businessId: number,
+  sha256s: string[],
+): Promise<Set<string>> {
+  if (sha256s.length === 0) return new Set()
+  const { rows } = await sql<{ sha256: string }>`select distinct
+      encode(payer_phone_sha256, 'hex') as sha256
+    from customer_sales
+    where business_id = ${businessId} and customer_id is null
+      and payer_phone_sha256 = any(array(
+        select decode(h, 'hex') from unnest(${sha256s}::text[]) h))`.execute(db)
+  return new Set(rows.map((row) => row.sha256))
+}
+
 /** Records the completion of a sale whose refund or void arrived first. */
 export async function completeSale(
   db: Executor,

@@ -30,11 +30,24 @@ export async function insertCustomer(
   businessId: number,
   customer: NewCustomer,
 ): Promise<CustomerRow> {
-  return db
+  const [row] = await insertCustomers(db, businessId, [customer])
+  if (!row) throw new Error('the insert returned no customer')
+  return row
+}
+
+/** New customers in one statement; returned in the order given (their ids ascending). */
+export async function insertCustomers(
+  db: Executor,
+  businessId: number,
+  customers: NewCustomer[],
+): Promise<CustomerRow[]> {
+  if (customers.length === 0) return []
+  const rows = await db
     .insertInto('customers')
-    .values({ ...customer, business_id: businessId })
+    .values(customers.map((customer) => ({ ...customer, business_id: businessId })))
     .returningAll()
-    .executeTakeFirstOrThrow()
+    .execute()
+  return rows.sort((a, b) => a.id - b.id)
 }
 
 export async function customerExists(

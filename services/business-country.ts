@@ -25,9 +25,14 @@ export async function businessCountry(db: Executor, businessId: number): Promise
   return code
 }
 
-/** The E.164 form of a phone given for this business, or `Invalid` naming the field. */
-export async function phoneOf(db: Executor, businessId: number, phone: string): Promise<string> {
-  const e164 = toE164(phone, await businessCountry(db, businessId))
+/** The E.164 form of a phone written for `country`, or `Invalid` naming the field. */
+export function phoneIn(country: CountryCode, phone: string): string {
+  const e164 = toE164(phone, country)
   if (!e164) throw invalid('phone', 'must be a valid phone number')
   return e164
+}
+
+/** The E.164 form of a phone given for this business, or `Invalid` naming the field. */
+export async function phoneOf(db: Executor, businessId: number, phone: string): Promise<string> {
+  return phoneIn(await businessCountry(db, businessId), phone)
 }

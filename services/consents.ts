@@ -3,8 +3,10 @@ import { nameTransactionChange } from '../db/customer-changes.js'
 import {
   currentConsents,
   insertConsents,
+  insertConsentsOf,
   listConsents as listConsentRows,
   storeConsentViews,
+  storeConsentViewsOf,
   type ConsentRow,
   type ConsentViews,
 } from '../db/customer-consents.js'
@@ -209,25 +211,45 @@ export async function grantAgain(
   return (await recordConsents(trx, businessId, customerId, changes, { evidence })).views
 }
 
+type InitialFlags = Required<Omit<FlagWrites, 'do_not_contact'>>
+
+/** The records a new customer's flags make (SPEC "Consent views"), in this order. */
+const initialChanges = (flags: InitialFlags): ConsentChange[] => [
+  { channel: 'sms', purpose: 'service', status: statusOf(flags.prefer_sms) },
+  { channel: 'email', purpose: 'service', status: statusOf(flags.prefer_email) },
+  { channel: 'call', purpose: 'service', status: statusOf(flags.prefer_call) },
+  { channel: 'sms', purpose: 'marketing', status: statusOf(flags.can_receive_offers) },
+  { channel: 'sms', purpose: 'loyalty', status: statusOf(flags.can_receive_loyalty) },
+]
+
 /**
- * A new customer's flags as it was created: each prefer_* as (channel, service), offers and
- * loyalty as (sms, marketing) and (sms, loyalty).
+ * New customers' initial flags, recorded in the ledger (source `api`, or `import`): each
+ * `prefer_*` as (channel, service), offers and loyalty as (sms, marketing) and (sms, loyalty).
+ * One insert of every record and one statement storing every customer's flags.
  */
-export async function recordInitialFlags(
+export async function recordInitialFlagsOf(
   trx: Transaction<Database>,
   businessId: number,
-  customerId: number,
-  flags: Required<Omit<FlagWrites, 'do_not_contact'>>,
-  source: ConsentSource = 'api',
-): Promise<ConsentViews> {
-  const changes: ConsentChange[] = [
-    { channel: 'sms', purpose: 'service', status: statusOf(flags.prefer_sms) },
-    { channel: 'email', purpose: 'service', status: statusOf(flags.prefer_email) },
-    { channel: 'call', purpose: 'service', status: statusOf(flags.prefer_call) },
-    { channel: 'sms', purpose: 'marketing', status: statusOf(flags.can_receive_offers) },
-    { channel: 'sms', purpose: 'loyalty', status: statusOf(flags.can_receive_loyalty) },
-  ]
-  return (await recordConsents(trx, businessId, customerId, changes, { source })).views
+  customers: (InitialFlags & { id: number })[],
+  source: ConsentSource,
+): Promise<Map<number, ConsentViews>> {
+  await insertConsentsOf(
+    trx,
+    businessId,
+    customers.flatMap((customer) =>
+      initialChanges(customer).map((change) => ({
+        ...change,
+        customer_id: customer.id,
+        source,
+        evidence: null,
+      })),
+    ),
+  )
+  return storeConsentViewsOf(
+    trx,
+    businessId,
+    customers.map((customer) => customer.id),
+  )
 }
 
 /**

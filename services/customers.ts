@@ -1,12 +1,9 @@
 import { nameTransactionChange } from '../db/customer-changes.js'
 import { countCustomers } from '../db/customer-counts.js'
-import { insertDefaultPreferences } from '../db/customer-preferences.js'
-import { insertEmptyPurchaseHistory } from '../db/customer-purchase-history.js'
 import {
   customerVersion,
   deactivateCustomer as deactivateCustomerRow,
   findCustomerDetail,
-  insertCustomer,
   lockContactOf,
   listCustomers as listCustomerRows,
   searchCustomers as searchCustomerRows,
@@ -32,7 +29,8 @@ import type { ListCursorCodec, ListScope } from '../lib/list-cursor.js'
 import { phoneSearchDigits, toE164 } from '../lib/phone.js'
 import { toCustomer, toNote, toPreferences, toPurchaseHistory } from './representations.js'
 import { businessCountry, phoneOf } from './business-country.js'
-import { flagsOf, recordInitialFlags, writeFlags } from './consents.js'
+import { createCustomers } from './bulk-customers.js'
+import { flagsOf, writeFlags } from './consents.js'
 import { lockContactKeys, refreshDuplicates, type ContactKeys } from './duplicates.js'
 import { attachPayerSales } from './sales-attribution.js'
 
@@ -53,7 +51,7 @@ export interface WrittenCustomer {
  * A new customer with its preferences and empty history, in one transaction; with a phone, the
  * business's sales waiting for that payer are attached to it in the same transaction, and its
  * duplicate pairs are found in it too. Its initial contact flags are recorded in the consent
- * ledger.
+ * ledger. (An import's batch of one: services/bulk-customers.ts.)
  */
 export async function createCustomer(
   db: Executor,
@@ -61,22 +59,14 @@ export async function createCustomer(
   input: CustomerCreate,
 ): Promise<WrittenCustomer> {
   const { phone, ...fields } = input
-  const e164 = phone === undefined ? null : await phoneOf(db, businessId, phone)
-  return inTransaction(db, async (trx) => {
-    const customer = await insertCustomer(trx, businessId, { ...fields, phone: e164 })
-    const preferences = await insertDefaultPreferences(trx, businessId, customer.id)
-    await insertEmptyPurchaseHistory(trx, businessId, customer.id)
-    // A new row nobody else sees yet: no lock order to keep.
-    await recordInitialFlags(trx, businessId, customer.id, { ...customer, ...preferences })
-    // The write's one lock step (the payer's lock among them), before the pairs and the sales.
-    await lockContactKeys(trx, businessId, [customer])
-    const possibleDuplicates = await refreshDuplicates(trx, businessId, customer.id)
-    const attachedSales =
-      customer.phone !== null && customer.is_active
-        ? await attachPayerSales(trx, businessId, customer.id, customer.phone)
-        : 0
-    return { customer: toCustomer(customer), attachedSales, possibleDuplicates }
-  })
+  const e164 = phone === undefined ? undefined : await phoneOf(db, businessId, phone)
+  const [created] = await inTransaction(db, (trx) =>
+    createCustomers(trx, businessId, [{ customer: { ...fields, phone: e164 } }], {
+      source: 'api',
+    }),
+  )
+  if (!created) throw new Error('the customer was not created')
+  return { ...created, customer: toCustomer(created.customer) }
 }
 
 export interface ListQuery {
