@@ -50,6 +50,41 @@ export async function insertCustomers(
   return rows.sort((a, b) => a.id - b.id)
 }
 
+/**
+ * An import's upsert match: the oldest active customer with this phone (by its SHA-256, hex),
+ * and the oldest with this e-mail (case-insensitive), through the indexes the payer and duplicate
+ * lookups use, in one statement; null where there is none.
+ */
+export async function findUpsertMatches(
+  db: Executor,
+  businessId: number,
+  keys: { phoneSha256: string | null; email: string | null },
+): Promise<{ byPhone: number | null; byEmail: number | null }> {
+  const { rows } = await sql<{ by_phone: number | null; by_email: number | null }>`select
+      (select id from customers
+        where business_id = ${businessId} and is_active and phone_sha256 is not null
+          and phone_sha256 = decode(${keys.phoneSha256}::text, 'hex')
+        order by id limit 1) as by_phone,
+      (select id from customers
+        where business_id = ${businessId} and is_active and email is not null
+          and lower(email) = lower(${keys.email}::text)
+        order by id limit 1) as by_email`.execute(db)
+  return { byPhone: rows[0]?.by_phone ?? null, byEmail: rows[0]?.by_email ?? null }
+}
+
+export async function findCustomerRow(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<CustomerRow | undefined> {
+  return db
+    .selectFrom('customers')
+    .selectAll()
+    .where('business_id', '=', businessId)
+    .where('id', '=', customerId)
+    .executeTakeFirst()
+}
+
 export async function customerExists(
   db: Executor,
   businessId: number,

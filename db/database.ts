@@ -244,6 +244,52 @@ export type ChangeAction =
   | 'erased'
   | 'consent_changed'
 
+export type ImportMode = 'create' | 'upsert'
+export type ImportStatus = 'queued' | 'running' | 'succeeded' | 'failed'
+
+/** A bulk import (migration 2026-12-03T1400-customer-imports). */
+export interface CustomerImportsTable {
+  id: GeneratedId
+  business_id: BigId
+  mode: ImportMode
+  dry_run: boolean
+  status: Generated<ImportStatus>
+  /** The file's header: the column of each cell of a staged row. */
+  columns: string[]
+  rows: number
+  processed: Generated<number>
+  created: Generated<number>
+  updated: Generated<number>
+  skipped: Generated<number>
+  failed_rows: Generated<number>
+  /** The token's `sub` of the upload: the author of the notes the import adds. */
+  created_by: BigId
+  /** The upload's request id: the import's changes are recorded under it. */
+  request_id: string | null
+  created_at: CreatedAt
+  started_at: ColumnType<Date | null, never, Date | string | null>
+  finished_at: ColumnType<Date | null, never, Date | string | null>
+}
+
+/** A data row of an import's file, staged until a batch applies it. */
+export interface CustomerImportRowsTable {
+  business_id: BigId
+  import_id: BigId
+  /** 1 = the first data row after the header. */
+  row_number: number
+  cells: string[]
+}
+
+/** A problem of a rejected row: `position` orders a row's problems (0: the whole row). */
+export interface CustomerImportErrorsTable {
+  business_id: BigId
+  import_id: BigId
+  row_number: number
+  position: number
+  column: string
+  message: string
+}
+
 export interface Database {
   businesses: BusinessesTable
   customers: CustomersTable
@@ -259,4 +305,7 @@ export interface Database {
   customer_changes: CustomerChangesTable
   sales_events: SalesEventsTable
   idempotency_keys: IdempotencyKeysTable
+  customer_imports: CustomerImportsTable
+  customer_import_rows: CustomerImportRowsTable
+  customer_import_errors: CustomerImportErrorsTable
 }

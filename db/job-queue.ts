@@ -14,6 +14,8 @@ import type { Executor } from './executor.js'
 export interface JobPayloads {
   /** Deletes expired Idempotency-Key records (services/idempotency.ts); scheduled every minute. */
   'purge-idempotency-keys': Record<string, never>
+  /** Applies an import's staged rows, batch by batch (services/import-batches.ts). */
+  'import-customers': { businessId: number; importId: number }
 }
 
 /** What a handler is told about the attempt it runs. */
@@ -39,6 +41,12 @@ export interface JobDefinition<Data> {
   retry?: { limit: number; delaySeconds?: number; maxDelaySeconds?: number }
   /** How long one attempt may run before it counts as failed (and is retried); default 15 min. */
   expireInSeconds?: number
+  /**
+   * The worker refreshes the job every half of this many seconds while it runs (at least 10):
+   * a worker that died stops, and the job is retried that much later instead of after
+   * `expireInSeconds`. Unset: no heartbeat.
+   */
+  heartbeatSeconds?: number
   /** A cron expression in UTC: the queue sends the job (with `{}`) on this schedule. */
   cron?: string
   /** At most one waiting and one running at a time, across every instance (a purge, a sweep). */
@@ -126,6 +134,9 @@ function queueOptionsOf(definition: JobDefinition<never>) {
     retryDelay: retry.delaySeconds,
     retryBackoff: backoff,
     expireInSeconds: definition.expireInSeconds ?? 900,
+    ...(definition.heartbeatSeconds === undefined
+      ? {}
+      : { heartbeatSeconds: definition.heartbeatSeconds }),
     /** Only with a back-off; null clears an earlier one (updateQueue). */
     retryDelayMax: backoff ? retry.maxDelaySeconds : null,
   }

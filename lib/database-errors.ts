@@ -48,3 +48,10 @@ const ERASED_CUSTOMER_WRITE = 'PE409'
 export function isErasedCustomerWrite(error: unknown): boolean {
   return error instanceof Error && (error as { code?: unknown }).code === ERASED_CUSTOMER_WRITE
 }
+
+/** deadlock_detected and serialization_failure: the transaction lost a race and may run again. */
+const RETRYABLE_CODES = new Set(['40P01', '40001'])
+
+export function isRetryableConflict(error: unknown): boolean {
+  return error instanceof Error && RETRYABLE_CODES.has(String((error as { code?: unknown }).code))
+}

@@ -13,7 +13,7 @@ export abstract class DomainError extends Error {}
 
 /** The thing asked for does not exist in this business (or is not visible to it). */
 export class NotFound extends DomainError {
-  constructor(readonly resource: 'customer' | 'resource') {
+  constructor(readonly resource: 'customer' | 'import' | 'resource') {
     super(`${resource} not found`)
     this.name = 'NotFound'
   }
@@ -56,6 +56,14 @@ export class PreconditionFailed extends DomainError {
   constructor(readonly currentVersion: number) {
     super(`the current version is ${currentVersion}`)
     this.name = 'PreconditionFailed'
+  }
+}
+
+/** The input is larger than the operation takes (an import's file, its rows). */
+export class TooLarge extends DomainError {
+  constructor(message: string) {
+    super(message)
+    this.name = 'TooLarge'
   }
 }
 

@@ -1,7 +1,17 @@
 import { createHash } from 'node:crypto'
 
-/** JSON with object keys sorted at every depth: equal for bodies that parse to equal values. */
+type WithJson = { toJSON(): unknown }
+const hasToJson = (value: object): value is WithJson =>
+  typeof (value as Partial<WithJson>).toJSON === 'function'
+
+/**
+ * JSON with object keys sorted at every depth: equal for bodies that parse to equal values. A
+ * body that says how it is JSON (`toJSON`, an uploaded file's digest) is compared by that.
+ */
 export function canonicalJson(value: unknown): string {
+  if (typeof value === 'object' && value !== null && hasToJson(value)) {
+    return canonicalJson(value.toJSON())
+  }
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
   if (typeof value === 'object' && value !== null) {
     const entries = Object.entries(value as Record<string, unknown>)

@@ -12,6 +12,7 @@ import {
   Invalid,
   NotFound,
   PreconditionFailed,
+  TooLarge,
   Unprocessable,
 } from '../lib/domain-errors.js'
 import {
@@ -75,8 +76,10 @@ const customerErased = () =>
 function fromDomainError(error: DomainError): HttpError {
   if (error instanceof Invalid) return validationFailed(error.details)
   if (error instanceof NotFound) {
-    return error.resource === 'customer' ? customerNotFound() : new HttpError(404, 'Not found')
+    if (error.resource === 'customer') return customerNotFound()
+    return new HttpError(404, error.resource === 'import' ? 'Import not found' : 'Not found')
   }
+  if (error instanceof TooLarge) return new HttpError(413, 'Payload too large', error.message)
   if (error instanceof Conflict) return new HttpError(409, error.title, error.message)
   if (error instanceof Unprocessable) {
     return new HttpError(422, error.title, error.message, error.details)

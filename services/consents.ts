@@ -170,7 +170,7 @@ export async function writeFlags(
   businessId: number,
   customerId: number,
   flags: FlagWrites,
-  evidence?: string,
+  details: { evidence?: string; source?: ConsentSource } = {},
 ): Promise<ConsentViews | undefined> {
   if (Object.keys(flagsOf(flags)).length === 0) return undefined
   const current =
@@ -178,7 +178,7 @@ export async function writeFlags(
       ? await currentStatuses(trx, businessId, customerId)
       : new Map<string, ConsentStatus>()
   const changes = flagChanges(flags, current)
-  return (await recordConsents(trx, businessId, customerId, changes, { evidence })).views
+  return (await recordConsents(trx, businessId, customerId, changes, details)).views
 }
 
 /**

@@ -11,7 +11,7 @@ import {
   type CustomerChanges,
   type ExpectedVersions,
 } from '../db/customers.js'
-import type { CustomerType } from '../db/database.js'
+import type { ConsentSource, CustomerType } from '../db/database.js'
 import { inTransaction, type Executor } from '../db/executor.js'
 import type { Customer } from '../generated/schemas/Customer.js'
 import type { CustomerCreate } from '../generated/schemas/CustomerCreate.js'
@@ -183,7 +183,7 @@ export async function unchangedBecause(
  * `expected` versions (If-Match), only a customer at one of them is changed. A write that gives
  * an active customer a phone, or reactivates one that has a phone, attaches the sales waiting
  * for that payer in the same transaction. `prefer_*` are not written here but recorded in the
- * consent ledger, which then sets them.
+ * consent ledger (with `source`: `api`, or `import` for an import's upsert), which then sets them.
  */
 export async function updateCustomer(
   db: Executor,
@@ -191,6 +191,7 @@ export async function updateCustomer(
   customerId: number,
   input: CustomerUpdate,
   expected: ExpectedVersions = undefined,
+  source: ConsentSource = 'api',
 ): Promise<WrittenCustomer> {
   const { phone, prefer_sms, prefer_email, prefer_call, ...fields } = input
   const flags = flagsOf({ prefer_sms, prefer_email, prefer_call })
@@ -227,7 +228,7 @@ export async function updateCustomer(
         ? await attachPayerSales(trx, businessId, customerId, row.phone)
         : 0
     // Last: after the history row's lock that attaching takes (the sales feed's order).
-    const views = await writeFlags(trx, businessId, customerId, flags)
+    const views = await writeFlags(trx, businessId, customerId, flags, { source })
     const written = views
       ? {
           ...row,

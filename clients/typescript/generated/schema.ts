@@ -742,6 +742,137 @@ export interface paths {
     patch?: never
     trace?: never
   }
+  '/api/customers/{businessId}/imports': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+      }
+      cookie?: never
+    }
+    get?: never
+    put?: never
+    /**
+     * Import customers from a CSV file
+     * @description Uploads a CSV file of customers and answers 202 at once: the file is read as it arrives
+     *     (a copy on disk is hashed for `Idempotency-Key`, never held in memory whole), its rows are
+     *     staged in the database, and the import is queued as a job on the service's job queue in
+     *     the same transaction. Follow it with `GET /imports/{importId}` (the `Location` header).
+     *
+     *     **File.** UTF-8 (a byte-order mark is allowed), RFC 4180: a header row, then one customer
+     *     per record; fields separated by commas, quoted with `"` when they hold a comma, a quote
+     *     (doubled) or a line break; lines end with CRLF or LF; empty lines are skipped and not
+     *     counted. Columns, in any order: `name` (required), `phone`, `email`, `address`,
+     *     `customer_type`, `prefer_sms`, `prefer_email`, `prefer_call`, `notes`. At most 50 MB and
+     *     200,000 data rows. A header with an unknown or repeated column or without `name`, a
+     *     body that is not UTF-8, or quoting that cannot be read (a quote never closed) is a 400,
+     *     and nothing is imported.
+     *
+     *     **Rows.** Each row is validated exactly as `POST /api/customers/{businessId}` validates
+     *     its body (the same schema and text cleaning; phones read for the business's country and
+     *     stored in E.164). Booleans: `true/false/yes/no/1/0`, any case; an empty cell is the
+     *     default (create) or leaves the value unchanged (upsert). A non-empty `notes` cell becomes
+     *     a `personal` note by the token's `sub`. A row with another number of fields than the
+     *     header, or any invalid cell, is rejected (`GET /imports/{importId}/errors`); a rejected
+     *     row never stops the others.
+     *
+     *     **Modes.** `create` (default): every valid row is a new customer. `upsert`: a row
+     *     updates the active customer with its phone, else the one with its e-mail
+     *     (case-insensitive; the oldest when several), else creates one; a row whose phone and
+     *     e-mail belong to two different customers is rejected. A matched row that would change no
+     *     field is `skipped` (and adds no note); an update adds one to the customer's version.
+     *     Rows are applied in file order, 500 to a transaction, so a row sees the rows before it.
+     *
+     *     Customers created record their contact flags in the consent ledger with source `import`;
+     *     each created or updated customer with a phone takes the M-Pesa sales waiting for that
+     *     payer, and its possible duplicates are found, as for `POST` and `PATCH`.
+     *
+     *     **Dry run.** `dry_run=true` runs every batch and rolls it back: the counts and rejected
+     *     rows are what the import would have produced, and nothing else changes. (Each batch sees
+     *     the rows of the dry run's earlier batches as not imported: in upsert mode a row matching
+     *     a customer created 500 rows earlier counts as created, not updated.)
+     *
+     *     **Retries.** A restart of the worker mid-import resumes after the last committed batch:
+     *     no row is applied twice. Send an `Idempotency-Key` to make the upload itself safe to
+     *     retry: the same key, path (mode and dry run included) and file bytes answer the same 202
+     *     again without a second import.
+     */
+    post: operations['createImport']
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/customers/{businessId}/imports/{importId}': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /** @description The import's id, from `POST /imports`. */
+        importId: components['parameters']['ImportId']
+      }
+      cookie?: never
+    }
+    /**
+     * An import's progress and counts
+     * @description `queued` until a worker takes it, `running` while batches are applied (`processed`
+     *     grows batch by batch), then `succeeded` (even with rejected rows: see `failed_rows`), or
+     *     `failed` when the job itself kept failing after its retries (the batches committed
+     *     before stay applied). `processed` = `created` + `updated` + `skipped` + `failed_rows`.
+     */
+    get: operations['getImport']
+    put?: never
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/customers/{businessId}/imports/{importId}/errors': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /** @description The import's id, from `POST /imports`. */
+        importId: components['parameters']['ImportId']
+      }
+      cookie?: never
+    }
+    /**
+     * The rejected rows of an import (CSV)
+     * @description One line per problem found, `row,column,message`, ordered by row then by the column's
+     *     place in the header: `row` counts data rows (1 = the first row after the header);
+     *     `column` is the header's name of the cell, or empty for a problem of the whole row (its
+     *     number of fields, a match with two customers). Messages are those the create endpoint
+     *     gives and never repeat the cell's value. UTF-8 with a byte-order mark, CRLF line ends.
+     *     The rows found so far while the import runs; every one once it has finished.
+     */
+    get: operations['getImportErrors']
+    put?: never
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
   '/webhooks/sales': {
     parameters: {
       query?: never
@@ -1758,6 +1889,33 @@ export interface components {
       average_lifetime_value: components['schemas']['Money']
       frequency_distribution: components['schemas']['FrequencyDistribution']
     }
+    /** @description A bulk import of customers from a CSV file (`POST /imports`). */
+    Import: {
+      id: components['schemas']['Id']
+      /** @enum {string} */
+      status: 'queued' | 'running' | 'succeeded' | 'failed'
+      /** @enum {string} */
+      mode: 'create' | 'upsert'
+      dry_run: boolean
+      /** @description Data rows in the file (after the header; empty lines not counted). */
+      rows: number
+      /** @description Rows applied so far (a dry run's rows checked so far). */
+      processed: number
+      created: number
+      updated: number
+      /** @description Upsert rows that matched a customer and would change nothing. */
+      skipped: number
+      /** @description Rejected rows (`GET /imports/{importId}/errors` says why). */
+      failed_rows: number
+      created_at: components['schemas']['Timestamp']
+      /** @description When a worker began it; null while queued. */
+      started_at: components['schemas']['Timestamp'] | null
+      /** @description When it succeeded or failed; null before. */
+      finished_at: components['schemas']['Timestamp'] | null
+    }
+    ImportResponse: {
+      import: components['schemas']['Import']
+    }
     CustomerAnalyticsResponse: {
       analytics: components['schemas']['CustomerAnalytics']
     }
@@ -1817,6 +1975,21 @@ export interface components {
         /**
          * @example {
          *       "error": "Customer not found",
+         *       "request_id": "req-1a2b3c"
+         *     }
+         */
+        'application/json': components['schemas']['ApiError']
+      }
+    }
+    /** @description No such import in this business. */
+    ImportNotFound: {
+      headers: {
+        [name: string]: unknown
+      }
+      content: {
+        /**
+         * @example {
+         *       "error": "Import not found",
          *       "request_id": "req-1a2b3c"
          *     }
          */
@@ -2013,6 +2186,8 @@ export interface components {
     CustomerId: components['schemas']['Id']
     /** @description The merge's id, from the merge's answer. */
     MergeId: components['schemas']['Id']
+    /** @description The import's id, from `POST /imports`. */
+    ImportId: components['schemas']['Id']
     /** @description Page size. */
     ChangesLimit: number
     /**
@@ -3406,6 +3581,183 @@ export interface operations {
         }
       }
       422: components['responses']['IdempotencyKeyReused']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  createImport: {
+    parameters: {
+      query?: {
+        /** @description `create` adds every row; `upsert` updates a matching active customer (phone, then e-mail) or adds one. */
+        mode?: 'create' | 'upsert'
+        /** @description Validate and count, but change nothing. */
+        dry_run?: boolean
+      }
+      header?: {
+        /**
+         * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+         *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+         *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+         *     request with a key runs, and its answer is stored in the same transaction as its effect.
+         *     A repeat with the same method, path (query included) and body — compared as parsed
+         *     JSON, so key order and spacing do not matter — gets the stored status and body again
+         *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+         *     method, path or body is a 422; while the first request still runs, a 409 with
+         *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+         *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+         *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+         *     key is another key. A malformed key is a 400.
+         * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey']
+      }
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+      }
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        /**
+         * @example name,phone,email,customer_type,prefer_sms,notes
+         *     Wanjirũ Kamau,0712 345 678,wanjiru@example.co.ke,regular,yes,Likes sukuma wiki
+         *     "Otieno, Brian",+254 733 000 111,,vip,no,
+         */
+        'text/csv': string
+      }
+    }
+    responses: {
+      /** @description The file was staged and its import queued. */
+      202: {
+        headers: {
+          /** @description `/api/customers/{businessId}/imports/{importId}` */
+          Location: string
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['ImportResponse']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      409: components['responses']['RequestInProgress']
+      /** @description The file is larger than 50 MB or has more than 200,000 data rows. Nothing was imported. */
+      413: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          /**
+           * @example {
+           *       "error": "Payload too large",
+           *       "message": "The file has more than 200000 rows",
+           *       "request_id": "req-1a2b3c"
+           *     }
+           */
+          'application/json': components['schemas']['ApiError']
+        }
+      }
+      /** @description The body is not `text/csv`. */
+      415: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          /**
+           * @example {
+           *       "error": "Unsupported media type",
+           *       "message": "Send the file as text/csv",
+           *       "request_id": "req-1a2b3c"
+           *     }
+           */
+          'application/json': components['schemas']['ApiError']
+        }
+      }
+      422: components['responses']['IdempotencyKeyReused']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  getImport: {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /** @description The import's id, from `POST /imports`. */
+        importId: components['parameters']['ImportId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description The import. */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['ImportResponse']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['ImportNotFound']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  getImportErrors: {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /** @description The import's id, from `POST /imports`. */
+        importId: components['parameters']['ImportId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description The problems, as CSV. */
+      200: {
+        headers: {
+          /** @description `attachment; filename="import-7-errors.csv"` */
+          'Content-Disposition': string
+          [name: string]: unknown
+        }
+        content: {
+          /**
+           * @example row,column,message
+           *     2,phone,must be a valid phone number
+           *     5,,has 4 fields; the header has 6
+           */
+          'text/csv': string
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['ImportNotFound']
       429: components['responses']['TooManyRequests']
       500: components['responses']['InternalError']
       503: components['responses']['ServiceUnavailable']

@@ -4,6 +4,7 @@ import consentRoutes from './consents.js'
 import customerRoutes from './customers.js'
 import erasureRoutes from './erasure.js'
 import exportRoutes from './export.js'
+import importRoutes from './imports.js'
 import duplicateRoutes from './duplicates.js'
 import listExportRoutes from './list-export.js'
 import mergeRoutes from './merges.js'
@@ -25,6 +26,7 @@ const customersApi: FastifyPluginAsync = async (app) => {
   await app.register(exportRoutes)
   await app.register(erasureRoutes)
   await app.register(duplicateRoutes)
+  await app.register(importRoutes)
   await app.register(listExportRoutes)
   await app.register(mergeRoutes)
   await app.register(noteRoutes)

@@ -1,0 +1,247 @@
+import type { Kysely, Transaction } from 'kysely'
+import type { CountryCode } from 'libphonenumber-js'
+import { insertImportErrors } from '../db/customer-import-errors.js'
+import { deleteImportRows, readImportRows } from '../db/customer-import-rows.js'
+import {
+  countBatch,
+  findImport,
+  finishImport,
+  lockImport,
+  markImportRunning,
+  type ImportRow,
+} from '../db/customer-imports.js'
+import { findCustomerRow, findUpsertMatches, type CustomerRow } from '../db/customers.js'
+import type { Database } from '../db/database.js'
+import type { CustomerUpdate } from '../generated/schemas/CustomerUpdate.js'
+import { runAs } from '../lib/change-context.js'
+import { isRetryableConflict } from '../lib/database-errors.js'
+import { phoneSha256 } from '../lib/phone.js'
+import { businessCountry } from './business-country.js'
+import { createCustomers } from './bulk-customers.js'
+import { updateCustomer } from './customers.js'
+import {
+  isRejected,
+  readRow,
+  twoCustomersMatched,
+  type AcceptedRow,
+  type ImportColumn,
+  type RejectedRow,
+} from './import-rows.js'
+import { addNote } from './notes.js'
+
+/** Rows applied per transaction: a batch's locks are held for a fraction of a second. */
+export const IMPORT_BATCH_ROWS = 500
+
+/** A batch that deadlocked with another writer is tried again this many times. */
+const BATCH_ATTEMPTS = 5
+
+interface BatchOutcome {
+  lastRow: number
+  created: number
+  updated: number
+  skipped: number
+  rejected: RejectedRow[]
+}
+
+/** The fields an upsert row would change on the customer (a field given with another value). */
+function changesFor(row: AcceptedRow, current: CustomerRow): CustomerUpdate {
+  const changes: CustomerUpdate = {}
+  for (const [field, value] of Object.entries(row.customer)) {
+    if (value !== current[field as keyof CustomerRow]) {
+      Object.assign(changes, { [field]: value })
+    }
+  }
+  return changes
+}
+
+/**
+ * One upsert row, as SPEC says: the active customer with its phone, else with its e-mail, is
+ * updated (nothing when no field differs: skipped); a row whose phone and e-mail name two
+ * customers is rejected; no match creates one.
+ */
+async function upsertRow(
+  trx: Transaction<Database>,
+  businessId: number,
+  job: ImportRow,
+  row: AcceptedRow,
+): Promise<'created' | 'updated' | 'skipped' | RejectedRow> {
+  const { phone, email } = row.customer
+  const matches = await findUpsertMatches(trx, businessId, {
+    phoneSha256: phone ? phoneSha256(phone) : null,
+    email: email || null,
+  })
+  const { byPhone, byEmail } = matches
+  if (byPhone !== null && byEmail !== null && byPhone !== byEmail) {
+    return twoCustomersMatched(row.rowNumber)
+  }
+  const matched = byPhone ?? byEmail
+  const current = matched === null ? undefined : await findCustomerRow(trx, businessId, matched)
+  if (!current) {
+    await createCustomers(trx, businessId, [row], { source: 'import', noteAuthor: job.created_by })
+    return 'created'
+  }
+  const changes = changesFor(row, current)
+  if (Object.keys(changes).length === 0) return 'skipped'
+  await updateCustomer(trx, businessId, current.id, changes, undefined, 'import')
+  if (row.note !== undefined) {
+    await addNote(trx, businessId, current.id, { content: row.note }, job.created_by)
+  }
+  return 'updated'
+}
+
+/** Applies the batch's rows in `trx`, in file order. */
+async function applyRows(
+  trx: Transaction<Database>,
+  job: ImportRow,
+  rows: (AcceptedRow | RejectedRow)[],
+): Promise<Omit<BatchOutcome, 'lastRow'>> {
+  const outcome = { created: 0, updated: 0, skipped: 0, rejected: [] as RejectedRow[] }
+  const accepted: AcceptedRow[] = []
+  for (const row of rows) {
+    if (isRejected(row)) outcome.rejected.push(row)
+    else accepted.push(row)
+  }
+  if (job.mode === 'create') {
+    await createCustomers(trx, job.business_id, accepted, {
+      source: 'import',
+      noteAuthor: job.created_by,
+    })
+    outcome.created = accepted.length
+    return outcome
+  }
+  for (const row of accepted) {
+    const result = await upsertRow(trx, job.business_id, job, row)
+    if (typeof result === 'string') outcome[result] += 1
+    else outcome.rejected.push(result)
+  }
+  outcome.rejected.sort((a, b) => a.rowNumber - b.rowNumber)
+  return outcome
+}
+
+/** Counts the batch, keeps its problems and removes its staged rows, in `trx`. */
+async function recordBatch(
+  trx: Transaction<Database>,
+  job: ImportRow,
+  outcome: BatchOutcome,
+): Promise<void> {
+  const { business_id: businessId, id } = job
+  await insertImportErrors(
+    trx,
+    businessId,
+    id,
+    outcome.rejected.flatMap((row) =>
+      row.problems.map((problem) => ({
+        row_number: row.rowNumber,
+        position: job.columns.indexOf(problem.column) + 1,
+        column: problem.column,
+        message: problem.message,
+      })),
+    ),
+  )
+  await countBatch(trx, businessId, id, {
+    lastRow: outcome.lastRow,
+    created: outcome.created,
+    updated: outcome.updated,
+    skipped: outcome.skipped,
+    failed: outcome.rejected.length,
+  })
+  await deleteImportRows(trx, businessId, id, outcome.lastRow)
+}
+
+/**
+ * The next batch of the import, in one transaction that holds the import's row lock: the rows
+ * after `processed` are checked and applied, counted and removed from staging together, so a
+ * restart resumes exactly after the last committed batch. A dry run's batch is rolled back and
+ * only its counts and problems are then recorded (if no other attempt recorded that batch
+ * meanwhile). False when no row is left.
+ */
+async function applyNextBatch(
+  db: Kysely<Database>,
+  businessId: number,
+  importId: number,
+  country: CountryCode,
+): Promise<boolean> {
+  const trx = await db.startTransaction().execute()
+  let outcome: BatchOutcome | undefined
+  let job: ImportRow | undefined
+  try {
+    job = await lockImport(trx, businessId, importId)
+    const staged = job
+      ? await readImportRows(trx, businessId, importId, job.processed, IMPORT_BATCH_ROWS)
+      : []
+    const last = staged.at(-1)
+    if (!job || !last) {
+      await trx.rollback().execute()
+      return false
+    }
+    const columns = job.columns as ImportColumn[]
+    const rows = staged.map((row) => readRow(columns, row.cells, row.row_number, country))
+    outcome = { lastRow: last.row_number, ...(await applyRows(trx, job, rows)) }
+    if (job.dry_run) {
+      await trx.rollback().execute()
+    } else {
+      await recordBatch(trx, job, outcome)
+      await trx.commit().execute()
+      return true
+    }
+  } catch (error) {
+    await trx
+      .rollback()
+      .execute()
+      .catch(() => undefined)
+    throw error
+  }
+  const checked = job
+  const counted = outcome
+  await db.transaction().execute(async (record) => {
+    const again = await lockImport(record, businessId, importId)
+    if (again?.processed === checked.processed) await recordBatch(record, checked, counted)
+  })
+  return true
+}
+
+async function withRetries(work: () => Promise<boolean>): Promise<boolean> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await work()
+    } catch (error) {
+      if (attempt >= BATCH_ATTEMPTS || !isRetryableConflict(error)) throw error
+    }
+  }
+}
+
+/**
+ * The import job: `running`, then every staged row applied a batch at a time, then
+ * `succeeded`. Its changes are recorded as made by the user who uploaded the file, under the
+ * upload's request id. `signal` stops it between batches (the queue is stopping): the next
+ * attempt resumes after the last committed batch.
+ */
+export async function runImport(
+  db: Kysely<Database>,
+  businessId: number,
+  importId: number,
+  signal?: AbortSignal,
+): Promise<{ processed: number } | undefined> {
+  const job = await findImport(db, businessId, importId)
+  if (!job || job.status === 'succeeded' || job.status === 'failed') return undefined
+  const context = { actor: `user:${job.created_by}`, requestId: job.request_id }
+  return runAs(context, async () => {
+    await markImportRunning(db, businessId, importId)
+    const country = await businessCountry(db, businessId)
+    while (await withRetries(() => applyNextBatch(db, businessId, importId, country))) {
+      signal?.throwIfAborted()
+    }
+    await finishImport(db, businessId, importId, 'succeeded')
+    const done = await findImport(db, businessId, importId)
+    return { processed: done?.processed ?? 0 }
+  })
+}
+
+/** The import's job gave up after its retries: the import failed (what it applied stays). */
+export async function failImport(
+  db: Kysely<Database>,
+  businessId: number,
+  importId: number,
+): Promise<void> {
+  await finishImport(db, businessId, importId, 'failed')
+}
