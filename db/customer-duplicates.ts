@@ -126,6 +126,74 @@ export async function refreshCustomerDuplicates(
 }
 
 /**
+ * `refreshCustomerDuplicates` for many customers in one statement (an import's batch), by the
+ * same lookups, scores and limits; two of them that pair with each other make one pair. Returns
+ * each one's candidates (`me_id`: whose), best first. A statement of its own, not the one
+ * above with a list of one: a single customer's refresh keeps the plan of a single key (with a
+ * list its generic plan was twice as slow on a create).
+ */
+export async function refreshDuplicatesOfMany(
+  db: Executor,
+  businessId: number,
+  customerIds: number[],
+): Promise<(DuplicateOfRow & { me_id: number })[]> {
+  const b = sql`${businessId}::bigint`
+  const ids = sql`${customerIds}::bigint[]`
+  const lookup = (condition: RawBuilder<unknown>) => sql`(
+      select o.id from customers o
+      where o.business_id = ${b} and ${condition} and o.is_active and o.id <> me.id
+      order by o.id limit ${sql.lit(MAX_SHARING)})`
+  const query = sql<DuplicateOfRow & { me_id: number }>`
+    with me as (
+      select id, phone, phone_sha256, email, name from customers
+      where business_id = ${b} and id = any(${ids}) and is_active
+    ), found as (
+      select me.id as me_id, 'phone' as kind, f.id from me cross join lateral ${lookup(
+        sql`o.phone_sha256 = me.phone_sha256 and o.phone_sha256 is not null`,
+      )} f
+      union all
+      select me.id, 'email', f.id from me cross join lateral ${lookup(
+        sql`lower(o.email) = lower(me.email) and o.email is not null`,
+      )} f
+      union all
+      select me.id, 'tail', f.id from me cross join lateral ${lookup(
+        sql`right(o.phone, 7) = right(me.phone, 7) and o.phone is not null`,
+      )} f
+    ), candidates as (
+      select distinct me_id, id from found
+      where (me_id, kind) in (select me_id, kind from found group by me_id, kind
+        having count(*) < ${sql.lit(MAX_SHARING)})
+    ), compared as (
+      select c.me_id, o.id, me.phone_sha256 = o.phone_sha256 as same_phone,
+        lower(me.email) = lower(o.email) as same_email,
+        similarity(lower(me.name), lower(o.name))::numeric as sim
+      from candidates c
+      join me on me.id = c.me_id
+      join customers o on o.business_id = ${b} and o.id = c.id
+    ), scored as (
+      select me_id, id, ${scoreOf} as score, ${reasonsOf} as reasons from compared
+      where ${isCandidate}
+    ), removed as (
+      delete from customer_duplicates d
+      where d.business_id = ${b} and (d.low_id = any(${ids}) or d.high_id = any(${ids}))
+        and not exists (select 1 from scored s
+          where s.me_id in (d.low_id, d.high_id) and s.id in (d.low_id, d.high_id))
+    ), written as (
+      insert into customer_duplicates (business_id, low_id, high_id, score, reasons)
+      select distinct on (least(me_id, id), greatest(me_id, id))
+        ${b}, least(me_id, id), greatest(me_id, id), score, reasons
+      from scored
+      order by least(me_id, id), greatest(me_id, id)
+      on conflict (business_id, low_id, high_id) do update
+        set score = excluded.score, reasons = excluded.reasons
+        where (customer_duplicates.score, customer_duplicates.reasons)
+          is distinct from (excluded.score, excluded.reasons)
+    )
+    select me_id, id, score, reasons from scored order by me_id, score desc, id`
+  return executeFixedPlan(db, query.compile(db))
+}
+
+/**
  * The business's pairs (or, with `customerId`, those that include that customer) with a score
  * of at least `minScore`, best first: score descending, then low id, then high id; `after` is
  * the last pair of the previous page. The business's list is one range of

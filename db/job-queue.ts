@@ -92,6 +92,9 @@ export type JobQueue = ReturnType<typeof createJobQueue>
 /** Connections pg-boss opens of its own on PostgreSQL (fetching, completing, maintenance). */
 const QUEUE_POOL_MAX = 4
 
+/** Supervision (expiring jobs, failing those whose heartbeat stopped) every this many seconds. */
+const SUPERVISE_SECONDS = 10
+
 const DEFAULT_RETRY = { limit: 5, delaySeconds: 10, maxDelaySeconds: 3600 }
 
 /** Queues started in this process, newest last: `enqueue` writes through one of them. */
@@ -161,6 +164,8 @@ export function createJobQueue(
       ...bossOptions(connection),
       // Maintenance (expiring, deleting old jobs) and cron belong to the instances that work.
       supervise: workers,
+      // How often a job whose worker died (its heartbeat stopped) is noticed and retried.
+      superviseIntervalSeconds: SUPERVISE_SECONDS,
       schedule: workers,
     })
     // Unhandled, an 'error' event would end the process; pg-boss retries on its own.

@@ -5,18 +5,21 @@ const RETRIES = 5
 
 /**
  * An import's batches (services/import-batches.ts). A worker that dies mid-import stops its
- * heartbeat, and the queue gives the job to a worker again within a minute; the next attempt
+ * heartbeat, and the queue gives the job to a worker again within about 40 s; the next attempt
  * resumes after the last committed batch. After the last retry the import is `failed`.
  */
 export const importCustomers: JobDefinition<JobPayloads['import-customers']> = {
   retry: { limit: RETRIES, delaySeconds: 5, maxDelaySeconds: 300 },
-  heartbeatSeconds: 30,
+  heartbeatSeconds: 20,
   expireInSeconds: 3600,
   run: async function importCustomers(db, { businessId, importId }, job) {
     try {
       return await runImport(db, businessId, importId, job.signal)
     } catch (error) {
-      if (job.retryCount >= RETRIES) await failImport(db, businessId, importId)
+      // A stop (the queue shutting down) is not a failure of the import: it resumes later.
+      if (job.retryCount >= RETRIES && !job.signal.aborted) {
+        await failImport(db, businessId, importId)
+      }
       throw error
     }
   },

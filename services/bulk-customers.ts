@@ -10,7 +10,7 @@ import type { PossibleDuplicate } from '../generated/schemas/PossibleDuplicate.j
 import { phoneSha256 } from '../lib/phone.js'
 import type { ConsentViews } from '../db/customer-consents.js'
 import { recordInitialFlagsOf } from './consents.js'
-import { lockContactKeys, refreshDuplicates } from './duplicates.js'
+import { lockContactKeys, refreshDuplicatesOf } from './duplicates.js'
 import { attachPayerSales } from './sales-attribution.js'
 
 /** A created customer, with its duplicate candidates and the waiting sales it took. */
@@ -31,9 +31,9 @@ export interface NewCustomerInBulk {
  * Endpoint 1's creation for many customers in the caller's transaction, set-based: one insert
  * each of the customers, their preferences, their empty histories, their initial consent
  * records (with `source`) and their notes, one statement storing their flags and one lock step
- * for all their contact keys; then, per customer, its duplicate pairs, and the sales waiting
- * for its phone (looked up for the whole batch at once, so only a phone that has some costs a
- * statement). Same effects as `createCustomer` for each, in the order given.
+ * for all their contact keys; one statement finding all their duplicate pairs; then the sales
+ * waiting for their phones (looked up for the whole batch at once, so only a phone that has some
+ * costs a statement). Same effects as `createCustomer` for each, in the order given.
  */
 export async function createCustomers(
   trx: Transaction<Database>,
@@ -77,15 +77,15 @@ export async function createCustomers(
   )
   // The batch's one lock step (the payers' locks among them), before the pairs and the sales.
   await lockContactKeys(trx, businessId, rows)
-  const created: CreatedCustomer[] = []
-  for (const row of rows) {
+  const pairs = await refreshDuplicatesOf(trx, businessId, ids)
+  const created: CreatedCustomer[] = rows.map((row) => {
     const flags = views.get(row.id)
-    created.push({
+    return {
       customer: flags ? { ...row, ...pick(flags) } : row,
-      possibleDuplicates: await refreshDuplicates(trx, businessId, row.id),
+      possibleDuplicates: pairs.get(row.id) ?? [],
       attachedSales: 0,
-    })
-  }
+    }
+  })
   await attachWaitingSales(trx, businessId, created)
   return created
 }

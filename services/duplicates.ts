@@ -3,6 +3,7 @@ import {
   listDuplicatePairs,
   lockContactKeys as lockContactKeyRows,
   refreshCustomerDuplicates,
+  refreshDuplicatesOfMany,
 } from '../db/customer-duplicates.js'
 import { customerExists } from '../db/customers.js'
 import type { Database } from '../db/database.js'
@@ -65,6 +66,23 @@ export async function refreshDuplicates(
 ): Promise<PossibleDuplicate[]> {
   const rows = await refreshCustomerDuplicates(trx, businessId, customerId)
   return rows.map((row) => ({ id: row.id, score: Number(row.score), reasons: row.reasons }))
+}
+
+/**
+ * `refreshDuplicates` for several customers in one statement (an import's batch), with the same
+ * locks held by the caller; each customer's candidates, best first.
+ */
+export async function refreshDuplicatesOf(
+  trx: Transaction<Database>,
+  businessId: number,
+  customerIds: number[],
+): Promise<Map<number, PossibleDuplicate[]>> {
+  const found = new Map<number, PossibleDuplicate[]>(customerIds.map((id) => [id, []]))
+  if (customerIds.length === 0) return found
+  for (const row of await refreshDuplicatesOfMany(trx, businessId, customerIds)) {
+    found.get(row.me_id)?.push({ id: row.id, score: Number(row.score), reasons: row.reasons })
+  }
+  return found
 }
 
 export interface DuplicatesQuery {

@@ -19,6 +19,7 @@ import { phoneSha256 } from '../lib/phone.js'
 import { businessCountry } from './business-country.js'
 import { createCustomers } from './bulk-customers.js'
 import { updateCustomer } from './customers.js'
+import { IMPORT_MAX_ROWS } from './imports.js'
 import {
   isRejected,
   readRow,
@@ -237,11 +238,17 @@ export async function runImport(
   })
 }
 
-/** The import's job gave up after its retries: the import failed (what it applied stays). */
+/**
+ * The import's job gave up after its retries: the import failed (what it applied stays) and the
+ * rows it did not apply leave staging (a file's personal data is not kept aside).
+ */
 export async function failImport(
   db: Kysely<Database>,
   businessId: number,
   importId: number,
 ): Promise<void> {
-  await finishImport(db, businessId, importId, 'failed')
+  await db.transaction().execute(async (trx) => {
+    await finishImport(trx, businessId, importId, 'failed')
+    await deleteImportRows(trx, businessId, importId, IMPORT_MAX_ROWS)
+  })
 }

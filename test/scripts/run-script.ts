@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -45,6 +45,19 @@ export function runScript(
         resolve({ code, stdout, stderr })
       },
     )
+  })
+}
+
+/** Starts `node --import tsx <script> ...args` and leaves it running (its output discarded). */
+export function startScript(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    env: scriptEnvironment(env),
+    stdio: 'ignore',
   })
 }
 

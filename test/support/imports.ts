@@ -25,6 +25,11 @@ function queueOf(server: TestServer): Promise<JobQueue> {
   return queue
 }
 
+/** pg-boss of the test's queue on the server's database (no workers): to fetch jobs by hand. */
+export async function importQueue(server: TestServer) {
+  return (await queueOf(server)).boss
+}
+
 /**
  * Runs the import jobs waiting on the server's queue as a worker would (fetched from pg-boss,
  * run by the job's definition, completed), until none waits. Test apps run no workers.

@@ -34,6 +34,10 @@ interface RequestParts {
   customerId?: string
   /** Replaces the merge id in the path (999999999 otherwise: no such merge). */
   mergeId?: string
+  /** Replaces the import id in the path (999999999 otherwise: no such import). */
+  importId?: string
+  /** A `text/csv` body instead of JSON (an import's file). */
+  csv?: string
 }
 
 interface Sample {
@@ -112,6 +116,14 @@ const samples: Record<string, Sample> = {
   },
   // No customer in the path: only the 403s and the malformed business id apply.
   undoMerge: { valid: {}, invalid: { query: {}, mergeId: 'abc' }, success: 404 },
+  createImport: {
+    valid: { csv: 'name\nTenancy Import\n' },
+    invalid: { csv: 'shoe_size\n42\n' },
+    success: 202,
+  },
+  // No import in the path exists: only the 403s and the malformed ids apply.
+  getImport: { valid: {}, invalid: { importId: 'abc' }, success: 404 },
+  getImportErrors: { valid: {}, invalid: { importId: 'abc' }, success: 404 },
 }
 
 const operations = customerOperations()
@@ -133,13 +145,15 @@ function requestFor(
     .replace('{businessId}', String(businessId))
     .replace('{customerId}', String(parts.customerId ?? customerId))
     .replace('{mergeId}', parts.mergeId ?? '999999999')
+    .replace('{importId}', parts.importId ?? '999999999')
   const query = parts.query ? `?${new URLSearchParams(parts.query).toString()}` : ''
-  return {
-    method: operation.method,
-    url: `${path}${query}`,
-    headers,
-    ...(parts.payload ? { payload: parts.payload } : {}),
-  }
+  const body =
+    parts.csv === undefined
+      ? parts.payload
+        ? { payload: parts.payload }
+        : {}
+      : { payload: parts.csv, headers: { ...headers, 'content-type': 'text/csv' } }
+  return { method: operation.method, url: `${path}${query}`, headers, ...body }
 }
 
 const label = (operation: DocumentOperation): string =>
