@@ -149,6 +149,8 @@ interface Operation {
   pathParams: Parameter[]
   query: Parameter[]
   body?: Schema
+  /** Takes a `text/csv` file (an import) instead of JSON. */
+  csv: boolean
   /** Every status the document gives for the operation. */
   documented: number[]
   success: number[]
@@ -177,10 +179,11 @@ function operationsOf(): Operation[] {
           required: parameter.required === true,
           schema: resolveSchema(parameter.schema ?? {}),
         }))
-      const body = operation.requestBody
+      const content = operation.requestBody
         ? resolveObject<{ content?: Record<string, { schema?: Schema }> }>(operation.requestBody)
-            .content?.['application/json']?.schema
+            .content
         : undefined
+      const body = content?.['application/json']?.schema
       const documented = Object.keys(operation.responses ?? {}).map(Number)
       return {
         id: String(operation.operationId),
@@ -189,6 +192,7 @@ function operationsOf(): Operation[] {
         pathParams: parameters.filter((parameter) => parameter.in === 'path'),
         query: parameters.filter((parameter) => parameter.in === 'query'),
         ...(body ? { body: resolveSchema(body) } : {}),
+        csv: content?.['text/csv'] !== undefined,
         documented,
         success: documented.filter((status) => status >= 200 && status < 300),
         secured: security.length > 0,
@@ -887,11 +891,27 @@ const generators: Generators = {
 /** Query parameters whose valid values come from the service (a cursor of a real page). */
 const FROM_SERVICE = new Set(['after'])
 
+const csvCell = (text: string): string => `"${text.replaceAll('"', '""')}"`
+
+/**
+ * An import's file: the header, then rows of any text (quoted, so commas, quotes and line
+ * breaks are cells); a row may be rejected, the upload is still accepted.
+ */
+const csvFileArbitrary: fc.Arbitrary<Body> = fc
+  .array(fc.tuple(fc.string({ maxLength: 40 }), fc.option(phoneArbitrary, { nil: '' })), {
+    maxLength: 5,
+  })
+  .map((rows) => ({
+    kind: 'raw',
+    contentType: 'text/csv',
+    text: ['name,phone', ...rows.map((cells) => cells.map(csvCell).join(','))].join('\r\n'),
+  }))
+
 function pathValue(parameter: Parameter): fc.Arbitrary<string> {
   if (parameter.name === 'businessId') return fc.constant(String(BUSINESS))
   if (parameter.name === 'customerId') return fc.constantFrom(...customers.map(String))
-  // A placeholder: prepare() makes the merge a valid undo needs.
-  if (parameter.name === 'mergeId') return fc.constant('1')
+  // Placeholders: prepare() makes the merge a valid undo needs, and the import a read needs.
+  if (parameter.name === 'mergeId' || parameter.name === 'importId') return fc.constant('1')
   throw new Error(`no generator for path parameter ${parameter.name}`)
 }
 
@@ -919,9 +939,11 @@ function validDraft(operation: Operation): fc.Arbitrary<RequestSpec> {
         token: fc.constantFrom(TOKEN_BUSINESS, TOKEN_BOTH),
       })
     : fc.constant({ place: 'none' as Place, token: '' })
-  const body: fc.Arbitrary<Body> = operation.body
-    ? valueArbitrary(operation.body, [], generators).map((value) => ({ kind: 'json', value }))
-    : fc.constant({ kind: 'none' })
+  const body: fc.Arbitrary<Body> = operation.csv
+    ? csvFileArbitrary
+    : operation.body
+      ? valueArbitrary(operation.body, [], generators).map((value) => ({ kind: 'json', value }))
+      : fc.constant({ kind: 'none' })
   return fc.record({
     path,
     query,
@@ -1019,6 +1041,18 @@ async function prepare(
       if (mergeId === undefined) throw new Error(`fuzz merge setup: ${merged.statusCode}`)
       spec = { ...spec, path: { ...spec.path, mergeId: String(mergeId) } }
     }
+  }
+  if (!forMutation && (operation.id === 'getImport' || operation.id === 'getImportErrors')) {
+    // A read of an import needs one: a small file's, uploaded here.
+    const uploaded = await server.inject({
+      method: 'POST',
+      url: `/api/customers/${BUSINESS}/imports`,
+      headers: { ...authFor(BUSINESS), 'content-type': 'text/csv' },
+      payload: 'name\nFuzz Import\n',
+    })
+    const importId = (jsonOf(uploaded) as { import?: { id?: number } }).import?.id
+    if (importId === undefined) throw new Error(`fuzz import setup: ${uploaded.statusCode}`)
+    spec = { ...spec, path: { ...spec.path, importId: String(importId) } }
   }
   if (operation.id === 'eraseCustomer') {
     // An erasure is final and every later write to that customer a 409: a customer of its own

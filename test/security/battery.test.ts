@@ -65,6 +65,8 @@ interface Route {
   parameters: Parameter[]
   /** The document's first example of the request body, if it takes one. */
   bodyExample?: Record<string, unknown>
+  /** The document's example of a `text/csv` body (an import's file), if it takes one. */
+  csvExample?: string
   bodySchema?: Schema
   documented: number[]
   success: number
@@ -78,7 +80,13 @@ interface Route {
  * tenancy the answer is the route's own (merge refused: 422; no such merge: 404), never a 401 or
  * 403; test/routes/api/customers/merge.test.ts covers the successes.
  */
-const CONTROL_STATUS: Record<string, number> = { mergeCustomers: 422, undoMerge: 404 }
+const CONTROL_STATUS: Record<string, number> = {
+  mergeCustomers: 422,
+  undoMerge: 404,
+  // No import of this file's businesses has the id the battery puts in the path.
+  getImport: 404,
+  getImportErrors: 404,
+}
 
 const document = loadOpenApiDocument()
 
@@ -127,6 +135,7 @@ function routesOf(): Route[] {
     ({ path, upperMethod, operation, parameters: unresolved, security }): Route => {
       const parameters = (unresolved as Parameter[]).map((parameter) => resolve(parameter))
       const json = operation.requestBody?.content?.['application/json']
+      const csv = operation.requestBody?.content?.['text/csv']
       const example = json?.examples
         ? Object.values(json.examples)[0]?.value
         : (json?.example ?? undefined)
@@ -137,6 +146,7 @@ function routesOf(): Route[] {
         path,
         parameters,
         ...(json ? { bodyExample: example as Record<string, unknown> } : {}),
+        ...(typeof csv?.example === 'string' ? { csvExample: csv.example } : {}),
         ...(json?.schema ? { bodySchema: resolveSchema(json.schema) } : {}),
         documented,
         success:
@@ -313,6 +323,7 @@ interface Parts {
   businessId?: number | string
   customerId?: number | string
   mergeId?: number | string
+  importId?: number | string
   headers?: Record<string, string>
   query?: Record<string, string>
   /** A JSON body (serialised here), or raw text. */
@@ -327,10 +338,15 @@ function requestFor(route: Route, parts: Parts = {}): InjectOptions {
     .replace('{customerId}', encodeURIComponent(String(parts.customerId ?? customer)))
     // No merge of this file's businesses has this id (see CONTROL_STATUS).
     .replace('{mergeId}', encodeURIComponent(String(parts.mergeId ?? 999_999_999)))
+    .replace('{importId}', encodeURIComponent(String(parts.importId ?? 999_999_999)))
   const query = new URLSearchParams(parts.query ?? requiredQuery(route)).toString()
   const url = query ? `${path}?${query}` : path
   const headers: Record<string, string> = { ...(parts.headers ?? {}) }
   let payload: string | undefined = parts.raw
+  if (payload === undefined && parts.body === undefined && route.csvExample !== undefined) {
+    payload = route.csvExample
+    headers['content-type'] ??= 'text/csv'
+  }
   if (payload === undefined && (parts.body !== undefined || route.bodyExample !== undefined)) {
     payload = JSON.stringify(parts.body ?? exampleBody(route))
   }
@@ -1064,7 +1080,7 @@ t.test('SQL metacharacters in every string field and query parameter', async (t)
         const name = `${label(route)} × ${parameter.name} = ${JSON.stringify(text)}`
         const target = { [parameter.name]: text } as Pick<
           Parts,
-          'businessId' | 'customerId' | 'mergeId'
+          'businessId' | 'customerId' | 'mergeId' | 'importId'
         >
         const response = await inject(requestFor(route, { headers: authFor(BUSINESS), ...target }))
         t.equal(response.statusCode, 400, `${name}: 400`)
