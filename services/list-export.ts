@@ -1,4 +1,3 @@
-import { stringify } from 'csv-stringify/sync'
 import { exportBatch, type ExportBatchQuery, type ExportBatchRow } from '../db/list-export.js'
 import type { CustomerType } from '../db/database.js'
 import type { Executor } from '../db/executor.js'
@@ -74,31 +73,36 @@ export function toExportRow(row: ExportBatchRow): CustomerExportRow {
   }
 }
 
-/** A row as CSV cells: text as it is (free text made spreadsheet-safe), null as an empty cell. */
-function csvCells(row: CustomerExportRow): (string | null)[] {
-  return EXPORT_COLUMNS.map((column) => {
-    const value = row[column]
-    if (value === null) return null
-    if (typeof value === 'string')
-      return FREE_TEXT_COLUMNS.has(column) ? spreadsheetSafe(value) : value
-    return String(value)
-  })
+/** What RFC 4180 quotes: a comma, a quote, a line break (a lone CR or LF is one too). */
+const NEEDS_QUOTES = /[",\r\n]/
+
+/** One CSV cell: null empty, free text spreadsheet-safe, quoted when needed, quotes doubled. */
+function csvCell(value: CustomerExportRow[keyof CustomerExportRow], freeText: boolean): string {
+  if (value === null) return ''
+  if (typeof value !== 'string') return String(value)
+  const text = freeText ? spreadsheetSafe(value) : value
+  return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text
 }
 
-/** UTF-8 byte-order mark: spreadsheet programs then read the file as UTF-8. */
-const BOM = '\uFEFF'
+function csvLine(row: CustomerExportRow): string {
+  let line = ''
+  for (const column of EXPORT_COLUMNS) {
+    line += `${csvCell(row[column], FREE_TEXT_COLUMNS.has(column))},`
+  }
+  return `${line.slice(0, -1)}\r\n`
+}
 
-function render(rows: CustomerExportRow[], format: ExportFormat, first: boolean): string {
-  if (format === 'ndjson') return rows.map((row) => `${JSON.stringify(row)}\n`).join('')
-  // RFC 4180: CRLF, quotes only where needed (a comma, a quote, a line break), quotes doubled.
-  const csv = stringify(rows.map(csvCells), {
-    header: first,
-    columns: [...EXPORT_COLUMNS],
-    record_delimiter: 'windows',
-    // A lone LF or CR in a field (a two-line address) is a line break too: quote it.
-    quoted_match: /[\r\n]/,
-  })
-  return first ? `${BOM}${csv}` : csv
+/** UTF-8 byte-order mark (spreadsheet programs then read the file as UTF-8), header, CRLF. */
+const CSV_HEAD = `\uFEFF${EXPORT_COLUMNS.join(',')}\r\n`
+
+/** Rows as text, each rendered straight into the piece: no per-piece arrays or stringifier. */
+function render(rows: readonly ExportBatchRow[], format: ExportFormat, first: boolean): string {
+  let text = first && format === 'csv' ? CSV_HEAD : ''
+  for (const row of rows) {
+    const exported = toExportRow(row)
+    text += format === 'csv' ? csvLine(exported) : `${JSON.stringify(exported)}\n`
+  }
+  return text
 }
 
 /**
@@ -133,11 +137,7 @@ export async function exportCustomers(
       // where a batch-sized one would wait in the old generation for a full collection.
       for (let start = 0; start < batch.length || first; start += PIECE_ROWS) {
         const rows = batch.slice(start, start + PIECE_ROWS)
-        const text = render(
-          rows.map((row) => toExportRow(row)),
-          format,
-          first,
-        )
+        const text = render(rows, format, first)
         first = false
         if (text !== '') yield { text, customers: rows.length }
       }
