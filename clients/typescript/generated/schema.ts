@@ -204,9 +204,8 @@ export interface paths {
      *     `is_active`, active only by default) in the list's order (`sort_by`, `sort_order`),
      *     each with its purchase figures, streamed as it is read: the service reads
      *     1,000 customers per statement (keyset on the sort key and `id`) and reads the next
-     *     batch only when the client has taken the last one, so a million customers cost the same
-     *     memory as a thousand, and a slow client slows the reading down instead of filling
-     *     memory. The export is not one snapshot: a customer renamed while a name-ordered export
+     *     batch only when the client has taken the last one, so it holds one batch of rows at a
+     *     time, and a slow client slows the reading down instead of filling memory. The export is not one snapshot: a customer renamed while a name-ordered export
      *     runs may be missed or repeated (created_at and id orders have no such effect).
      *
      *     **Format.** `Accept: text/csv` (the default, also for `*\/*` or no `Accept`), or
