@@ -18,21 +18,14 @@ export interface ExportBatchQuery {
   limit: number
 }
 
-type Customer = Selectable<CustomersTable>
-type History = Selectable<CustomerPurchaseHistoryTable>
-
-/** A customer with its purchase figures (zero when it has no history row) and its sort key. */
-export type ExportBatchRow = Omit<Customer, 'phone_sha256'> &
+/** What an export row needs of a customer and its purchase history (SPEC's columns). */
+export type ExportBatchRow = Pick<
+  Selectable<CustomersTable>,
+  'id' | 'name' | 'phone' | 'email' | 'address' | 'customer_type' | 'is_active' | 'created_at'
+> &
   Pick<
-    History,
-    | 'total_purchases'
-    | 'total_spent'
-    | 'total_items_bought'
-    | 'avg_transaction_value'
-    | 'first_purchase_date'
-    | 'last_purchase_date'
-    | 'is_repeat_customer'
-    | 'customer_lifetime_value'
+    Selectable<CustomerPurchaseHistoryTable>,
+    'total_purchases' | 'total_spent' | 'customer_lifetime_value' | 'last_purchase_date'
   > & { repeat_frequency: RepeatFrequency; sort_key: string }
 
 /**
@@ -52,7 +45,7 @@ const SORT_KEYS = {
 
 /**
  * One batch of an export: up to `limit` customers of the business in (sort key, id) order after
- * `after`, each with its purchase history, in one statement that walks the list's index from the
+ * `after`, each with its purchase figures, in one statement that walks the list's index from the
  * position (keyset), so every batch costs the same however deep the export is.
  */
 export async function exportBatch(
@@ -69,32 +62,20 @@ export async function exportBatch(
     )
     .select([
       'c.id',
-      'c.business_id',
       'c.name',
       'c.phone',
       'c.email',
       'c.address',
       'c.customer_type',
       'c.is_active',
-      'c.prefer_sms',
-      'c.prefer_email',
-      'c.prefer_call',
-      'c.version',
-      'c.merged_into',
-      'c.erased_at',
       'c.created_at',
-      'c.updated_at',
-      'h.first_purchase_date',
       'h.last_purchase_date',
     ])
     .select([
       sql<number>`coalesce(h.total_purchases, 0)`.as('total_purchases'),
       sql<string>`coalesce(h.total_spent, 0.00)`.as('total_spent'),
-      sql<string>`coalesce(h.total_items_bought, 0.000)`.as('total_items_bought'),
-      sql<string>`coalesce(h.avg_transaction_value, 0.00)`.as('avg_transaction_value'),
-      sql<boolean>`coalesce(h.is_repeat_customer, false)`.as('is_repeat_customer'),
-      sql<RepeatFrequency>`coalesce(h.repeat_frequency, 'new')`.as('repeat_frequency'),
       sql<string>`coalesce(h.customer_lifetime_value, 0.00)`.as('customer_lifetime_value'),
+      sql<RepeatFrequency>`coalesce(h.repeat_frequency, 'new')`.as('repeat_frequency'),
       sql<string>`${sort.asText}`.as('sort_key'),
     ])
     .where('c.business_id', '=', businessId)

@@ -1,10 +1,8 @@
-import { stringify } from 'csv-stringify/sync'
 import { exportBatch, type ExportBatchQuery, type ExportBatchRow } from '../db/list-export.js'
 import type { CustomerType } from '../db/database.js'
 import type { Executor } from '../db/executor.js'
 import type { CustomerExportRow } from '../generated/schemas/CustomerExportRow.js'
-import { daysSince } from './representations.js'
-import { toCustomer } from './representations.js'
+import { loyaltyTier } from './representations.js'
 
 /** Customers read per statement: one keyset batch, and one chunk of the answer. */
 export const EXPORT_BATCH_SIZE = 1000
@@ -28,34 +26,21 @@ export interface ExportQuery {
   is_active?: boolean
 }
 
-/** The columns of the CSV, in order: the fields of `CustomerExportRow`. */
+/** SPEC's export columns, in order: the CSV's header and the fields of each NDJSON object. */
 export const EXPORT_COLUMNS = [
   'id',
-  'business_id',
   'name',
   'phone',
   'email',
   'address',
   'customer_type',
   'is_active',
-  'prefer_sms',
-  'prefer_email',
-  'prefer_call',
-  'version',
-  'merged_into',
-  'erased_at',
   'created_at',
-  'updated_at',
   'total_purchases',
   'total_spent',
-  'total_items_bought',
-  'avg_transaction_value',
-  'first_purchase_date',
-  'last_purchase_date',
-  'days_since_last_purchase',
-  'is_repeat_customer',
-  'repeat_frequency',
   'customer_lifetime_value',
+  'last_purchase_date',
+  'loyalty_tier',
 ] as const satisfies readonly (keyof CustomerExportRow)[]
 
 /** Free text a person typed: the only cells that could hold a spreadsheet formula. */
@@ -69,53 +54,59 @@ export function spreadsheetSafe(text: string): string {
   return FORMULA_START.test(text) ? `'${text}` : text
 }
 
-const iso = (value: Date | null): string | null => (value ? value.toISOString() : null)
-
-function toExportRow(row: ExportBatchRow, now: Date): CustomerExportRow {
+/** A row as the export shows it; its fields in EXPORT_COLUMNS' order, which NDJSON keeps. */
+export function toExportRow(row: ExportBatchRow): CustomerExportRow {
   return {
-    ...toCustomer(row),
+    id: row.id,
+    name: row.name,
+    phone: row.phone,
+    email: row.email,
+    address: row.address,
+    customer_type: row.customer_type,
+    is_active: row.is_active,
+    created_at: row.created_at.toISOString(),
     total_purchases: row.total_purchases,
     total_spent: row.total_spent,
-    total_items_bought: row.total_items_bought,
-    avg_transaction_value: row.avg_transaction_value,
-    first_purchase_date: iso(row.first_purchase_date),
-    last_purchase_date: iso(row.last_purchase_date),
-    days_since_last_purchase: daysSince(row.last_purchase_date, now),
-    is_repeat_customer: row.is_repeat_customer,
-    repeat_frequency: row.repeat_frequency,
     customer_lifetime_value: row.customer_lifetime_value,
+    last_purchase_date: row.last_purchase_date ? row.last_purchase_date.toISOString() : null,
+    loyalty_tier: loyaltyTier(row.repeat_frequency),
   }
 }
 
-/** A row as CSV cells: text as it is (free text made spreadsheet-safe), null as an empty cell. */
-function csvCells(row: CustomerExportRow): (string | null)[] {
-  return EXPORT_COLUMNS.map((column) => {
-    const value = row[column]
-    if (value === null) return null
-    if (typeof value === 'string')
-      return FREE_TEXT_COLUMNS.has(column) ? spreadsheetSafe(value) : value
-    return String(value)
-  })
+/** What RFC 4180 quotes: a comma, a quote, a line break (a lone CR or LF is one too). */
+const NEEDS_QUOTES = /[",\r\n]/
+
+/** One CSV cell: null empty, free text spreadsheet-safe, quoted when needed, quotes doubled. */
+function csvCell(value: CustomerExportRow[keyof CustomerExportRow], freeText: boolean): string {
+  if (value === null) return ''
+  if (typeof value !== 'string') return String(value)
+  const text = freeText ? spreadsheetSafe(value) : value
+  return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text
 }
 
-/** UTF-8 byte-order mark: spreadsheet programs then read the file as UTF-8. */
-const BOM = '\uFEFF'
+function csvLine(row: CustomerExportRow): string {
+  let line = ''
+  for (const column of EXPORT_COLUMNS) {
+    line += `${csvCell(row[column], FREE_TEXT_COLUMNS.has(column))},`
+  }
+  return `${line.slice(0, -1)}\r\n`
+}
 
-function render(rows: CustomerExportRow[], format: ExportFormat, first: boolean): string {
-  if (format === 'ndjson') return rows.map((row) => `${JSON.stringify(row)}\n`).join('')
-  // RFC 4180: CRLF, quotes only where needed (a comma, a quote, a line break), quotes doubled.
-  const csv = stringify(rows.map(csvCells), {
-    header: first,
-    columns: [...EXPORT_COLUMNS],
-    record_delimiter: 'windows',
-    // A lone LF or CR in a field (a two-line address) is a line break too: quote it.
-    quoted_match: /[\r\n]/,
-  })
-  return first ? `${BOM}${csv}` : csv
+/** UTF-8 byte-order mark (spreadsheet programs then read the file as UTF-8), header, CRLF. */
+const CSV_HEAD = `\uFEFF${EXPORT_COLUMNS.join(',')}\r\n`
+
+/** Rows as text, each rendered straight into the piece: no per-piece arrays or stringifier. */
+function render(rows: readonly ExportBatchRow[], format: ExportFormat, first: boolean): string {
+  let text = first && format === 'csv' ? CSV_HEAD : ''
+  for (const row of rows) {
+    const exported = toExportRow(row)
+    text += format === 'csv' ? csvLine(exported) : `${JSON.stringify(exported)}\n`
+  }
+  return text
 }
 
 /**
- * Every customer of the business matching `query`, with its purchase history, as the text of a
+ * Every customer of the business matching `query`, with its purchase figures, as the text of a
  * CSV or NDJSON file, in pieces of PIECE_ROWS customers (the CSV's first piece has the header,
  * even with no customer). The first batch is
  * read before this resolves (a database failure is still an ordinary error then); each next one
@@ -136,7 +127,6 @@ export async function exportCustomers(
     customerType: query.filter_type,
     limit: batchSize,
   }
-  const now = new Date()
   const firstBatch = await exportBatch(db, businessId, scope)
 
   async function* chunks(): AsyncGenerator<ExportChunk, void, undefined> {
@@ -147,11 +137,7 @@ export async function exportCustomers(
       // where a batch-sized one would wait in the old generation for a full collection.
       for (let start = 0; start < batch.length || first; start += PIECE_ROWS) {
         const rows = batch.slice(start, start + PIECE_ROWS)
-        const text = render(
-          rows.map((row) => toExportRow(row, now)),
-          format,
-          first,
-        )
+        const text = render(rows, format, first)
         first = false
         if (text !== '') yield { text, customers: rows.length }
       }

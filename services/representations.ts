@@ -18,6 +18,7 @@ import type {
   RepeatCustomerRow,
 } from '../db/customer-purchase-history.js'
 import type { SaleRow } from '../db/customer-sales.js'
+import type { RepeatFrequency } from '../db/database.js'
 import { isZero } from '../lib/money.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -100,6 +101,9 @@ export function daysSince(last: Date | null, now = new Date()): number | null {
   return Math.max(0, Math.floor((now.getTime() - last.getTime()) / DAY_MS))
 }
 
+/** SPEC classifies loyalty by the repeat-frequency rule: the tier is the customer's frequency. */
+export const loyaltyTier = (repeatFrequency: RepeatFrequency): RepeatFrequency => repeatFrequency
+
 export function toPurchaseHistory(
   row: Omit<PurchaseHistoryRow, 'is_active' | 'merge_epoch'>,
   now = new Date(),
@@ -138,7 +142,7 @@ export function toMetrics(row: MetricsRow, now = new Date()): CustomerMetrics {
     days_since_last_purchase: daysSince(row.last_purchase_date, now),
     is_repeat_customer: row.is_repeat_customer,
     repeat_frequency: row.repeat_frequency,
-    loyalty_tier: row.repeat_frequency,
+    loyalty_tier: loyaltyTier(row.repeat_frequency),
     customer_lifetime_value: row.customer_lifetime_value,
     preferred_payment: row.preferred_payment,
     favorite_products: row.favorite_products,

@@ -5,12 +5,10 @@ import { Id } from './Id.js'
 import { Money } from './Money.js'
 import { RepeatFrequency } from './RepeatFrequency.js'
 import { Timestamp } from './Timestamp.js'
-import { Version } from './Version.js'
 
 export const CustomerExportRow = Type.Object(
   {
     id: Id,
-    business_id: Id,
     name: Type.String({ examples: ['Wanjiru Kamau'] }),
     phone: Type.Union([Type.String(), Type.Null()], {
       description: 'E.164.',
@@ -20,39 +18,16 @@ export const CustomerExportRow = Type.Object(
     address: Type.Union([Type.String(), Type.Null()], { examples: ['Moi Avenue, Nairobi'] }),
     customer_type: CustomerType,
     is_active: Type.Boolean(),
-    prefer_sms: Type.Boolean(),
-    prefer_email: Type.Boolean(),
-    prefer_call: Type.Boolean(),
-    version: Version,
-    merged_into: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
-      description:
-        'The customer this one was merged into (it is then inactive until the merge is\nundone); `null` for every other customer.\n',
-    }),
-    erased_at: Type.Union([Timestamp, Type.Null()], {
-      description:
-        "When the customer's personal data was erased (`POST /{customerId}/erase`): the name\nis then `Erased customer`, the contacts are gone and the customer is inactive for\ngood; `null` for every other customer.\n",
-    }),
     created_at: Timestamp,
-    updated_at: Timestamp,
     total_purchases: Type.Integer({ minimum: 0 }),
     total_spent: Money,
-    total_items_bought: Type.String({
-      pattern: '^-?\\d+\\.\\d{3}$',
-      description: 'Items bought, as a decimal string with three places.',
-    }),
-    avg_transaction_value: Money,
-    first_purchase_date: Type.Union([Timestamp, Type.Null()]),
-    last_purchase_date: Type.Union([Timestamp, Type.Null()]),
-    days_since_last_purchase: Type.Union([Type.Integer(), Type.Null()], {
-      description: 'Whole days since the last purchase, at the time of the export.',
-    }),
-    is_repeat_customer: Type.Boolean(),
-    repeat_frequency: RepeatFrequency,
     customer_lifetime_value: Money,
+    last_purchase_date: Type.Union([Timestamp, Type.Null()]),
+    loyalty_tier: RepeatFrequency,
   },
   {
     description:
-      "One customer of an export: the customer as the API shows it, then its purchase history\n(the `PurchaseHistory` fields, without the history row's own id and timestamps). In\nNDJSON one such object per line; in CSV these are the columns, in this order.\n",
+      "One customer of an export: SPEC's export columns, in this order. In CSV these are the\nheader row's columns; in NDJSON each line is one such object, with the same fields in\nthe same order (numbers and booleans as JSON numbers and booleans, `null` for a missing\nvalue, where CSV has an empty cell). A customer with no purchase yet has 0 purchases,\n`0.00` spent, no last purchase and the tier `new`.\n",
     additionalProperties: false,
   },
 )

@@ -202,17 +202,23 @@ export interface paths {
      * Export customers (CSV or NDJSON)
      * @description Every customer of the business that matches the list's filters (`filter_type`,
      *     `is_active`, active only by default) in the list's order (`sort_by`, `sort_order`),
-     *     each with its purchase-history columns, streamed as it is read: the service reads
+     *     each with its purchase figures, streamed as it is read: the service reads
      *     1,000 customers per statement (keyset on the sort key and `id`) and reads the next
-     *     batch only when the client has taken the last one, so a million customers cost the same
-     *     memory as a thousand, and a slow client slows the reading down instead of filling
-     *     memory. The export is not one snapshot: a customer renamed while a name-ordered export
+     *     batch only when the client has taken the last one, so it holds one batch of rows at a
+     *     time, and a slow client slows the reading down instead of filling memory. The export is not one snapshot: a customer renamed while a name-ordered export
      *     runs may be missed or repeated (created_at and id orders have no such effect).
      *
      *     **Format.** `Accept: text/csv` (the default, also for `*\/*` or no `Accept`), or
      *     `Accept: application/x-ndjson`; `format` overrides `Accept`. Anything else is a 406.
      *     The answer is an attachment (`Content-Disposition`) named
      *     `customers-<businessId>-<date>.csv` (or `.ndjson`).
+     *
+     *     **Columns** (`CustomerExportRow`), in this order: `id`, `name`, `phone`, `email`,
+     *     `address`, `customer_type`, `is_active`, `created_at`, `total_purchases`,
+     *     `total_spent`, `customer_lifetime_value`, `last_purchase_date`, `loyalty_tier`.
+     *     Money is a string with two decimal places (`2500.00`); `loyalty_tier` follows the
+     *     `repeat_frequency` rule (0 purchases `new`, 1 `one_time`, 2–4 `occasional`, 5–9
+     *     `regular`, 10+ `frequent`).
      *
      *     **CSV.** UTF-8 with a byte-order mark (so spreadsheet programs read names such as
      *     "Wanjirũ" right), RFC 4180: a header row, CRLF line ends, fields quoted when they hold
@@ -223,7 +229,8 @@ export interface paths {
      *     running it; the typed columns (phone in E.164, numbers, dates) cannot hold a formula and
      *     are written as they are.
      *
-     *     **NDJSON.** One `CustomerExportRow` JSON object per line (`\n`), no prefix on any value.
+     *     **NDJSON.** One `CustomerExportRow` JSON object per line (`\n`): the CSV's columns as
+     *     its fields, in the same order, with no prefix on any value.
      *
      *     A failure after the first line has been sent cuts the connection before the end of the
      *     transfer (chunked encoding without its last chunk), so a truncated export never looks
@@ -1774,13 +1781,14 @@ export interface components {
       offset: number
     }
     /**
-     * @description One customer of an export: the customer as the API shows it, then its purchase history
-     *     (the `PurchaseHistory` fields, without the history row's own id and timestamps). In
-     *     NDJSON one such object per line; in CSV these are the columns, in this order.
+     * @description One customer of an export: SPEC's export columns, in this order. In CSV these are the
+     *     header row's columns; in NDJSON each line is one such object, with the same fields in
+     *     the same order (numbers and booleans as JSON numbers and booleans, `null` for a missing
+     *     value, where CSV has an empty cell). A customer with no purchase yet has 0 purchases,
+     *     `0.00` spent, no last purchase and the tier `new`.
      */
     CustomerExportRow: {
       id: components['schemas']['Id']
-      business_id: components['schemas']['Id']
       /** @example Wanjiru Kamau */
       name: string
       /**
@@ -1794,35 +1802,13 @@ export interface components {
       address: string | null
       customer_type: components['schemas']['CustomerType']
       is_active: boolean
-      prefer_sms: boolean
-      prefer_email: boolean
-      prefer_call: boolean
-      version: components['schemas']['Version']
-      /**
-       * @description The customer this one was merged into (it is then inactive until the merge is
-       *     undone); `null` for every other customer.
-       */
-      merged_into: number | null
-      /**
-       * @description When the customer's personal data was erased (`POST /{customerId}/erase`): the name
-       *     is then `Erased customer`, the contacts are gone and the customer is inactive for
-       *     good; `null` for every other customer.
-       */
-      erased_at: components['schemas']['Timestamp'] | null
       created_at: components['schemas']['Timestamp']
-      updated_at: components['schemas']['Timestamp']
       total_purchases: number
       total_spent: components['schemas']['Money']
-      /** @description Items bought, as a decimal string with three places. */
-      total_items_bought: string
-      avg_transaction_value: components['schemas']['Money']
-      first_purchase_date: components['schemas']['Timestamp'] | null
-      last_purchase_date: components['schemas']['Timestamp'] | null
-      /** @description Whole days since the last purchase, at the time of the export. */
-      days_since_last_purchase: number | null
-      is_repeat_customer: boolean
-      repeat_frequency: components['schemas']['RepeatFrequency']
       customer_lifetime_value: components['schemas']['Money']
+      last_purchase_date: components['schemas']['Timestamp'] | null
+      /** @description The same rule as `repeat_frequency` (and the metrics' `loyalty_tier`). */
+      loyalty_tier: components['schemas']['RepeatFrequency']
     }
     /** @description A customer with the purchase figures the ranking uses. */
     RepeatCustomer: {
@@ -2555,8 +2541,8 @@ export interface operations {
         }
         content: {
           /**
-           * @example id,business_id,name,phone,email,address,customer_type,is_active,prefer_sms,prefer_email,prefer_call,version,merged_into,created_at,updated_at,total_purchases,total_spent,total_items_bought,avg_transaction_value,first_purchase_date,last_purchase_date,days_since_last_purchase,is_repeat_customer,repeat_frequency,customer_lifetime_value
-           *     1,5,Wanjiru Kamau,+254712345678,wanjiru@example.co.ke,,regular,true,true,false,false,2,,2026-11-26T09:00:00.000Z,2026-11-26T10:00:00.000Z,1,2500.00,3.000,2500.00,2026-11-26T09:59:00.000Z,2026-11-26T09:59:00.000Z,8,false,one_time,2500.00
+           * @example id,name,phone,email,address,customer_type,is_active,created_at,total_purchases,total_spent,customer_lifetime_value,last_purchase_date,loyalty_tier
+           *     1,Wanjiru Kamau,+254712345678,wanjiru@example.co.ke,,regular,true,2026-11-26T09:00:00.000Z,1,2500.00,2500.00,2026-11-26T09:59:00.000Z,one_time
            */
           'text/csv': string
           'application/x-ndjson': components['schemas']['CustomerExportRow']

@@ -10,6 +10,7 @@ import { authFor, build, fileServer, type TestServer } from '../../../helper.js'
 const BUSINESS = 1701
 const SLOW_BUSINESS = 1702
 const OTHER_BUSINESS = 1703
+const EXACT_BUSINESS = 1704
 const CUSTOMERS = 20_000
 
 const server: TestServer = await fileServer(t)
@@ -65,53 +66,37 @@ await seed(OTHER_BUSINESS, 50)
 
 type Cells = Record<string, string>
 
-const DAY_MS = 24 * 60 * 60 * 1000
+/** SPEC's export columns, in SPEC's order: the CSV's header, word for word. */
+const HEADER =
+  'id,name,phone,email,address,customer_type,is_active,created_at,total_purchases,total_spent,customer_lifetime_value,last_purchase_date,loyalty_tier'
 
 /**
  * What the export must hold, read straight from the tables (not through the export's query):
  * each row as its CSV cells and as its NDJSON object.
  */
 async function expected(where: string, order: string) {
-  const { rows } = await sql<Record<string, unknown>>`select c.id, c.business_id, c.name,
-      c.phone, c.email, c.address, c.customer_type, c.is_active, c.prefer_sms, c.prefer_email,
-      c.prefer_call, c.version, c.merged_into, c.erased_at, c.created_at, c.updated_at,
-      h.total_purchases, h.total_spent, h.total_items_bought, h.avg_transaction_value,
-      h.first_purchase_date, h.last_purchase_date, h.is_repeat_customer, h.repeat_frequency,
-      h.customer_lifetime_value
+  const { rows } = await sql<Record<string, unknown>>`select c.id, c.name, c.phone, c.email,
+      c.address, c.customer_type, c.is_active, c.created_at, h.total_purchases, h.total_spent,
+      h.customer_lifetime_value, h.last_purchase_date, h.repeat_frequency
     from customers c left join customer_purchase_history h
       on h.business_id = c.business_id and h.customer_id = c.id
     where ${sql.raw(where)} order by ${sql.raw(order)}`.execute(db)
-  const now = Date.now()
   const objects = rows.map((row) => {
-    const last = row.last_purchase_date as Date | null
     const has = row.total_purchases !== null
     return {
       id: row.id,
-      business_id: row.business_id,
       name: row.name,
       phone: row.phone,
       email: row.email,
       address: row.address,
       customer_type: row.customer_type,
       is_active: row.is_active,
-      prefer_sms: row.prefer_sms,
-      prefer_email: row.prefer_email,
-      prefer_call: row.prefer_call,
-      version: row.version,
-      merged_into: row.merged_into,
-      erased_at: (row.erased_at as Date | null)?.toISOString() ?? null,
       created_at: (row.created_at as Date).toISOString(),
-      updated_at: (row.updated_at as Date).toISOString(),
       total_purchases: has ? row.total_purchases : 0,
       total_spent: has ? row.total_spent : '0.00',
-      total_items_bought: has ? row.total_items_bought : '0.000',
-      avg_transaction_value: has ? row.avg_transaction_value : '0.00',
-      first_purchase_date: (row.first_purchase_date as Date | null)?.toISOString() ?? null,
-      last_purchase_date: last?.toISOString() ?? null,
-      days_since_last_purchase: last ? Math.floor((now - last.getTime()) / DAY_MS) : null,
-      is_repeat_customer: has ? row.is_repeat_customer : false,
-      repeat_frequency: has ? row.repeat_frequency : 'new',
       customer_lifetime_value: has ? row.customer_lifetime_value : '0.00',
+      last_purchase_date: (row.last_purchase_date as Date | null)?.toISOString() ?? null,
+      loyalty_tier: has ? row.repeat_frequency : 'new',
     } as Record<string, unknown>
   })
   const cells = objects.map((object): Cells => {
@@ -158,7 +143,8 @@ t.test('the CSV of 20,000 customers parses back to exactly those rows', async (t
   t.equal(response.headers['cache-control'], 'no-store', 'never cached')
   t.same([...response.rawPayload.subarray(0, 3)], [0xef, 0xbb, 0xbf], 'UTF-8 with a BOM')
   const firstLine = response.body.slice(1, response.body.indexOf('\r\n'))
-  t.equal(firstLine, EXPORT_COLUMNS.join(','), 'the header row, CRLF')
+  t.equal(firstLine, HEADER, "the header row: SPEC's columns in SPEC's order, CRLF")
+  t.strictSame([...EXPORT_COLUMNS], HEADER.split(','), 'EXPORT_COLUMNS is that header')
   const { cells } = await expected(
     `c.business_id = ${BUSINESS} and c.is_active`,
     'c.created_at desc, c.id desc',
@@ -169,6 +155,73 @@ t.test('the CSV of 20,000 customers parses back to exactly those rows', async (t
   t.match(response.body, /,"'=HYPERLINK\(""http:\/\/x""\)\d+",/, 'a formula starts with a quote')
   t.match(response.body, /,"Line\nbreak \d+",/, 'a line break is quoted')
   t.match(response.body, /,\+2547\d{8},/, 'a phone keeps its +')
+})
+
+/**
+ * Three customers written out by hand, oldest first: no purchase-history row; one purchase of
+ * 2,500.5 (1,300.5 net after a refund); twelve purchases, a formula for a name and a two-line
+ * address. Their ids, in that order.
+ */
+async function seedExact(): Promise<number[]> {
+  await db.insertInto('businesses').values({ id: EXACT_BUSINESS }).execute()
+  const { rows } = await sql<{ id: number }>`insert into customers
+      (business_id, name, phone, email, address, customer_type, created_at)
+    values
+      (${EXACT_BUSINESS}, 'Wanjiru Kamau', '+254712345678', 'wanjiru@example.co.ke', null,
+        'regular', '2026-11-26T09:00:00.123456Z'),
+      (${EXACT_BUSINESS}, 'Otieno, "Oti"', null, null, 'Moi Avenue', 'walk_in',
+        '2026-11-27T10:30:00Z'),
+      (${EXACT_BUSINESS}, '=SUM(A1)', '+254798765432', null, 'Plot 7' || chr(13) || chr(10) || 'Kisumu',
+        'vip', '2026-11-28T23:59:59.999Z')
+    returning id`.execute(db)
+  const ids = rows.map((row) => row.id)
+  await sql`insert into customer_purchase_history
+      (business_id, customer_id, total_purchases, total_spent, total_items_bought,
+       avg_transaction_value, first_purchase_date, last_purchase_date, is_repeat_customer,
+       repeat_frequency, customer_lifetime_value)
+    values
+      (${EXACT_BUSINESS}, ${ids[1]}, 1, 2500.5, 3, 2500.5, '2026-11-27T11:00:00Z',
+        '2026-11-27T11:00:00Z', false, 'one_time', 1300.5),
+      (${EXACT_BUSINESS}, ${ids[2]}, 12, 30000, 40, 2500, '2026-11-28T08:00:00Z',
+        '2026-12-01T16:45:10.5Z', true, 'frequent', 30000)`.execute(db)
+  return ids
+}
+
+t.test("exact values: SPEC's columns, money with two places, the loyalty tier", async (t) => {
+  const [plain, refunded, frequent] = await seedExact()
+  const csv = await server.inject({
+    method: 'GET',
+    url: `/api/customers/${EXACT_BUSINESS}/export?sort_by=created_at&sort_order=asc`,
+    headers: authFor(EXACT_BUSINESS),
+  })
+  t.equal(csv.statusCode, 200, 'CSV: status')
+  t.equal(
+    csv.body,
+    [
+      `\uFEFF${HEADER}`,
+      `${plain},Wanjiru Kamau,+254712345678,wanjiru@example.co.ke,,regular,true,2026-11-26T09:00:00.123Z,0,0.00,0.00,,new`,
+      `${refunded},"Otieno, ""Oti""",,,Moi Avenue,walk_in,true,2026-11-27T10:30:00.000Z,1,2500.50,1300.50,2026-11-27T11:00:00.000Z,one_time`,
+      `${frequent},'=SUM(A1),+254798765432,,"Plot 7\r\nKisumu",vip,true,2026-11-28T23:59:59.999Z,12,30000.00,30000.00,2026-12-01T16:45:10.500Z,frequent`,
+      '',
+    ].join('\r\n'),
+    'CSV: the whole file',
+  )
+  const ndjson = await server.inject({
+    method: 'GET',
+    url: `/api/customers/${EXACT_BUSINESS}/export?format=ndjson&sort_by=id&sort_order=asc`,
+    headers: authFor(EXACT_BUSINESS),
+  })
+  t.equal(ndjson.statusCode, 200, 'NDJSON: status')
+  t.equal(
+    ndjson.body,
+    [
+      `{"id":${plain},"name":"Wanjiru Kamau","phone":"+254712345678","email":"wanjiru@example.co.ke","address":null,"customer_type":"regular","is_active":true,"created_at":"2026-11-26T09:00:00.123Z","total_purchases":0,"total_spent":"0.00","customer_lifetime_value":"0.00","last_purchase_date":null,"loyalty_tier":"new"}`,
+      `{"id":${refunded},"name":"Otieno, \\"Oti\\"","phone":null,"email":null,"address":"Moi Avenue","customer_type":"walk_in","is_active":true,"created_at":"2026-11-27T10:30:00.000Z","total_purchases":1,"total_spent":"2500.50","customer_lifetime_value":"1300.50","last_purchase_date":"2026-11-27T11:00:00.000Z","loyalty_tier":"one_time"}`,
+      `{"id":${frequent},"name":"=SUM(A1)","phone":"+254798765432","email":null,"address":"Plot 7\\r\\nKisumu","customer_type":"vip","is_active":true,"created_at":"2026-11-28T23:59:59.999Z","total_purchases":12,"total_spent":"30000.00","customer_lifetime_value":"30000.00","last_purchase_date":"2026-12-01T16:45:10.500Z","loyalty_tier":"frequent"}`,
+      '',
+    ].join('\n'),
+    'NDJSON: the same fields in the same order, exact values, no quote prefix',
+  )
 })
 
 t.test('the export applies the list filters and orders', async (t) => {
@@ -285,19 +338,19 @@ t.test('tenancy: only the business in the path, and only when the token grants i
     headers: authFor(BUSINESS, OTHER_BUSINESS),
   })
   t.equal(both.statusCode, 200, 'a token for both: 200')
-  const rows = parseCsv(both.body)
-  t.equal(rows.length, 5, "only the other business's 5 inactive customers")
-  t.ok(
-    rows.every((row) => row.business_id === String(OTHER_BUSINESS)),
-    'every row of the business in the path',
+  const { cells } = await expected(
+    `c.business_id = ${OTHER_BUSINESS} and not c.is_active`,
+    'c.created_at desc, c.id desc',
   )
+  t.equal(cells.length, 5, "the other business's 5 inactive customers")
+  sameRows(t, parseCsv(both.body), cells, 'every row of the business in the path')
   const empty = await server.inject({
     method: 'GET',
     url: '/api/customers/1799/export',
     headers: authFor(1799),
   })
   t.equal(empty.statusCode, 200, 'a business with no customer: 200')
-  t.equal(empty.body, `\uFEFF${EXPORT_COLUMNS.join(',')}\r\n`, 'the header row alone')
+  t.equal(empty.body, `\uFEFF${HEADER}\r\n`, 'the header row alone')
   const bad = await exportOf('?format=xml')
   t.equal(bad.statusCode, 400, 'an unknown format: 400')
   t.equal(bad.json().details[0].path, 'format', 'naming format')
