@@ -387,8 +387,8 @@ const errorOf = (
 /** A JSON body, or a CSV file (the export) as its rows with numbers for ids. */
 function bodyOf(response: LightMyRequestResponse): unknown {
   if (!String(response.headers['content-type'] ?? '').startsWith('text/csv')) return response.json()
-  const rows = parseCsv(response.body, { bom: true, columns: true }) as Record<string, string>[]
-  return rows.map((row) => ({ ...row, business_id: Number(row.business_id) }))
+  // The export's columns do not include the business (its rows are checked by their text).
+  return parseCsv(response.body, { bom: true, columns: true }) as Record<string, string>[]
 }
 
 /** Values of `business_id` anywhere in a body. */
