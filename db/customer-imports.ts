@@ -38,35 +38,22 @@ export async function setImportRows(
     .executeTakeFirstOrThrow()
 }
 
+/**
+ * The import; with `lock`, its row locked until the transaction ends: one batch of an import at
+ * a time, even when two attempts of its job overlap (one that expired while still running, say).
+ */
 export async function findImport(
   db: Executor,
   businessId: number,
   importId: number,
+  options: { lock?: boolean } = {},
 ): Promise<ImportRow | undefined> {
-  return db
+  const query = db
     .selectFrom('customer_imports')
     .selectAll()
     .where('business_id', '=', businessId)
     .where('id', '=', importId)
-    .executeTakeFirst()
-}
-
-/**
- * The import's row, locked until the transaction ends: one batch of an import at a time, even
- * when two attempts of its job overlap (one that expired while still running, say).
- */
-export async function lockImport(
-  db: Executor,
-  businessId: number,
-  importId: number,
-): Promise<ImportRow | undefined> {
-  return db
-    .selectFrom('customer_imports')
-    .selectAll()
-    .where('business_id', '=', businessId)
-    .where('id', '=', importId)
-    .forUpdate()
-    .executeTakeFirst()
+  return (options.lock ? query.forUpdate() : query).executeTakeFirst()
 }
 
 /** Counts a batch: `processed` moves to its last row, the outcomes are added. */

@@ -6,7 +6,6 @@ import {
   countBatch,
   findImport,
   finishImport,
-  lockImport,
   markImportRunning,
   type ImportRow,
 } from '../db/customer-imports.js'
@@ -166,7 +165,7 @@ async function applyNextBatch(
   let outcome: BatchOutcome | undefined
   let job: ImportRow | undefined
   try {
-    job = await lockImport(trx, businessId, importId)
+    job = await findImport(trx, businessId, importId, { lock: true })
     const staged = job
       ? await readImportRows(trx, businessId, importId, job.processed, IMPORT_BATCH_ROWS)
       : []
@@ -195,7 +194,7 @@ async function applyNextBatch(
   const checked = job
   const counted = outcome
   await db.transaction().execute(async (record) => {
-    const again = await lockImport(record, businessId, importId)
+    const again = await findImport(record, businessId, importId, { lock: true })
     if (again?.processed === checked.processed) await recordBatch(record, checked, counted)
   })
   return true
