@@ -95,23 +95,25 @@ async function follow(
   show: (current: Import) => void,
 ): Promise<Import> {
   let failingSince: number | undefined
+  /** Unreachable, overloaded or restarting: the import goes on there, so ask again for a while. */
+  const tolerate = (problem: () => string) => {
+    failingSince ??= Date.now()
+    if (Date.now() - failingSince > UNREACHABLE_MS) {
+      throw new ImportFailure(`${problem()}; the import may go on there: GET ${url}`)
+    }
+  }
   for (;;) {
     await sleep(POLL_MS, undefined, { signal: options.signal })
     let response: Response
     try {
       response = await get(url, options.token)
     } catch (error) {
-      failingSince ??= Date.now()
-      if (Date.now() - failingSince > UNREACHABLE_MS) {
-        throw new ImportFailure(
-          `${unreachable(url, error).message} The import goes on there: GET ${url}`,
-        )
-      }
+      tolerate(() => unreachable(url, error).message)
       continue
     }
-    // Overloaded or restarting: the import goes on, ask again.
     if (response.status >= 500) {
       await response.body?.cancel()
+      tolerate(() => `the service answered ${response.status} for ${UNREACHABLE_MS / 1000} s`)
       continue
     }
     if (!response.ok) {
