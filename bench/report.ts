@@ -1,4 +1,5 @@
 import { renderExport, type ExportResult } from './export.js'
+import { renderImport, type ImportBenchResult } from './import.js'
 import { renderOverload, type OverloadResult } from './overload.js'
 
 export interface ScenarioResult {
@@ -29,6 +30,7 @@ export interface Report {
   results: ScenarioResult[]
   overload?: OverloadResult
   export?: ExportResult
+  import?: ImportBenchResult
 }
 
 function verdict(result: ScenarioResult): string {
@@ -62,6 +64,7 @@ export function renderMarkdown(report: Report): string {
           '',
         ]),
     ...(report.export ? [renderExport(report.export)] : []),
+    ...(report.import ? [renderImport(report.import)] : []),
     ...(report.overload ? [renderOverload(report.overload)] : []),
   ].join('\n')
 }

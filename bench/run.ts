@@ -37,6 +37,7 @@ import { startServer, type BenchServer } from './server.js'
 import { renderMarkdown, type ScenarioResult } from './report.js'
 import { OVERLOAD_CONNECTIONS, runOverload, type OverloadResult } from './overload.js'
 import { runExport, type ExportResult } from './export.js'
+import { IMPORT_ROWS, runImportBench, type ImportBenchResult } from './import.js'
 
 const commandLine = {
   command: 'npm run bench',
@@ -48,7 +49,7 @@ gives enough; the published figures come from
   ${PUBLISHED_SEED}
 See bench/README.md.
 
-Scenarios: ${SCENARIOS.map((scenario) => scenario.name).join('; ')}; export (every active customer as CSV, then NDJSON: time and the service's RSS above idle); overload (${OVERLOAD_CONNECTIONS.toLocaleString('en')} connections at once, last).`,
+Scenarios: ${SCENARIOS.map((scenario) => scenario.name).join('; ')}; export (every active customer as CSV, then NDJSON: time and the service's RSS above idle); overload (${OVERLOAD_CONNECTIONS.toLocaleString('en')} connections at once, last); import (only when named: ${IMPORT_ROWS.toLocaleString('en')} generated rows into a new business each run, through POST /imports; needs no seed).`,
   options: {
     scenarios: optional(nonEmptyText, {
       placeholder: '<names>',
@@ -108,7 +109,9 @@ const scenarios = SCENARIOS.filter(
 )
 const overloadWanted = !wanted || wanted.some((name) => 'overload'.includes(name))
 const exportWanted = !wanted || wanted.some((name) => 'export'.includes(name))
-if (scenarios.length === 0 && !overloadWanted && !exportWanted) {
+// Each run adds a business of 100,000 customers: only when asked for by name.
+const importWanted = wanted?.some((name) => 'import'.includes(name)) ?? false
+if (scenarios.length === 0 && !overloadWanted && !exportWanted && !importWanted) {
   exitWithUsage(commandLine, `--scenarios ${JSON.stringify(values.scenarios)} matches no scenario`)
 }
 // latest.md is the figures the README links: only a run of every scenario replaces it.
@@ -202,7 +205,19 @@ async function fixtureOrExit(): Promise<Fixture> {
   }
 }
 
-const fixture = await fixtureOrExit()
+// The import scenario brings its own data: run alone, it needs no seeded business.
+const fixture: Fixture =
+  scenarios.length > 0 || overloadWanted || exportWanted
+    ? await fixtureOrExit()
+    : {
+        businessId,
+        customerIds: [],
+        phoneFragments: [],
+        customerPhones: [],
+        emailFragments: [],
+        webhookSecret,
+        busyCustomerId: 0,
+      }
 const server = await startServer(
   { DATABASE_URL: databaseUrl, JWT_SECRET: jwtSecret, SALES_WEBHOOK_SECRET: webhookSecret },
   Number(values.port),
@@ -211,6 +226,7 @@ const server = await startServer(
 const results: ScenarioResult[] = []
 let overload: OverloadResult | undefined
 let exported: ExportResult | undefined
+let imported: ImportBenchResult | undefined
 try {
   for (const scenario of scenarios) {
     await scenario.prepare?.(db, fixture)
@@ -271,6 +287,18 @@ try {
       )
     }
   }
+  if (importWanted) {
+    imported = await runImportBench(
+      server.url,
+      db,
+      (business) =>
+        createSigner({ key: jwtSecret, expiresIn: 3_600_000 })({ sub: 1, businesses: [business] }),
+      () => server.cpuSeconds(),
+    )
+    console.log(
+      `${'import'.padEnd(34)} ${imported.status}: ${imported.counts.processed} of ${imported.rows} rows in ${imported.totalSeconds} s (upload ${imported.uploadSeconds} s, queued ${imported.queuedSeconds} s, job ${imported.jobSeconds} s), ${imported.rowsPerSecond} rows/s; service CPU ${imported.serviceCpuSeconds} s, machine busy ${Math.round(imported.machineBusyShare * 100)} %; counts ${imported.exact ? 'exact' : 'NOT exact'}`,
+    )
+  }
   if (overloadWanted) {
     overload = await runOverload(
       server.url,
@@ -303,6 +331,7 @@ try {
     results,
     ...(overload ? { overload } : {}),
     ...(exported ? { export: exported } : {}),
+    ...(imported ? { import: imported } : {}),
   }
   mkdirSync(values.out, { recursive: true })
   const name = `${values.out}/${date}${fullRun ? '' : '-subset'}`
@@ -329,11 +358,14 @@ if (values.check) {
     (run) => run.status !== 200 || run.rows !== exported?.expectedRows,
   )
   if (exportFailed) console.error(`bench check: export: ${JSON.stringify(exported)}`)
+  const importFailed = imported !== undefined && !imported.exact
+  if (importFailed) console.error(`bench check: import: ${JSON.stringify(imported)}`)
   if (
     failures.length > 0 ||
     overloadFailed ||
     exportFailed ||
-    (results.length === 0 && !overload && !exported)
+    importFailed ||
+    (results.length === 0 && !overload && !exported && !imported)
   ) {
     process.exit(1)
   }

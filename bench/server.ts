@@ -12,6 +12,8 @@ export interface BenchServer {
   process: ChildProcess
   /** Resident memory now and the process's peak so far (VmHWM), in MB. */
   memory: () => { rss: number; peak: number }
+  /** CPU time the process has used so far (user and system), in seconds. */
+  cpuSeconds: () => number
   stop: () => Promise<void>
 }
 
@@ -19,6 +21,14 @@ function memoryOf(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
+}
+
+/** utime and stime (fields 14 and 15 of /proc/<pid>/stat, after the command's parenthesis). */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const ticksPerSecond = 100
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
 }
 
 /**
@@ -44,6 +54,8 @@ export async function startServer(
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
       NODE_ENV: 'production',
+      // The import scenario needs this process to run the job queue's workers.
+      WORKERS: 'true',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   })
@@ -64,6 +76,7 @@ export async function startServer(
     probeUrl,
     process: child,
     memory: () => memoryOf(child.pid ?? 0),
+    cpuSeconds: () => cpuSecondsOf(child.pid ?? 0),
     stop: async () => {
       child.kill('SIGTERM')
       await new Promise((resolve) => child.once('exit', resolve))

@@ -5,6 +5,7 @@ import { assertUsageError, runScript } from './run-script.js'
 const SCRIPTS = [
   { script: 'scripts/token.ts', command: 'npm run token' },
   { script: 'scripts/sale.ts', command: 'npm run sale' },
+  { script: 'scripts/import.ts', command: 'npm run import' },
   { script: 'scripts/migrate.ts', command: 'npm run migrate' },
   { script: 'scripts/worker.ts', command: 'npm run worker' },
   { script: 'scripts/recompute.ts', command: 'npm run recompute' },
