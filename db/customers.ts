@@ -85,6 +85,16 @@ export async function findCustomerRow(
     .executeTakeFirst()
 }
 
+/**
+ * Refreshes the planner's statistics of the customers table (sampled, a second or so at a
+ * million rows, no lock that stops reads or writes). A bulk load changes a business's size
+ * faster than autovacuum follows: planned for the business it was (a new shop: one customer),
+ * the duplicate and upsert lookups walk the whole business instead of their indexes.
+ */
+export async function analyzeCustomers(db: Executor): Promise<void> {
+  await sql`analyze customers`.execute(db)
+}
+
 export async function customerExists(
   db: Executor,
   businessId: number,

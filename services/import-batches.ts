@@ -9,7 +9,12 @@ import {
   markImportRunning,
   type ImportRow,
 } from '../db/customer-imports.js'
-import { findCustomerRow, findUpsertMatches, type CustomerRow } from '../db/customers.js'
+import {
+  analyzeCustomers,
+  findCustomerRow,
+  findUpsertMatches,
+  type CustomerRow,
+} from '../db/customers.js'
 import type { Database } from '../db/database.js'
 import type { CustomerUpdate } from '../generated/schemas/CustomerUpdate.js'
 import { runAs } from '../lib/change-context.js'
@@ -200,6 +205,8 @@ async function applyNextBatch(
   return true
 }
 
+const isPowerOfFour = (n: number): boolean => (n & (n - 1)) === 0 && (n & 0x55555555) !== 0
+
 async function withRetries(work: () => Promise<boolean>): Promise<boolean> {
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -228,7 +235,11 @@ export async function runImport(
   return runAs(context, async () => {
     await markImportRunning(db, businessId, importId)
     const country = await businessCountry(db, businessId)
-    while (await withRetries(() => applyNextBatch(db, businessId, importId, country))) {
+    for (let batches = 1; ; batches += 1) {
+      if (!(await withRetries(() => applyNextBatch(db, businessId, importId, country)))) break
+      // After batches 1, 4, 16, 64, …: the business has grown by a factor of four since the
+      // planner last looked, and its lookups would be planned for the size it was.
+      if (isPowerOfFour(batches)) await analyzeCustomers(db)
       signal?.throwIfAborted()
     }
     await finishImport(db, businessId, importId, 'succeeded')
