@@ -30,7 +30,7 @@ import {
   type Finished,
 } from './import/outcome.js'
 import { importOverHttp } from './import/remote.js'
-import { developmentToken } from './import/token.js'
+import { developmentToken } from './development-token.js'
 
 const options = {
   business: required(positiveInteger, { placeholder: '<id>', description: 'the business' }),

@@ -2,9 +2,9 @@
  * `npm run token -- --business 5 [--business 6] [--sub 1] [--hours 12]` prints a token signed
  * with JWT_SECRET, or with the development secret the service made in DATA_DIR.
  */
-import { createSigner } from 'fast-jwt'
 import { ConfigError, loadConfig } from '../lib/config.js'
 import { parseCommandLine, positiveInteger, repeated, withDefault } from './cli.js'
+import { developmentToken } from './development-token.js'
 
 const args = parseCommandLine({
   command: 'npm run token',
@@ -30,18 +30,12 @@ const args = parseCommandLine({
 
 try {
   const config = loadConfig()
-  if (config.jwt.kind !== 'secret') {
+  const token = developmentToken(config, { sub: args.sub, businesses: args.business }, args.hours)
+  if (config.jwt.kind !== 'secret' || token === undefined) {
     console.error('JWT_PUBLIC_KEY is set: tokens come from the auth service, not from here.')
     process.exit(1)
   }
-  const sign = createSigner({
-    key: config.jwt.secret,
-    algorithm: 'HS256',
-    expiresIn: args.hours * 3600 * 1000,
-    ...(config.jwtIssuer ? { iss: config.jwtIssuer } : {}),
-    ...(config.jwtAudience ? { aud: config.jwtAudience } : {}),
-  })
-  console.log(sign({ sub: args.sub, businesses: args.business }))
+  console.log(token)
   const secret =
     config.jwt.source === 'env' ? 'JWT_SECRET' : `the development secret in ${config.jwt.path}`
   console.error(
