@@ -19,23 +19,14 @@ import type { Database } from '../db/database.js'
 import type { Import } from '../generated/schemas/Import.js'
 import { importOverHttp } from '../scripts/import/remote.js'
 import { FIRST_NAMES, LAST_NAMES, STREETS, TOWNS } from '../scripts/seed/data.js'
+import { IMPORT_COLUMNS } from '../services/import-rows.js'
 
 export const IMPORT_ROWS = 100_000
 export const IMPORT_SECONDS_TARGET = 60
 export const IMPORT_PATIENCE_SECONDS = 600
 const TREND_EVERY_SECONDS = 30
 
-const HEADER = [
-  'name',
-  'phone',
-  'email',
-  'address',
-  'customer_type',
-  'prefer_sms',
-  'prefer_email',
-  'prefer_call',
-  'notes',
-]
+const HEADER = IMPORT_COLUMNS
 const TYPES = ['walk_in', 'regular', 'regular', 'regular', 'vip', 'wholesale']
 const FLAGS = ['yes', 'no', '', 'true', '0', '']
 const NOTES = [
