@@ -3,11 +3,12 @@ import { CsvError, parse } from 'csv-parse'
 import { stringify } from 'csv-stringify/sync'
 import { listImportErrorsAfter } from '../db/customer-import-errors.js'
 import { stageImportRows } from '../db/customer-import-rows.js'
-import { findImport, insertImport, setImportRows, type ImportRow } from '../db/customer-imports.js'
+import { findImport, insertImport, setImportRows } from '../db/customer-imports.js'
 import type { ImportMode } from '../db/database.js'
 import { inTransaction, type Executor } from '../db/executor.js'
 import { enqueue } from '../db/job-queue.js'
 import type { Import } from '../generated/schemas/Import.js'
+import { toImport } from './representations.js'
 import { currentChangeContext } from '../lib/change-context.js'
 import { invalid, NotFound, TooLarge } from '../lib/domain-errors.js'
 import { readHeader } from './import-rows.js'
@@ -27,26 +28,6 @@ export interface ImportRequest {
   dryRun: boolean
   /** The token's `sub`: who the notes an import adds are by. */
   userSub: number
-}
-
-const iso = (value: Date | null): string | null => (value ? value.toISOString() : null)
-
-export function toImport(row: ImportRow): Import {
-  return {
-    id: row.id,
-    status: row.status,
-    mode: row.mode,
-    dry_run: row.dry_run,
-    rows: row.rows,
-    processed: row.processed,
-    created: row.created,
-    updated: row.updated,
-    skipped: row.skipped,
-    failed_rows: row.failed_rows,
-    created_at: row.created_at.toISOString(),
-    started_at: iso(row.started_at),
-    finished_at: iso(row.finished_at),
-  }
 }
 
 /** A CSV the parser cannot read (a quote never closed, a record past its size): a 400. */

@@ -1,3 +1,5 @@
+import type { ImportRow } from '../db/customer-imports.js'
+import type { Import } from '../generated/schemas/Import.js'
 import type { Consent } from '../generated/schemas/Consent.js'
 import type { Customer } from '../generated/schemas/Customer.js'
 import type { CustomerAnalytics } from '../generated/schemas/CustomerAnalytics.js'
@@ -209,5 +211,24 @@ export function toAnalytics(row: AnalyticsRow): CustomerAnalytics {
       regular: row.regular,
       frequent: row.frequent,
     },
+  }
+}
+
+/** An import as the API shows it. */
+export function toImport(row: ImportRow): Import {
+  return {
+    id: row.id,
+    status: row.status,
+    mode: row.mode,
+    dry_run: row.dry_run,
+    rows: row.rows,
+    processed: row.processed,
+    created: row.created,
+    updated: row.updated,
+    skipped: row.skipped,
+    failed_rows: row.failed_rows,
+    created_at: iso(row.created_at),
+    started_at: isoOrNull(row.started_at),
+    finished_at: isoOrNull(row.finished_at),
   }
 }
