@@ -172,7 +172,7 @@ async function seedExact(): Promise<number[]> {
       (${EXACT_BUSINESS}, 'Otieno, "Oti"', null, null, 'Moi Avenue', 'walk_in',
         '2026-11-27T10:30:00Z'),
       (${EXACT_BUSINESS}, '=SUM(A1)', '+254798765432', null, 'Plot 7' || chr(13) || chr(10) || 'Kisumu',
-        'vip', '2026-11-28T23:59:59.999Z')
+        'vip', '2026-11-28T23:59:59.999999Z')
     returning id`.execute(db)
   const ids = rows.map((row) => row.id)
   await sql`insert into customer_purchase_history
