@@ -290,6 +290,33 @@ export interface CustomerImportErrorsTable {
   message: string
 }
 
+export type EventType =
+  | 'customer.created'
+  | 'customer.updated'
+  | 'customer.deleted'
+  | 'customer.reactivated'
+  | 'customer.merged'
+  | 'customer.unmerged'
+  | 'customer.erased'
+  | 'consent.changed'
+  | 'purchase_history.updated'
+
+/**
+ * Written only by triggers (migration 2026-12-03T1500-customer-events); `type` and `data` are
+ * filled at commit, so a committed event always has them; `position` by the sequencer.
+ */
+export interface CustomerEventsTable {
+  id: GeneratedId
+  business_id: BigId
+  customer_id: BigId
+  transaction_id: ColumnType<string, never, never>
+  type: ColumnType<EventType | null, never, never>
+  data: ColumnType<Record<string, unknown> | null, never, string>
+  history_changed: ColumnType<boolean, never, never>
+  created_at: ColumnType<Date, never, never>
+  position: ColumnType<number | null, never, never>
+}
+
 export interface Database {
   businesses: BusinessesTable
   customers: CustomersTable
@@ -303,6 +330,7 @@ export interface Database {
   customer_merges: CustomerMergesTable
   customer_consents: CustomerConsentsTable
   customer_changes: CustomerChangesTable
+  customer_events: CustomerEventsTable
   sales_events: SalesEventsTable
   idempotency_keys: IdempotencyKeysTable
   customer_imports: CustomerImportsTable

@@ -2,6 +2,7 @@ import type { ImportRow } from '../db/customer-imports.js'
 import type { Import } from '../generated/schemas/Import.js'
 import type { Consent } from '../generated/schemas/Consent.js'
 import type { Customer } from '../generated/schemas/Customer.js'
+import type { Event } from '../generated/schemas/Event.js'
 import type { CustomerAnalytics } from '../generated/schemas/CustomerAnalytics.js'
 import type { CustomerMetrics } from '../generated/schemas/CustomerMetrics.js'
 import type { RepeatCustomer } from '../generated/schemas/RepeatCustomer.js'
@@ -10,6 +11,7 @@ import type { Note } from '../generated/schemas/Note.js'
 import type { Preferences } from '../generated/schemas/Preferences.js'
 import type { PurchaseHistory } from '../generated/schemas/PurchaseHistory.js'
 import type { CustomerRow } from '../db/customers.js'
+import type { EventRow } from '../db/customer-events.js'
 import type { ConsentRow } from '../db/customer-consents.js'
 import type { NoteRow } from '../db/customer-notes.js'
 import type { PreferencesRow } from '../db/customer-preferences.js'
@@ -46,6 +48,18 @@ export function toCustomer(row: Omit<CustomerRow, 'phone_sha256'>): Customer {
     erased_at: row.erased_at === null ? null : iso(row.erased_at),
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
+  }
+}
+
+/** `data` was rendered by the database at commit (customer_event_data) in this module's shape. */
+export function toEvent(row: EventRow): Event {
+  return {
+    id: row.id,
+    type: row.type,
+    business_id: row.business_id,
+    customer_id: row.customer_id,
+    created_at: iso(row.created_at),
+    data: row.data as Event['data'],
   }
 }
 

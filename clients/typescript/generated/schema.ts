@@ -185,6 +185,52 @@ export interface paths {
     patch?: never
     trace?: never
   }
+  '/api/customers/{businessId}/events': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+      }
+      cookie?: never
+    }
+    /**
+     * The business's events, in commit order
+     * @description One event per customer per committed transaction that changed it: `customer.created`,
+     *     `customer.updated` (a PATCH, flags included, a preferences update, an import's upsert),
+     *     `customer.deleted`, `customer.reactivated`, `customer.merged` (the target and each
+     *     source), `customer.unmerged` (an undo), `customer.erased`, `consent.changed` (a
+     *     `POST /{customerId}/consents`) and `purchase_history.updated` (a sale, refund or void,
+     *     or an attribution, that changed nothing else of the customer in its transaction). A
+     *     duplicate sales event, an idempotent replay and a refused write make none; notes make
+     *     none.
+     *
+     *     `data` is the customer as `GET /{customerId}` shows it at the end of that
+     *     transaction, without notes. The events are written by the database in the transaction
+     *     of the change (an outbox), so no write path can leave one out or add a second. After an
+     *     erasure, the customer's earlier events hold the erased values (`Erased customer`, no
+     *     phone, e-mail, address or contact time) instead of the personal data.
+     *
+     *     Paging: start without `after`, then pass `next` back as `after`. `next` is never null:
+     *     at the end of the feed it is where to resume, so a client that stores it and asks
+     *     again later gets every event exactly once, in the same order. The feed shows an event
+     *     only once every transaction that began before it has ended, so one that commits late
+     *     can never land behind a position already read; a long transaction delays the feed
+     *     (not the events) until it ends.
+     */
+    get: operations['listEvents']
+    put?: never
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
   '/api/customers/{businessId}/export': {
     parameters: {
       query?: never
@@ -1423,6 +1469,72 @@ export interface components {
       matched_by: ('phone' | 'phone_sha256') | null
       named_customer_id: components['schemas']['Id'] | null
     }
+    EventsPage: {
+      events: components['schemas']['Event'][]
+      /** @description Pass as `after` for what follows; never null (at the end, where to resume). */
+      next: string
+    }
+    /** @description One committed change of a customer, as the feed and webhook deliveries show it. */
+    Event: {
+      id: components['schemas']['Id']
+      type: components['schemas']['EventType']
+      business_id: components['schemas']['Id']
+      customer_id: components['schemas']['Id']
+      /**
+       * Format: date-time
+       * @description When the transaction that made it began.
+       */
+      created_at: string
+      data: components['schemas']['CustomerSnapshot']
+    }
+    /** @enum {string} */
+    EventType:
+      | 'customer.created'
+      | 'customer.updated'
+      | 'customer.deleted'
+      | 'customer.reactivated'
+      | 'customer.merged'
+      | 'customer.unmerged'
+      | 'customer.erased'
+      | 'consent.changed'
+      | 'purchase_history.updated'
+    /** @description The customer as `GET /{customerId}` shows it when the event's transaction ended, without notes. */
+    CustomerSnapshot: {
+      id: components['schemas']['Id']
+      business_id: components['schemas']['Id']
+      /** @example Wanjiru Kamau */
+      name: string
+      /**
+       * @description E.164.
+       * @example +254712345678
+       */
+      phone: string | null
+      /** @example wanjiru@example.co.ke */
+      email: string | null
+      /** @example Moi Avenue, Nairobi */
+      address: string | null
+      customer_type: components['schemas']['CustomerType']
+      is_active: boolean
+      prefer_sms: boolean
+      prefer_email: boolean
+      prefer_call: boolean
+      version: components['schemas']['Version']
+      /**
+       * @description The customer this one was merged into (it is then inactive until the merge is
+       *     undone); `null` for every other customer.
+       */
+      merged_into: number | null
+      /**
+       * @description When the customer's personal data was erased (`POST /{customerId}/erase`): the name
+       *     is then `Erased customer`, the contacts are gone and the customer is inactive for
+       *     good; `null` for every other customer.
+       */
+      erased_at: components['schemas']['Timestamp'] | null
+      created_at: components['schemas']['Timestamp']
+      updated_at: components['schemas']['Timestamp']
+      preferences: components['schemas']['Preferences']
+      history: components['schemas']['PurchaseHistory']
+    }
     CustomerChanges: {
       changes: components['schemas']['CustomerChange'][]
       /** @description Pass as `after` for the next (older) page; `null` on the last page. */
@@ -2183,6 +2295,14 @@ export interface components {
      */
     ChangesAfter: string
     /** @description Page size. */
+    EventsLimit: number
+    /**
+     * @description The `next` of the previous page: where to resume. Opaque: pass it back exactly as
+     *     received. Signed by the service and bound to the business; an altered cursor, or one
+     *     from another business, is a 400 with a detail on `after`.
+     */
+    EventsAfter: string
+    /** @description Page size. */
     DuplicatesLimit: number
     /** @description Only pairs scoring at least this much. */
     DuplicatesMinScore: number
@@ -2496,6 +2616,47 @@ export interface operations {
         }
         content: {
           'application/json': components['schemas']['DuplicateCandidates']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  listEvents: {
+    parameters: {
+      query?: {
+        /** @description Page size. */
+        limit?: components['parameters']['EventsLimit']
+        /**
+         * @description The `next` of the previous page: where to resume. Opaque: pass it back exactly as
+         *     received. Signed by the service and bound to the business; an altered cursor, or one
+         *     from another business, is a 400 with a detail on `after`.
+         */
+        after?: components['parameters']['EventsAfter']
+      }
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description A page of events, oldest first. */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['EventsPage']
         }
       }
       400: components['responses']['ValidationFailed']

@@ -3,6 +3,7 @@ import changeRoutes from './changes.js'
 import consentRoutes from './consents.js'
 import customerRoutes from './customers.js'
 import erasureRoutes from './erasure.js'
+import eventRoutes from './events.js'
 import exportRoutes from './export.js'
 import importRoutes from './imports.js'
 import duplicateRoutes from './duplicates.js'
@@ -23,6 +24,7 @@ const customersApi: FastifyPluginAsync = async (app) => {
   await app.register(customerRoutes)
   await app.register(changeRoutes)
   await app.register(consentRoutes)
+  await app.register(eventRoutes)
   await app.register(exportRoutes)
   await app.register(erasureRoutes)
   await app.register(duplicateRoutes)

@@ -101,6 +101,7 @@ const samples: Record<string, Sample> = {
   exportCustomers: { valid: {}, invalid: { query: { format: 'xml' } }, success: 200 },
   listCustomerDuplicates: { valid: {}, invalid: { customerId: 'abc' }, success: 200 },
   listCustomerChanges: { valid: {}, invalid: { query: { limit: '0' } }, success: 200 },
+  listEvents: { valid: {}, invalid: { query: { limit: '0' } }, success: 200 },
   exportCustomer: { valid: {}, invalid: { customerId: 'abc' }, success: 200 },
   eraseCustomer: {
     valid: { payload: { reason: 'Asked at the till' } },
