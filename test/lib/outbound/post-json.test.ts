@@ -1,0 +1,228 @@
+import { connect as tlsConnect } from 'node:tls'
+import t, { type Test } from 'tap'
+import { checkEndpointUrl, type OutboundPolicy } from '../../../lib/outbound/endpoint-url.js'
+import { postJson } from '../../../lib/outbound/post-json.js'
+import type { Resolver } from '../../../lib/outbound/resolver.js'
+import { closedPort, selfSignedCertificate, startServer, startSilentServer } from './servers.js'
+import {
+  guardedConnector,
+  namesResolver,
+  PUBLIC_ADDRESS,
+  refusingConnector,
+  stubResolver,
+} from './stubs.js'
+
+const BODY = JSON.stringify({ id: 'evt_1', type: 'customer.created', data: { name: 'Wanjiru' } })
+
+const development = (resolve: Resolver): OutboundPolicy => ({ requirePublicHttps: false, resolve })
+
+// Fails the test if anything is looked up: for URLs whose host is an IP literal.
+const noLookups =
+  (t: Test): Resolver =>
+  async (hostname) => {
+    t.fail(`looked up ${hostname}`)
+    throw new Error('no lookups expected')
+  }
+
+t.test('development: posts the body and headers to the pinned address', async (t) => {
+  const server = await startServer(t, (_request, response) => response.writeHead(204).end())
+  // The second answer would send the request elsewhere: only the first, checked one may be used.
+  const resolve = stubResolver({ 'hook.test': [['127.0.0.1'], ['192.0.2.99']] })
+  const connect = guardedConnector(
+    t,
+    { host: '127.0.0.1', port: server.port, servername: 'hook.test', tls: false },
+    server.port,
+  )
+  const result = await postJson(`http://hook.test:${server.port}/deliveries?attempt=1#frag`, BODY, {
+    policy: development(resolve),
+    headers: { 'PayMe-Signature': 't=1,v1=abc', 'Content-Type': 'text/plain', Host: 'evil.test' },
+    connect,
+  })
+  t.match(result, { statusCode: 204, error: null }, 'answered')
+  t.type(result.durationMs, 'number')
+  t.ok(result.durationMs >= 0 && result.durationMs < 5000, 'a duration in ms')
+  t.same(resolve.calls, ['hook.test'], 'one lookup')
+  t.equal(connect.calls.length, 1, 'one connection')
+  t.equal(server.received.length, 1, 'one request')
+  const [request] = server.received
+  t.equal(request!.method, 'POST')
+  t.equal(request!.url, '/deliveries?attempt=1', 'path and query, no fragment')
+  t.equal(request!.body, BODY, 'the exact bytes')
+  t.match(request!.headers, {
+    host: `hook.test:${server.port}`,
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(BODY)),
+    'payme-signature': 't=1,v1=abc',
+    connection: 'close',
+  })
+})
+
+t.test('the system connector reaches an IP literal URL on 127.0.0.1', async (t) => {
+  const server = await startServer(t, (_request, response) => response.writeHead(200).end('ok'))
+  const result = await postJson(`http://127.0.0.1:${server.port}/hook`, BODY, {
+    policy: development(noLookups(t)),
+  })
+  t.match(result, { statusCode: 200, error: null })
+  t.equal(server.received[0]?.headers.host, `127.0.0.1:${server.port}`)
+})
+
+t.test('an error status is a status, not an error', async (t) => {
+  const server = await startServer(t, (_request, response) => response.writeHead(500).end('boom'))
+  const result = await postJson(`http://127.0.0.1:${server.port}/hook`, BODY, {
+    policy: development(noLookups(t)),
+    connect: guardedConnector(t, { host: '127.0.0.1' }, server.port),
+  })
+  t.match(result, { statusCode: 500, error: null })
+})
+
+t.test('a redirect is not followed', async (t) => {
+  const server = await startServer(t, (_request, response) =>
+    response.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data' }).end(),
+  )
+  const result = await postJson(`http://127.0.0.1:${server.port}/hook`, BODY, {
+    policy: development(noLookups(t)),
+    connect: guardedConnector(t, { host: '127.0.0.1' }, server.port),
+  })
+  t.match(result, { statusCode: 302, error: null })
+  t.equal(server.received.length, 1)
+})
+
+t.test('a large answer is cut after a little of it was read', async (t) => {
+  const server = await startServer(t, (_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/plain' })
+    const chunk = 'x'.repeat(64 * 1024)
+    const write = (left: number): void => {
+      if (left === 0 || response.destroyed) return void response.end()
+      response.write(chunk, () => write(left - 1))
+    }
+    write(10_000)
+  })
+  const result = await postJson(`http://127.0.0.1:${server.port}/hook`, BODY, {
+    policy: development(noLookups(t)),
+    connect: guardedConnector(t, { host: '127.0.0.1' }, server.port),
+    timeoutMs: 5000,
+  })
+  t.match(result, { statusCode: 200, error: null })
+  t.ok(result.durationMs < 4000, `not read to the end (${result.durationMs} ms)`)
+})
+
+t.test('a server that never answers times out', async (t) => {
+  const server = await startSilentServer(t)
+  const result = await postJson(`http://127.0.0.1:${server.port}/hook`, BODY, {
+    policy: development(noLookups(t)),
+    connect: guardedConnector(t, { host: '127.0.0.1' }, server.port),
+    timeoutMs: 300,
+  })
+  t.match(result, { statusCode: null, error: 'timed out after 300 ms' })
+  t.ok(result.durationMs >= 250 && result.durationMs < 3000, `${result.durationMs} ms`)
+})
+
+t.test('a body that never ends after the status keeps the status', async (t) => {
+  const server = await startServer(t, (_request, response) => {
+    response.writeHead(200)
+    response.write('partial')
+  })
+  const result = await postJson(`http://127.0.0.1:${server.port}/hook`, BODY, {
+    policy: development(noLookups(t)),
+    connect: guardedConnector(t, { host: '127.0.0.1' }, server.port),
+    timeoutMs: 300,
+  })
+  t.match(result, { statusCode: 200, error: null })
+})
+
+t.test('a lookup that never ends times out without connecting', async (t) => {
+  const result = await postJson('http://slow.test/hook', BODY, {
+    policy: development(() => new Promise<string[]>(() => undefined)),
+    connect: refusingConnector(t),
+    timeoutMs: 200,
+  })
+  t.match(result, { statusCode: null, error: 'timed out after 200 ms' })
+})
+
+t.test('a refused connection is an error', async (t) => {
+  const port = await closedPort()
+  const result = await postJson(`http://127.0.0.1:${port}/hook`, BODY, {
+    policy: development(noLookups(t)),
+    connect: guardedConnector(t, { host: '127.0.0.1' }, port),
+  })
+  t.match(result, { statusCode: null, error: 'connection refused' })
+})
+
+t.test('production: refused URLs are errors and nothing is connected', async (t) => {
+  const cases: [string, string][] = [
+    ['http://public.example/hook', 'must use https'],
+    ['https://127.0.0.1/hook', 'must be a public IP address'],
+    ['https://10.0.0.1/hook', 'must be a public IP address'],
+    ['https://[::1]/hook', 'must be a public IP address'],
+    ['https://[::ffff:127.0.0.1]/hook', 'must be a public IP address'],
+    ['https://169.254.169.254/latest/meta-data', 'must be a public IP address'],
+    ['https://localhost/hook', 'must not point to localhost'],
+    ['https://internal.example/hook', 'host name must resolve only to public addresses'],
+    ['https://nowhere.example/hook', 'host name does not resolve'],
+    ['https://user:pass@public.example/hook', 'must not contain a user name or password'],
+  ]
+  for (const [url, error] of cases) {
+    const result = await postJson(url, BODY, {
+      policy: { requirePublicHttps: true, resolve: namesResolver() },
+      connect: refusingConnector(t),
+    })
+    t.match(result, { statusCode: null, error }, url)
+  }
+})
+
+t.test('production: a name rebound to a private address after registration', async (t) => {
+  const policy: OutboundPolicy = { requirePublicHttps: true, resolve: namesResolver() }
+  t.equal(await checkEndpointUrl('https://rebind.example/hook', policy), undefined, 'registered')
+  const result = await postJson('https://rebind.example/hook', BODY, {
+    policy,
+    connect: refusingConnector(t),
+  })
+  t.match(result, { statusCode: null, error: 'host name must resolve only to public addresses' })
+})
+
+const certificate = selfSignedCertificate('public.example')
+
+t.test(
+  'production: https to a public name goes to the checked address with SNI and Host the name',
+  { skip: certificate ? false : 'no openssl command to make a certificate' },
+  async (t) => {
+    const tls = certificate!
+    const server = await startServer(t, (_request, response) => response.writeHead(202).end(), tls)
+    const resolve = stubResolver({
+      'public.example': [[PUBLIC_ADDRESS], ['10.0.0.1']],
+      'other.example': [[PUBLIC_ADDRESS]],
+    })
+    // Asked for the checked public address, it connects to the local TLS server instead.
+    const toLocalTls = (port: number, options: { servername?: string }) =>
+      tlsConnect({ host: '127.0.0.1', port, servername: options.servername, ca: tls.cert })
+    const policy: OutboundPolicy = { requirePublicHttps: true, resolve }
+
+    const connect = guardedConnector(
+      t,
+      { host: PUBLIC_ADDRESS, port: 443, servername: 'public.example', tls: true },
+      server.port,
+      toLocalTls,
+    )
+    const result = await postJson('https://public.example/hook', BODY, { policy, connect })
+    t.match(result, { statusCode: 202, error: null })
+    t.same(resolve.calls, ['public.example'], 'one lookup')
+    t.match(server.received[0], { servername: 'public.example', body: BODY })
+    t.equal(server.received[0]?.headers.host, 'public.example')
+
+    const otherName = guardedConnector(
+      t,
+      { host: PUBLIC_ADDRESS, servername: 'other.example' },
+      server.port,
+      toLocalTls,
+    )
+    const mismatch = await postJson('https://other.example/hook', BODY, {
+      policy,
+      connect: otherName,
+    })
+    t.match(mismatch, {
+      statusCode: null,
+      error: 'TLS certificate does not match the host name',
+    })
+    t.equal(server.received.length, 1, 'nothing sent over the unverified connection')
+  },
+)
