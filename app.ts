@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { DatabaseConnection } from './db/connect.js'
 import type { Config } from './lib/config.js'
+import type { OutboundOverrides } from './lib/outbound/outbound.js'
 import { loadOpenApiDocument } from './lib/openapi-document.js'
 import { connectRedis } from './lib/redis.js'
 import cookie from './plugins/external/cookie.js'
@@ -19,6 +20,7 @@ import idempotency from './plugins/idempotency.js'
 import inputNormalisation from './plugins/input-normalisation.js'
 import jobQueue from './plugins/job-queue.js'
 import loadShedding from './plugins/load-shedding.js'
+import outbound from './plugins/outbound.js'
 import purchaseHistory from './plugins/purchase-history.js'
 import rateLimitPlugin, { rateLimitKey } from './plugins/rate-limit.js'
 import changeContext from './plugins/change-context.js'
@@ -34,6 +36,8 @@ export interface AppOptions {
   database?: DatabaseConnection
   /** Start-up progress lines for a person (development); unset, they go to the JSON log. */
   progress?: (line: string) => void
+  /** Tests replace the resolver and connector of webhook deliveries (only 127.0.0.1 is reached). */
+  outbound?: OutboundOverrides
 }
 
 /** The root plugin: third-party wrappers, then our plugins, then routes. */
@@ -56,6 +60,7 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   await fastify.register(swaggerUi, swaggerUiOptions)
 
   await fastify.register(configPlugin, { config })
+  await fastify.register(outbound, { overrides: options.outbound })
   await fastify.register(requestId)
   await fastify.register(changeContext)
   await fastify.register(errors)

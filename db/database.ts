@@ -317,6 +317,31 @@ export interface CustomerEventsTable {
   position: ColumnType<number | null, never, never>
 }
 
+/** Migration 2026-12-03T1510-webhook-endpoints. */
+export interface WebhookEndpointsTable {
+  id: GeneratedId
+  business_id: BigId
+  url: string
+  events: EventType[]
+  enabled: ColumnType<boolean, boolean | undefined, boolean>
+  secret: ColumnType<string, string, never>
+  delivered_position: ColumnType<number, number | undefined, number>
+  created_at: ColumnType<Date, never, never>
+  updated_at: ColumnType<Date, never, Date | string>
+}
+
+export interface WebhookDeliveriesTable {
+  id: GeneratedId
+  business_id: BigId
+  endpoint_id: BigId
+  event_id: BigId
+  attempt: number
+  status_code: number | null
+  error: string | null
+  duration_ms: number
+  at: ColumnType<Date, never, never>
+}
+
 export interface Database {
   businesses: BusinessesTable
   customers: CustomersTable
@@ -331,6 +356,8 @@ export interface Database {
   customer_consents: CustomerConsentsTable
   customer_changes: CustomerChangesTable
   customer_events: CustomerEventsTable
+  webhook_endpoints: WebhookEndpointsTable
+  webhook_deliveries: WebhookDeliveriesTable
   sales_events: SalesEventsTable
   idempotency_keys: IdempotencyKeysTable
   customer_imports: CustomerImportsTable

@@ -13,7 +13,7 @@ export abstract class DomainError extends Error {}
 
 /** The thing asked for does not exist in this business (or is not visible to it). */
 export class NotFound extends DomainError {
-  constructor(readonly resource: 'customer' | 'import' | 'resource') {
+  constructor(readonly resource: 'customer' | 'import' | 'webhook endpoint' | 'resource') {
     super(`${resource} not found`)
     this.name = 'NotFound'
   }

@@ -77,7 +77,10 @@ function fromDomainError(error: DomainError): HttpError {
   if (error instanceof Invalid) return validationFailed(error.details)
   if (error instanceof NotFound) {
     if (error.resource === 'customer') return customerNotFound()
-    return new HttpError(404, error.resource === 'import' ? 'Import not found' : 'Not found')
+    if (error.resource === 'import') return new HttpError(404, 'Import not found')
+    if (error.resource === 'webhook endpoint')
+      return new HttpError(404, 'Webhook endpoint not found')
+    return new HttpError(404, 'Not found')
   }
   if (error instanceof TooLarge) return new HttpError(413, 'Payload too large', error.message)
   if (error instanceof Conflict) return new HttpError(409, error.title, error.message)

@@ -12,6 +12,10 @@ import type { Preferences } from '../generated/schemas/Preferences.js'
 import type { PurchaseHistory } from '../generated/schemas/PurchaseHistory.js'
 import type { CustomerRow } from '../db/customers.js'
 import type { EventRow } from '../db/customer-events.js'
+import type { DeliveryRow } from '../db/webhook-deliveries.js'
+import type { EndpointRow } from '../db/webhook-endpoints.js'
+import type { WebhookDelivery } from '../generated/schemas/WebhookDelivery.js'
+import type { WebhookEndpoint } from '../generated/schemas/WebhookEndpoint.js'
 import type { ConsentRow } from '../db/customer-consents.js'
 import type { NoteRow } from '../db/customer-notes.js'
 import type { PreferencesRow } from '../db/customer-preferences.js'
@@ -60,6 +64,27 @@ export function toEvent(row: EventRow): Event {
     customer_id: row.customer_id,
     created_at: iso(row.created_at),
     data: row.data as Event['data'],
+  }
+}
+
+export function toWebhookEndpoint(row: EndpointRow): WebhookEndpoint {
+  return {
+    id: row.id,
+    url: row.url,
+    events: row.events,
+    enabled: row.enabled,
+    created_at: iso(row.created_at),
+  }
+}
+
+export function toWebhookDelivery(row: DeliveryRow): WebhookDelivery {
+  return {
+    event_id: row.event_id,
+    attempt: row.attempt,
+    status_code: row.status_code,
+    error: row.error,
+    duration_ms: row.duration_ms,
+    at: iso(row.at),
   }
 }
 

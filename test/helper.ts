@@ -14,6 +14,7 @@ import app from '../app.js'
 import { connectDatabase, type DatabaseConnection } from '../db/connect.js'
 import { migrateToLatest } from '../db/migrate.js'
 import type { Config } from '../lib/config.js'
+import type { OutboundOverrides } from '../lib/outbound/outbound.js'
 import { serverOptions } from '../server-options.js'
 import { ContractValidator } from './contract.js'
 import { loadChoice, withDatabase } from './setup/test-database.js'
@@ -179,13 +180,23 @@ interface App {
   database: DatabaseConnection
 }
 
-async function startApp(
-  options: { config?: Partial<Config>; database?: DatabaseConnection } = {},
-): Promise<App> {
+/** What a test may set of the app it builds. */
+export interface BuildOptions {
+  config?: Partial<Config>
+  database?: DatabaseConnection
+  /** The webhook deliveries' resolver and connector (tests reach only 127.0.0.1). */
+  outbound?: OutboundOverrides
+}
+
+async function startApp(options: BuildOptions = {}): Promise<App> {
   const database = options.database ?? (await testDatabase())
   const fastify = Fastify(serverOptions({ logLevel: options.config?.logLevel ?? 'silent' }))
   const routes = new Map<string, string | undefined>()
-  void fastify.register(app, { config: testConfig(options.config), database })
+  void fastify.register(app, {
+    config: testConfig(options.config),
+    database,
+    outbound: options.outbound,
+  })
   fastify.addHook('onRequest', async (request) => {
     routes.set(request.id, request.routeOptions.url)
   })
@@ -194,10 +205,7 @@ async function startApp(
 }
 
 /** Builds the app on this file's database, torn down with the test. */
-export async function build(
-  t: Test,
-  options: { config?: Partial<Config>; database?: DatabaseConnection } = {},
-): Promise<TestServer> {
+export async function build(t: Test, options: BuildOptions = {}): Promise<TestServer> {
   const started = await startApp(options)
   t.teardown(() => started.fastify.close())
   return serverFor(t, started)

@@ -231,6 +231,121 @@ export interface paths {
     patch?: never
     trace?: never
   }
+  '/api/customers/{businessId}/webhook-endpoints': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+      }
+      cookie?: never
+    }
+    /**
+     * The business's webhook endpoints
+     * @description Every endpoint of the business, oldest first, without secrets.
+     */
+    get: operations['listWebhookEndpoints']
+    put?: never
+    /**
+     * Register a webhook endpoint
+     * @description Registers a URL that receives the business's events of the types listed, from now on
+     *     (not what happened before: the feed has that). The answer is the only one that shows the
+     *     endpoint's `secret`: keep it, it signs every delivery.
+     *
+     *     **Deliveries.** One `POST` per event, with the event exactly as `GET /events` shows it
+     *     as the body (`application/json`) and `PayMe-Signature: t=<unix seconds>,v1=<hex>`, the
+     *     HMAC-SHA256 with the secret over `"<t>.<raw body>"` — the sales feed's scheme. A 2xx
+     *     answer within 10 seconds is a delivery; anything else (another status, a timeout, no
+     *     connection) is retried with exponential back-off (about 1 s, 2 s, 4 s, … at most an
+     *     hour apart) for 72 hours, then given up (the delivery log shows every attempt). At least
+     *     once: a receiver may get an event twice (the same `id`), and should skip an `id` it has
+     *     seen. In order: an endpoint gets its events one at a time, in feed order, so the events
+     *     of one customer always arrive in the order they happened; an event being retried holds
+     *     back those after it. Redirects are not followed.
+     *
+     *     **URL.** In production (`NODE_ENV=production`) it must be `https` and its host must
+     *     resolve only to public addresses (not private, loopback, link-local, carrier-grade NAT,
+     *     multicast or reserved ones, nor `localhost`); this is checked here and again before each
+     *     delivery, since DNS can change, and the connection goes to the address that was
+     *     checked. A URL with a user name or password is refused everywhere. Refusals are a 400
+     *     with a detail on `url`.
+     */
+    post: operations['createWebhookEndpoint']
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/customers/{businessId}/webhook-endpoints/{endpointId}': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /** @description The webhook endpoint's id, from `POST /webhook-endpoints`. */
+        endpointId: components['parameters']['EndpointId']
+      }
+      cookie?: never
+    }
+    /** A webhook endpoint */
+    get: operations['getWebhookEndpoint']
+    put?: never
+    post?: never
+    /**
+     * Remove a webhook endpoint
+     * @description The endpoint and its delivery log are removed; no delivery starts after this.
+     */
+    delete: operations['deleteWebhookEndpoint']
+    options?: never
+    head?: never
+    /**
+     * Change a webhook endpoint
+     * @description Changes the URL (checked as at registration), the event types, or `enabled`. A disabled
+     *     endpoint gets no deliveries (one in flight may still finish). Enabling it again starts
+     *     from the end of the feed then: what it missed is not replayed (the feed has it).
+     */
+    patch: operations['updateWebhookEndpoint']
+    trace?: never
+  }
+  '/api/customers/{businessId}/webhook-endpoints/{endpointId}/deliveries': {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /** @description The webhook endpoint's id, from `POST /webhook-endpoints`. */
+        endpointId: components['parameters']['EndpointId']
+      }
+      cookie?: never
+    }
+    /**
+     * The endpoint's delivery attempts
+     * @description Every attempt, newest first: the event, the attempt's number for that event (1 for the
+     *     first), the receiver's status (null when none came: no connection, a timeout, a URL
+     *     refused at delivery) or the error, and how long it took.
+     */
+    get: operations['listWebhookDeliveries']
+    put?: never
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
   '/api/customers/{businessId}/export': {
     parameters: {
       query?: never
@@ -1060,6 +1175,32 @@ export interface paths {
   }
 }
 export interface webhooks {
+  customerEvent: {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    get?: never
+    put?: never
+    /**
+     * An event, delivered to a registered webhook endpoint
+     * @description What this service sends to each URL registered with `POST /webhook-endpoints`: one event
+     *     per request, exactly as `GET /events` shows it, signed with the endpoint's secret as
+     *     `PayMe-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 over "<t>.<raw body>">`. Verify
+     *     the signature over the raw body before parsing it, reject a `t` more than 300 seconds
+     *     from your clock, and skip an event `id` already handled (delivery is at least once).
+     *     Answer 2xx within 10 seconds once the event is stored; anything else is retried with
+     *     back-off for 72 hours, and holds back the endpoint's later events meanwhile.
+     */
+    post: operations['customerEventWebhook']
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
   saleEvent: {
     parameters: {
       query?: never
@@ -1468,6 +1609,69 @@ export interface components {
       payer_phone: string | null
       matched_by: ('phone' | 'phone_sha256') | null
       named_customer_id: components['schemas']['Id'] | null
+    }
+    WebhookEndpointCreate: {
+      url: components['schemas']['WebhookUrl']
+      events: components['schemas']['WebhookEventTypes']
+    }
+    WebhookEndpointUpdate: {
+      url?: components['schemas']['WebhookUrl']
+      events?: components['schemas']['WebhookEventTypes']
+      enabled?: boolean
+    }
+    /**
+     * @description An absolute `http` or `https` URL (`https` to a public address in production).
+     * @example https://loyalty.example.co.ke/payme/events
+     */
+    WebhookUrl: string
+    /** @description The event types the endpoint receives. */
+    WebhookEventTypes: components['schemas']['EventType'][]
+    WebhookEndpoint: {
+      id: components['schemas']['Id']
+      url: string
+      events: components['schemas']['EventType'][]
+      enabled: boolean
+      /** Format: date-time */
+      created_at: string
+    }
+    WebhookEndpointCreated: {
+      webhook_endpoint: {
+        id: components['schemas']['Id']
+        url: string
+        events: components['schemas']['EventType'][]
+        enabled: boolean
+        /** Format: date-time */
+        created_at: string
+        /**
+         * @description Signs every delivery (`PayMe-Signature`). Shown only in this answer.
+         * @example whsec_x0Qm3cX8QZ7Y1v2m9Jt5b1yXbq0G7mJm9w6sX2kYx1E
+         */
+        secret: string
+      }
+    }
+    WebhookEndpointResponse: {
+      webhook_endpoint: components['schemas']['WebhookEndpoint']
+    }
+    WebhookEndpoints: {
+      webhook_endpoints: components['schemas']['WebhookEndpoint'][]
+    }
+    WebhookEndpointDeleted: {
+      /** @constant */
+      message: 'Webhook endpoint deleted'
+    }
+    WebhookDeliveries: {
+      deliveries: components['schemas']['WebhookDelivery'][]
+    }
+    WebhookDelivery: {
+      event_id: components['schemas']['Id']
+      attempt: number
+      /** @description The receiver's status; null when none came. */
+      status_code: number | null
+      /** @description Why it failed without a status (or null). */
+      error: string | null
+      duration_ms: number
+      /** Format: date-time */
+      at: string
     }
     EventsPage: {
       events: components['schemas']['Event'][]
@@ -2079,6 +2283,21 @@ export interface components {
         'application/json': components['schemas']['ApiError']
       }
     }
+    /** @description No such webhook endpoint in this business. */
+    WebhookEndpointNotFound: {
+      headers: {
+        [name: string]: unknown
+      }
+      content: {
+        /**
+         * @example {
+         *       "error": "Webhook endpoint not found",
+         *       "request_id": "req-1a2b3c"
+         *     }
+         */
+        'application/json': components['schemas']['ApiError']
+      }
+    }
     /** @description No such import in this business. */
     ImportNotFound: {
       headers: {
@@ -2294,6 +2513,10 @@ export interface components {
      *     used with another business or customer, is a 400 with a detail on `after`.
      */
     ChangesAfter: string
+    /** @description The webhook endpoint's id, from `POST /webhook-endpoints`. */
+    EndpointId: components['schemas']['Id']
+    /** @description How many attempts, newest first. */
+    DeliveriesLimit: number
     /** @description Page size. */
     EventsLimit: number
     /**
@@ -2662,6 +2885,289 @@ export interface operations {
       400: components['responses']['ValidationFailed']
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  listWebhookEndpoints: {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description The endpoints. */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['WebhookEndpoints']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  createWebhookEndpoint: {
+    parameters: {
+      query?: never
+      header?: {
+        /**
+         * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+         *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+         *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+         *     request with a key runs, and its answer is stored in the same transaction as its effect.
+         *     A repeat with the same method, path (query included) and body — compared as parsed
+         *     JSON, so key order and spacing do not matter — gets the stored status and body again
+         *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+         *     method, path or body is a 422; while the first request still runs, a 409 with
+         *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+         *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+         *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+         *     key is another key. A malformed key is a 400.
+         * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey']
+      }
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+      }
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "url": "https://loyalty.example.co.ke/payme/events",
+         *       "events": [
+         *         "customer.created",
+         *         "purchase_history.updated"
+         *       ]
+         *     }
+         */
+        'application/json': components['schemas']['WebhookEndpointCreate']
+      }
+    }
+    responses: {
+      /** @description The endpoint, with its secret (shown only here). */
+      201: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['WebhookEndpointCreated']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      422: components['responses']['IdempotencyKeyReused']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  getWebhookEndpoint: {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /** @description The webhook endpoint's id, from `POST /webhook-endpoints`. */
+        endpointId: components['parameters']['EndpointId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description The endpoint, without its secret. */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['WebhookEndpointResponse']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['WebhookEndpointNotFound']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  deleteWebhookEndpoint: {
+    parameters: {
+      query?: never
+      header?: {
+        /**
+         * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+         *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+         *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+         *     request with a key runs, and its answer is stored in the same transaction as its effect.
+         *     A repeat with the same method, path (query included) and body — compared as parsed
+         *     JSON, so key order and spacing do not matter — gets the stored status and body again
+         *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+         *     method, path or body is a 422; while the first request still runs, a 409 with
+         *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+         *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+         *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+         *     key is another key. A malformed key is a 400.
+         * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey']
+      }
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /** @description The webhook endpoint's id, from `POST /webhook-endpoints`. */
+        endpointId: components['parameters']['EndpointId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description Removed. */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['WebhookEndpointDeleted']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['WebhookEndpointNotFound']
+      422: components['responses']['IdempotencyKeyReused']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  updateWebhookEndpoint: {
+    parameters: {
+      query?: never
+      header?: {
+        /**
+         * @description Makes retrying this write safe (a phone on mobile data that did not see the answer sends
+         *     the same request again). Any unique string of 1–255 printable ASCII characters (a UUID
+         *     is a good choice), kept 24 hours for the business and the token's `sub`. The first
+         *     request with a key runs, and its answer is stored in the same transaction as its effect.
+         *     A repeat with the same method, path (query included) and body — compared as parsed
+         *     JSON, so key order and spacing do not matter — gets the stored status and body again
+         *     with `Idempotent-Replayed: true`, and changes nothing. The same key with another
+         *     method, path or body is a 422; while the first request still runs, a 409 with
+         *     `Retry-After: 1`. Answers that did not run (400, 401, 403, 409, 413, 415, 429, 5xx) are
+         *     not stored: a retry with the key runs again. 404, 412 and 422 answers are stored (a
+         *     retry after a 412 is a new intent: send it with a new key). Another user's identical
+         *     key is another key. A malformed key is a 400.
+         * @example 3f1c9a62-5d4e-4f8e-9a57-1c2b7d9e0a11
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey']
+      }
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /** @description The webhook endpoint's id, from `POST /webhook-endpoints`. */
+        endpointId: components['parameters']['EndpointId']
+      }
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "enabled": false
+         *     }
+         */
+        'application/json': components['schemas']['WebhookEndpointUpdate']
+      }
+    }
+    responses: {
+      /** @description The endpoint as changed, without its secret. */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['WebhookEndpointResponse']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['WebhookEndpointNotFound']
+      422: components['responses']['IdempotencyKeyReused']
+      429: components['responses']['TooManyRequests']
+      500: components['responses']['InternalError']
+      503: components['responses']['ServiceUnavailable']
+    }
+  }
+  listWebhookDeliveries: {
+    parameters: {
+      query?: {
+        /** @description How many attempts, newest first. */
+        limit?: components['parameters']['DeliveriesLimit']
+      }
+      header?: never
+      path: {
+        /**
+         * @description The business the request acts for; it must be in the token's `businesses`.
+         * @example 5
+         */
+        businessId: components['parameters']['BusinessId']
+        /** @description The webhook endpoint's id, from `POST /webhook-endpoints`. */
+        endpointId: components['parameters']['EndpointId']
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      /** @description The attempts, newest first. */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['WebhookDeliveries']
+        }
+      }
+      400: components['responses']['ValidationFailed']
+      401: components['responses']['Unauthorized']
+      403: components['responses']['Forbidden']
+      404: components['responses']['WebhookEndpointNotFound']
       429: components['responses']['TooManyRequests']
       500: components['responses']['InternalError']
       503: components['responses']['ServiceUnavailable']
@@ -4083,6 +4589,33 @@ export interface operations {
            */
           'text/plain': string
         }
+      }
+    }
+  }
+  customerEventWebhook: {
+    parameters: {
+      query?: never
+      header: {
+        /** @example t=1795687141,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd */
+        'PayMe-Signature': string
+        /** @description The event's `id` (also in the body). */
+        'PayMe-Event-Id': string
+      }
+      path?: never
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['Event']
+      }
+    }
+    responses: {
+      /** @description Any 2xx is a delivery. */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content?: never
       }
     }
   }

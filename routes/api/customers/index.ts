@@ -12,6 +12,7 @@ import mergeRoutes from './merges.js'
 import noteRoutes from './notes.js'
 import preferenceRoutes from './preferences.js'
 import purchaseRoutes from './purchases.js'
+import webhookEndpointRoutes from './webhook-endpoints.js'
 
 /**
  * Everything under /api/customers/{businessId} (each route's URL comes from the document): a
@@ -34,6 +35,7 @@ const customersApi: FastifyPluginAsync = async (app) => {
   await app.register(noteRoutes)
   await app.register(preferenceRoutes)
   await app.register(purchaseRoutes)
+  await app.register(webhookEndpointRoutes)
 }
 
 export default customersApi
