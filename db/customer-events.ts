@@ -20,25 +20,52 @@ export async function sequenceEvents(db: Executor, businessId: number): Promise<
   await sql`select customer_events_sequence(${businessId}::bigint)`.execute(db)
 }
 
-/** Up to `limit` numbered events of the business after `position`, in feed order. */
+/** Up to `limit` numbered events of the business after `position` (of `types`), in feed order. */
 export async function listEventsAfter(
   db: Executor,
   businessId: number,
   position: number,
   limit: number,
+  types?: readonly EventType[],
 ): Promise<EventRow[]> {
-  const rows = await db
+  let query = db
     .selectFrom('customer_events')
     .select(['id', 'type', 'business_id', 'customer_id', 'created_at', 'data', 'position'])
     .where('business_id', '=', businessId)
     .where('position', '>', position)
-    .orderBy('position')
-    .limit(limit)
-    .execute()
+  if (types) query = query.where('type', 'in', types)
+  const rows = await query.orderBy('position').limit(limit).execute()
   return rows.map((row) => {
     if (row.type === null || row.data === null || row.position === null) {
       throw new Error(`event ${row.id} numbered without its type or data`)
     }
     return { ...row, type: row.type, data: row.data, position: row.position }
   })
+}
+
+/**
+ * The first numbered event of the business after `position` of one of `types`, or, when there is
+ * none, the feed's last position: read in one statement, so no event of those types lies between
+ * `position` and that end (a later numbering only adds higher positions).
+ */
+export async function nextEventOf(
+  db: Executor,
+  businessId: number,
+  position: number,
+  types: readonly EventType[],
+): Promise<{ event: EventRow } | { end: number }> {
+  const { rows } = await sql<{ event: EventRow | null; end: number | null }>`
+    select (select to_jsonb(e) from (
+        select id, type, business_id, customer_id, created_at, data, position
+        from customer_events
+        where business_id = ${businessId} and position > ${position}
+          and type = any(${types as EventType[]}::text[])
+        order by position limit 1) e) as event,
+      (select max(position) from customer_events where business_id = ${businessId}) as "end"
+  `.execute(db)
+  const row = rows[0]
+  if (row?.event) {
+    return { event: { ...row.event, created_at: new Date(row.event.created_at) } }
+  }
+  return { end: row?.end ?? position }
 }

@@ -326,6 +326,8 @@ export interface WebhookEndpointsTable {
   enabled: ColumnType<boolean, boolean | undefined, boolean>
   secret: ColumnType<string, string, never>
   delivered_position: ColumnType<number, number | undefined, number>
+  failing_since: ColumnType<Date | null, never, Date | string | null>
+  next_attempt_at: ColumnType<Date | null, never, Date | string | null>
   created_at: ColumnType<Date, never, never>
   updated_at: ColumnType<Date, never, Date | string>
 }

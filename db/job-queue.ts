@@ -1,5 +1,6 @@
 import { CompiledQuery, type Kysely } from 'kysely'
 import { PgBoss, type ConstructorOptions, type Db, type QueuePolicy } from 'pg-boss'
+import type { DeliverySettings } from '../lib/outbound/outbound.js'
 import type { DatabaseConnection } from './connect.js'
 import type { Database } from './database.js'
 import type { Executor } from './executor.js'
@@ -16,6 +17,8 @@ export interface JobPayloads {
   'purge-idempotency-keys': Record<string, never>
   /** Applies an import's staged rows, batch by batch (services/import-batches.ts). */
   'import-customers': { businessId: number; importId: number }
+  /** Sends webhook endpoints their events (services/webhook-deliveries.ts); always running. */
+  'deliver-webhooks': Record<string, never>
 }
 
 /** What a handler is told about the attempt it runs. */
@@ -25,6 +28,8 @@ export interface JobContext {
   retryCount: number
   /** Aborted when the queue stops or the attempt expires: a long job checks it between batches. */
   signal: AbortSignal
+  /** How this process delivers webhooks (its outbound policy); absent where none is set. */
+  deliveries?: DeliverySettings
 }
 
 export interface JobDefinition<Data> {
@@ -51,6 +56,8 @@ export interface JobDefinition<Data> {
   cron?: string
   /** At most one waiting and one running at a time, across every instance (a purge, a sweep). */
   oneAtATime?: boolean
+  /** Also sent when a queue with workers starts, not only on `cron` (a loop that must not wait). */
+  runAtStart?: boolean
   /** Attempts of this job run at once in one process (1 unless given). */
   concurrency?: number
 }
@@ -85,6 +92,8 @@ export interface JobQueueOptions {
   log: JobQueueLog
   /** How often an idle worker asks for a job, in seconds (2 unless given; at least 0.5). */
   pollingIntervalSeconds?: number
+  /** Handed to every job as `deliveries` (the webhook delivery job needs it). */
+  deliveries?: DeliverySettings
 }
 
 export type JobQueue = ReturnType<typeof createJobQueue>
@@ -202,7 +211,12 @@ export function createJobQueue(
           if (!job) return undefined
           const { id, retryCount, signal } = job
           try {
-            return await definition.run(connection.db, job.data, { id, retryCount, signal })
+            return await definition.run(connection.db, job.data, {
+              id,
+              retryCount,
+              signal,
+              deliveries: options.deliveries,
+            })
           } catch (error) {
             log.warn({ err: error, job: name, job_id: id, retry_count: retryCount }, 'job failed')
             throw error
@@ -223,7 +237,13 @@ export function createJobQueue(
       running.push(boss)
       current = boss
       await createQueues(boss)
-      if (workers) await startWorkers(boss)
+      if (workers) {
+        await startWorkers(boss)
+        for (const [name, definition] of Object.entries(jobs)) {
+          // A one-at-a-time job already waiting or running makes this a no-op.
+          if (definition.runAtStart) await boss.send(name, {})
+        }
+      }
       // Stopped while a background attempt was under way: this one must not outlive it.
       if (stopped) throw new Error('the job queue stopped while it started')
     } catch (error) {

@@ -2,8 +2,11 @@ import { sql, type Selectable } from 'kysely'
 import type { EventType, WebhookEndpointsTable } from './database.js'
 import type { Executor } from './executor.js'
 
-/** An endpoint as the API shows it: everything but its secret and its position. */
-export type EndpointRow = Omit<Selectable<WebhookEndpointsTable>, 'secret' | 'delivered_position'>
+/** An endpoint as the API shows it: not its secret, nor where its deliveries are. */
+export type EndpointRow = Pick<
+  Selectable<WebhookEndpointsTable>,
+  'id' | 'business_id' | 'url' | 'events' | 'enabled' | 'created_at' | 'updated_at'
+>
 
 const SHOWN = ['id', 'business_id', 'url', 'events', 'enabled', 'created_at', 'updated_at'] as const
 
@@ -88,53 +91,37 @@ export async function deleteEndpoint(
   return result.numDeletedRows > 0n
 }
 
-/** What a delivery needs of its endpoint, locked for the delivery's transaction. */
+/** What a delivery needs of its endpoint. */
 export interface DeliveryTarget {
+  business_id: number
+  id: number
   url: string
   events: EventType[]
-  enabled: boolean
   secret: string
   delivered_position: number
+  failing_since: Date | null
 }
 
-export async function lockDeliveryTarget(
-  db: Executor,
-  businessId: number,
-  endpointId: number,
-): Promise<DeliveryTarget | undefined> {
-  return db
-    .selectFrom('webhook_endpoints')
-    .select(['url', 'events', 'enabled', 'secret', 'delivered_position'])
-    .where('business_id', '=', businessId)
-    .where('id', '=', endpointId)
-    .forUpdate()
-    .executeTakeFirst()
-}
-
-/** The endpoint has received (or given up on) everything up to `position`. */
-export async function advanceEndpoint(
-  db: Executor,
-  businessId: number,
-  endpointId: number,
-  position: number,
-): Promise<void> {
-  await db
-    .updateTable('webhook_endpoints')
-    .set({ delivered_position: position })
-    .where('business_id', '=', businessId)
-    .where('id', '=', endpointId)
-    .where('delivered_position', '<', position)
-    .execute()
-}
-
-/** Enabled endpoints with numbered events past their position, over every business. */
-export async function endpointsBehind(
-  db: Executor,
-): Promise<{ business_id: number; id: number }[]> {
+/**
+ * Enabled endpoints of every business with numbered events past their position, whose retry
+ * (if their next event is failing) is due.
+ */
+export async function dueEndpoints(db: Executor): Promise<DeliveryTarget[]> {
   return db
     .selectFrom('webhook_endpoints as w')
-    .select(['w.business_id', 'w.id'])
+    .select([
+      'w.business_id',
+      'w.id',
+      'w.url',
+      'w.events',
+      'w.secret',
+      'w.delivered_position',
+      'w.failing_since',
+    ])
     .where('w.enabled', '=', true)
+    .where((eb) =>
+      eb.or([eb('w.next_attempt_at', 'is', null), eb('w.next_attempt_at', '<=', sql<Date>`now()`)]),
+    )
     .where(({ exists, selectFrom }) =>
       exists(
         selectFrom('customer_events as e')
@@ -143,5 +130,63 @@ export async function endpointsBehind(
           .whereRef('e.position', '>', 'w.delivered_position'),
       ),
     )
+    .orderBy('w.business_id')
+    .orderBy('w.id')
+    .execute()
+}
+
+/** Businesses with enabled endpoints and events not numbered yet. */
+export async function businessesToNumber(db: Executor): Promise<number[]> {
+  const rows = await db
+    .selectFrom('webhook_endpoints as w')
+    .select('w.business_id')
+    .distinct()
+    .where('w.enabled', '=', true)
+    .where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('customer_events as e')
+          .select('e.id')
+          .whereRef('e.business_id', '=', 'w.business_id')
+          .where('e.position', 'is', null),
+      ),
+    )
+    .execute()
+  return rows.map((row) => row.business_id)
+}
+
+/**
+ * The endpoint has received (or given up on, or does not take) everything up to `position`;
+ * its next event is not failing. Nothing when the endpoint is gone or already further.
+ */
+export async function advanceEndpoint(
+  db: Executor,
+  businessId: number,
+  endpointId: number,
+  position: number,
+): Promise<void> {
+  await db
+    .updateTable('webhook_endpoints')
+    .set({ delivered_position: position, failing_since: null, next_attempt_at: null })
+    .where('business_id', '=', businessId)
+    .where('id', '=', endpointId)
+    .where('delivered_position', '<', position)
+    .execute()
+}
+
+/** The endpoint's next event failed: retried no sooner than `retryInMs` from now. */
+export async function postponeEndpoint(
+  db: Executor,
+  businessId: number,
+  endpointId: number,
+  retryInMs: number,
+): Promise<void> {
+  await db
+    .updateTable('webhook_endpoints')
+    .set({
+      failing_since: sql`coalesce(failing_since, now())`,
+      next_attempt_at: sql`now() + ${retryInMs} * interval '1 millisecond'`,
+    })
+    .where('business_id', '=', businessId)
+    .where('id', '=', endpointId)
     .execute()
 }

@@ -1,4 +1,5 @@
 import type { JobDefinitions } from '../db/job-queue.js'
+import { deliverWebhooks } from './deliver-webhooks.js'
 import { importCustomers } from './import-customers.js'
 import { purgeIdempotencyKeys } from './purge-idempotency-keys.js'
 
@@ -10,4 +11,5 @@ import { purgeIdempotencyKeys } from './purge-idempotency-keys.js'
 export const JOBS: JobDefinitions = {
   'purge-idempotency-keys': purgeIdempotencyKeys,
   'import-customers': importCustomers,
+  'deliver-webhooks': deliverWebhooks,
 }

@@ -184,6 +184,8 @@ export interface Config {
   shutdownTimeoutMs: number
   /** Whether this process runs the job queue's workers and schedules (it enqueues either way). */
   workers: boolean
+  /** The first retry of a failed webhook delivery (then doubling): 1 s; tests shorten it. */
+  webhookRetryBaseMs: number
 }
 
 export class ConfigError extends Error {}
@@ -443,5 +445,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     trustProxy,
     shutdownTimeoutMs: environment.SHUTDOWN_TIMEOUT_MS,
     workers: environment.WORKERS,
+    webhookRetryBaseMs: 1000,
   }
 }

@@ -55,3 +55,8 @@ const RETRYABLE_CODES = new Set(['40P01', '40001'])
 export function isRetryableConflict(error: unknown): boolean {
   return error instanceof Error && RETRYABLE_CODES.has(String((error as { code?: unknown }).code))
 }
+
+/** A foreign key violation: the row referred to is gone (deleted meanwhile). */
+export function isMissingReference(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === '23503'
+}

@@ -18,6 +18,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     enabled boolean not null default true,
     secret text not null,
     delivered_position bigint not null default 0,
+    -- The event after delivered_position has failed since then; retried from next_attempt_at.
+    failing_since timestamptz,
+    next_attempt_at timestamptz,
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now(),
     primary key (business_id, id)

@@ -30,6 +30,12 @@ export default fp(
       workers: app.config.workers,
       log: app.log,
       pollingIntervalSeconds: options.pollingIntervalSeconds,
+      deliveries: {
+        outbound: app.outbound,
+        retryBaseMs: app.config.webhookRetryBaseMs,
+        // service-metrics registers after the queue; the deliveries count once it has.
+        observe: (outcome, lagSeconds) => app.serviceMetrics.observeDelivery(outcome, lagSeconds),
+      },
     })
     // An unreachable database does not stop the service starting: the queue keeps trying.
     await queue.startOrRetry()
@@ -39,5 +45,5 @@ export default fp(
       await queue.stop(app.config.shutdownTimeoutMs)
     })
   },
-  { name: 'job-queue', dependencies: ['config', 'db'] },
+  { name: 'job-queue', dependencies: ['config', 'db', 'outbound'] },
 )

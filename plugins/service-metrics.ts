@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import type { DeliveryOutcome } from '../lib/outbound/outbound.js'
 import { connectionOf } from './db.js'
 
 declare module 'fastify' {
@@ -86,7 +87,31 @@ function createServiceMetrics(app: FastifyInstance) {
     labelNames: ['format'],
     registers,
   })
-  return { errors, webhookEvents, saleAttributions, salesAttached, loadShed, customersExported }
+  const deliveries = new client.Counter({
+    name: 'webhook_deliveries_total',
+    help: 'Attempts to deliver events to webhook endpoints, by outcome: delivered (2xx), failed (retried later), given_up (after 72 hours of failures)',
+    labelNames: ['outcome'],
+    registers,
+  })
+  const deliveryLag = new client.Histogram({
+    name: 'webhook_delivery_lag_seconds',
+    help: "Seconds from the start of an event's transaction to its delivery (2xx) to an endpoint",
+    buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600],
+    registers,
+  })
+  function observeDelivery(outcome: DeliveryOutcome, lagSeconds: number): void {
+    deliveries.inc({ outcome })
+    if (outcome === 'delivered') deliveryLag.observe(lagSeconds)
+  }
+  return {
+    errors,
+    webhookEvents,
+    saleAttributions,
+    salesAttached,
+    loadShed,
+    customersExported,
+    observeDelivery,
+  }
 }
 
 /** Error counts, webhook outcomes and the database pool, in the registry GET /metrics serves. */

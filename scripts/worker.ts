@@ -9,6 +9,7 @@ import { connectDatabase, databaseTargetOf } from '../db/connect.js'
 import { createJobQueue } from '../db/job-queue.js'
 import { describePlan, migrateToLatest } from '../db/migrate.js'
 import { JOBS } from '../jobs/index.js'
+import { outboundFor } from '../lib/outbound/outbound.js'
 import { ConfigError, loadConfig, type Config } from '../lib/config.js'
 import { DataDirectoryInUse } from '../lib/data-dir-lock.js'
 import { loggerOptions, prettyAvailable } from '../server-options.js'
@@ -49,7 +50,12 @@ await migrateToLatest(database.db, {
   planned: (steps) => log.info(describePlan(steps)),
   step: (line) => log.info(line),
 })
-const queue = createJobQueue(database, JOBS, { workers: true, log })
+const queue = createJobQueue(database, JOBS, {
+  workers: true,
+  log,
+  // Deliveries from this process are not counted in any /metrics (the service's count its own).
+  deliveries: { outbound: outboundFor(config.env), retryBaseMs: config.webhookRetryBaseMs },
+})
 
 closeWithGrace(
   { delay: config.shutdownTimeoutMs, logger: { error: (message: unknown) => log.error(message) } },

@@ -50,6 +50,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     shutdownTimeoutMs: 10_000,
     // The queue still starts (requests enqueue); the queue's own tests turn its workers on.
     workers: false,
+    webhookRetryBaseMs: 1000,
     ...overrides,
   }
 }

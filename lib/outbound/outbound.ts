@@ -28,3 +28,18 @@ export function outboundFor(
     connect: overrides.connect,
   }
 }
+
+/** Outcomes of one delivery attempt, as the metrics count them. */
+export type DeliveryOutcome = 'delivered' | 'failed' | 'given_up'
+
+/** What the webhook delivery job needs from the process that runs it. */
+export interface DeliverySettings {
+  outbound: Outbound
+  /** The first retry's delay; each next one twice as long, up to an hour. */
+  retryBaseMs: number
+  /** After failing this long, an event is given up and the endpoint goes on (72 hours). */
+  giveUpAfterMs?: number
+  timeoutMs?: number
+  /** Counts each attempt and, for deliveries, the seconds since the event's transaction began. */
+  observe?: (outcome: DeliveryOutcome, lagSeconds: number) => void
+}

@@ -1,0 +1,28 @@
+import { enqueue, type JobDefinition, type JobPayloads } from '../db/job-queue.js'
+import { runDeliveries } from '../services/webhook-deliveries.js'
+
+/** How long one run delivers before it ends and the next begins (within the expiry). */
+const RUN_MS = 10 * 60 * 1000
+
+/**
+ * The webhook delivery loop (services/webhook-deliveries.ts): one run at a time across every
+ * instance, so each endpoint's events leave in order. It starts with the queue and every minute
+ * (a no-op while a run is under way), runs ten minutes, and sends its successor before it ends.
+ * A worker that dies stops its heartbeat; another instance starts the loop within a minute, and
+ * the event that was in flight is sent again (at least once, same id). Failed deliveries are
+ * retried by the loop itself (webhook_endpoints.next_attempt_at), not by the queue.
+ */
+export const deliverWebhooks: JobDefinition<JobPayloads['deliver-webhooks']> = {
+  cron: '* * * * *',
+  oneAtATime: true,
+  runAtStart: true,
+  retry: { limit: 0 },
+  heartbeatSeconds: 20,
+  expireInSeconds: 15 * 60,
+  run: async function deliverWebhooks(db, _data, job) {
+    if (!job.deliveries) throw new Error('deliver-webhooks: this process has no delivery settings')
+    await runDeliveries(db, job.deliveries, job.signal, Date.now() + RUN_MS)
+    // The successor waits while this run is active and starts as it ends: no gap till the cron.
+    if (!job.signal.aborted) await enqueue(db, 'deliver-webhooks', {})
+  },
+}
