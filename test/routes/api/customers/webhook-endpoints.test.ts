@@ -7,7 +7,20 @@ import type { WebhookEndpointCreated } from '../../../../generated/schemas/Webho
 import type { WebhookEndpointResponse } from '../../../../generated/schemas/WebhookEndpointResponse.js'
 import type { WebhookEndpoints } from '../../../../generated/schemas/WebhookEndpoints.js'
 import type { Resolver } from '../../../../lib/outbound/resolver.js'
-import { authFor, build, fileServer, type TestServer } from '../../../helper.js'
+import { requestFingerprint } from '../../../../lib/request-fingerprint.js'
+import { BODY_LIMIT_BYTES } from '../../../../server-options.js'
+import {
+  abandonIdempotentRequest,
+  beginIdempotentRequest,
+} from '../../../../services/idempotency.js'
+import {
+  authFor,
+  build,
+  fileServer,
+  onPostgres,
+  secondConnection,
+  type TestServer,
+} from '../../../helper.js'
 import { assertValidationFailed } from '../../../support/assertions.js'
 import { createCustomerId } from '../../../support/customers.js'
 import { PUBLIC_ADDRESS, refusingConnector, stubResolver } from '../../../lib/outbound/stubs.js'
@@ -728,3 +741,68 @@ t.test("another business's endpoints are neither reachable nor listed", async (t
     `${a}'s list has only its own endpoint`,
   )
 })
+
+t.test('a body too large, or not JSON, is refused as documented and stores nothing', async (t) => {
+  const business = 7114
+  const endpoint = await created(t, server.inject, business)
+  const before = await endpointRows(business)
+  const huge = {
+    url: `https://x.example/${'a'.repeat(BODY_LIMIT_BYTES)}`,
+    events: ['customer.created'],
+  }
+  const requests: [string, Parameters<Inject>[0]][] = [
+    ['POST', { method: 'POST', url: collection(business) }],
+    ['PATCH', { method: 'PATCH', url: one(business, endpoint.id) }],
+  ]
+  for (const [name, request] of requests) {
+    const tooLarge = await server.inject({
+      ...request,
+      headers: authFor(business),
+      payload: huge,
+    })
+    t.equal(tooLarge.statusCode, 413, `${name} past the body limit: status`)
+    const plain = await server.inject({
+      ...request,
+      headers: { ...authFor(business), 'content-type': 'text/plain' },
+      payload: `url=${HOOK}`,
+    })
+    t.equal(plain.statusCode, 415, `${name} as text/plain: status`)
+  }
+  t.strictSame(await endpointRows(business), before, 'nothing stored or changed')
+})
+
+// PGlite runs one transaction at a time: only PostgreSQL can hold a key on a second connection.
+if (onPostgres()) {
+  t.test('a key held by a running request: 409 Request in progress, nothing stored', async (t) => {
+    const business = 7115
+    const other = await secondConnection(2)
+    t.teardown(() => other.db.destroy())
+    const endpoint = await created(t, server.inject, business)
+    const before = await endpointRows(business)
+    const writes: [string, 'POST' | 'PATCH' | 'DELETE', string, Record<string, unknown>?][] = [
+      ['POST', 'POST', collection(business), { url: HOOK, events: ['customer.created'] }],
+      ['PATCH', 'PATCH', one(business, endpoint.id), { enabled: false }],
+      ['DELETE', 'DELETE', one(business, endpoint.id)],
+    ]
+    for (const [name, method, url, payload] of writes) {
+      const key = `held-${name}`
+      const held = await beginIdempotentRequest(
+        other.db,
+        { businessId: business, userSub: 1, key },
+        requestFingerprint(method, url, payload),
+      )
+      if (held.outcome !== 'run') throw new Error(`the key was not claimed: ${held.outcome}`)
+      const busy = await server.inject({
+        method,
+        url,
+        headers: { ...authFor(business), 'idempotency-key': key },
+        ...(payload ? { payload } : {}),
+      })
+      t.equal(busy.statusCode, 409, `${name}: in progress`)
+      t.equal(busy.headers['retry-after'], '1', `${name}: Retry-After: 1`)
+      t.match(busy.json(), { error: 'Request in progress' }, `${name}: body`)
+      await abandonIdempotentRequest(held.transaction)
+    }
+    t.strictSame(await endpointRows(business), before, 'nothing stored or changed')
+  })
+}
