@@ -2970,6 +2970,7 @@ export interface operations {
       /** @description The endpoint, with its secret (shown only here). */
       201: {
         headers: {
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
           [name: string]: unknown
         }
         content: {
@@ -3060,6 +3061,7 @@ export interface operations {
       /** @description Removed. */
       200: {
         headers: {
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
           [name: string]: unknown
         }
         content: {
@@ -3123,6 +3125,7 @@ export interface operations {
       /** @description The endpoint as changed, without its secret. */
       200: {
         headers: {
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
           [name: string]: unknown
         }
         content: {
