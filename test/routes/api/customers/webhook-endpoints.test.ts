@@ -653,6 +653,8 @@ t.test('Idempotency-Key on create: a retry gets the same answer, another body a 
   t.equal(first.statusCode, 201, 'first: status')
   const retry = await create(server.inject, business, payload, key)
   t.equal(retry.statusCode, 201, 'retry: status')
+  t.equal(first.headers['idempotent-replayed'], undefined, 'first: not a replay')
+  t.equal(retry.headers['idempotent-replayed'], 'true', 'retry: Idempotent-Replayed: true')
   t.strictSame(retry.json(), first.json(), 'retry: the same endpoint, the same secret')
   const rows = await endpointRows(business)
   t.equal(rows.length, 1, 'one row')
