@@ -77,6 +77,7 @@ interface Schema {
   items?: Schema
   minItems?: number
   maxItems?: number
+  uniqueItems?: boolean
   minLength?: number
   maxLength?: number
   pattern?: string
@@ -800,13 +801,18 @@ function valueArbitrary(
     case 'array': {
       const items = valueArbitrary(schema.items ?? {}, [...path, '*'], generators)
       const most = schema.maxItems ?? 10
-      const some = fc.array(items, {
-        minLength: schema.minItems ?? 0,
-        maxLength: Math.min(most, 10),
-      })
+      // uniqueItems (a webhook endpoint's event types): no two items alike.
+      const array = (minLength: number, maxLength: number) =>
+        schema.uniqueItems
+          ? fc.uniqueArray(items, {
+              minLength,
+              maxLength,
+              selector: (item) => JSON.stringify(item),
+            })
+          : fc.array(items, { minLength, maxLength })
       return fc.oneof(
-        { weight: 9, arbitrary: some },
-        { weight: 1, arbitrary: fc.array(items, { minLength: most, maxLength: most }) },
+        { weight: 9, arbitrary: array(schema.minItems ?? 0, Math.min(most, 10)) },
+        { weight: 1, arbitrary: array(most, most) },
       )
     }
     case 'object': {
@@ -870,6 +876,12 @@ const generators: Generators = {
         ids.map((value) => JSON.stringify(value)),
       )
     },
+    // A webhook endpoint's URL: an absolute http(s) URL without credentials (the policy outside
+    // production); what the schema alone allows is mostly refused by the service.
+    url: (schema) =>
+      fc
+        .webUrl({ validSchemes: ['http', 'https'], withQueryParameters: true, withFragments: true })
+        .filter((url) => url.length <= (schema.maxLength ?? 2048) && URL.canParse(url)),
     // The sales feed acts for the business under test, on its customers or a walk-in.
     'data.business_id': () => fc.constant(BUSINESS),
     'data.customer_id': () =>
@@ -910,8 +922,9 @@ const csvFileArbitrary: fc.Arbitrary<Body> = fc
 function pathValue(parameter: Parameter): fc.Arbitrary<string> {
   if (parameter.name === 'businessId') return fc.constant(String(BUSINESS))
   if (parameter.name === 'customerId') return fc.constantFrom(...customers.map(String))
-  // Placeholders: prepare() makes the merge a valid undo needs, and the import a read needs.
-  if (parameter.name === 'mergeId' || parameter.name === 'importId') return fc.constant('1')
+  // Placeholders: prepare() makes the merge a valid undo needs, the import a read needs, and
+  // the webhook endpoint its operations need.
+  if (['mergeId', 'importId', 'endpointId'].includes(parameter.name)) return fc.constant('1')
   throw new Error(`no generator for path parameter ${parameter.name}`)
 }
 
@@ -1053,6 +1066,20 @@ async function prepare(
     const importId = (jsonOf(uploaded) as { import?: { id?: number } }).import?.id
     if (importId === undefined) throw new Error(`fuzz import setup: ${uploaded.statusCode}`)
     spec = { ...spec, path: { ...spec.path, importId: String(importId) } }
+  }
+  if (!forMutation && operation.pathParams.some((parameter) => parameter.name === 'endpointId')) {
+    // An endpoint of its own each time: a valid DELETE removes it.
+    sequence += 1
+    const registered = await server.inject({
+      method: 'POST',
+      url: `/api/customers/${BUSINESS}/webhook-endpoints`,
+      headers: authFor(BUSINESS),
+      payload: { url: `https://fuzz-${sequence}.example/hook`, events: ['customer.created'] },
+    })
+    const endpointId = (jsonOf(registered) as { webhook_endpoint?: { id?: number } })
+      .webhook_endpoint?.id
+    if (endpointId === undefined) throw new Error(`fuzz endpoint setup: ${registered.statusCode}`)
+    spec = { ...spec, path: { ...spec.path, endpointId: String(endpointId) } }
   }
   if (operation.id === 'eraseCustomer') {
     // An erasure is final and every later write to that customer a 409: a customer of its own

@@ -86,6 +86,11 @@ const CONTROL_STATUS: Record<string, number> = {
   // No import of this file's businesses has the id the battery puts in the path.
   getImport: 404,
   getImportErrors: 404,
+  // Nor a webhook endpoint: test/routes/api/customers/webhook-endpoints.test.ts covers those.
+  getWebhookEndpoint: 404,
+  updateWebhookEndpoint: 404,
+  deleteWebhookEndpoint: 404,
+  listWebhookDeliveries: 404,
 }
 
 const document = loadOpenApiDocument()
@@ -324,6 +329,7 @@ interface Parts {
   customerId?: number | string
   mergeId?: number | string
   importId?: number | string
+  endpointId?: number | string
   headers?: Record<string, string>
   query?: Record<string, string>
   /** A JSON body (serialised here), or raw text. */
@@ -339,6 +345,9 @@ function requestFor(route: Route, parts: Parts = {}): InjectOptions {
     // No merge of this file's businesses has this id (see CONTROL_STATUS).
     .replace('{mergeId}', encodeURIComponent(String(parts.mergeId ?? 999_999_999)))
     .replace('{importId}', encodeURIComponent(String(parts.importId ?? 999_999_999)))
+    .replace('{endpointId}', encodeURIComponent(String(parts.endpointId ?? 999_999_999)))
+  // A path parameter this function does not know yet would be sent as its literal name.
+  if (/[{}]/.test(path)) throw new Error(`requestFor: a path parameter left in ${path}`)
   const query = new URLSearchParams(parts.query ?? requiredQuery(route)).toString()
   const url = query ? `${path}?${query}` : path
   const headers: Record<string, string> = { ...(parts.headers ?? {}) }
@@ -1080,7 +1089,7 @@ t.test('SQL metacharacters in every string field and query parameter', async (t)
         const name = `${label(route)} × ${parameter.name} = ${JSON.stringify(text)}`
         const target = { [parameter.name]: text } as Pick<
           Parts,
-          'businessId' | 'customerId' | 'mergeId' | 'importId'
+          'businessId' | 'customerId' | 'mergeId' | 'importId' | 'endpointId'
         >
         const response = await inject(requestFor(route, { headers: authFor(BUSINESS), ...target }))
         t.equal(response.statusCode, 400, `${name}: 400`)

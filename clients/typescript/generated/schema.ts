@@ -2970,6 +2970,7 @@ export interface operations {
       /** @description The endpoint, with its secret (shown only here). */
       201: {
         headers: {
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
           [name: string]: unknown
         }
         content: {
@@ -2979,6 +2980,9 @@ export interface operations {
       400: components['responses']['ValidationFailed']
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
+      409: components['responses']['RequestInProgress']
+      413: components['responses']['PayloadTooLarge']
+      415: components['responses']['UnsupportedMediaType']
       422: components['responses']['IdempotencyKeyReused']
       429: components['responses']['TooManyRequests']
       500: components['responses']['InternalError']
@@ -3057,6 +3061,7 @@ export interface operations {
       /** @description Removed. */
       200: {
         headers: {
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
           [name: string]: unknown
         }
         content: {
@@ -3067,6 +3072,7 @@ export interface operations {
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
       404: components['responses']['WebhookEndpointNotFound']
+      409: components['responses']['RequestInProgress']
       422: components['responses']['IdempotencyKeyReused']
       429: components['responses']['TooManyRequests']
       500: components['responses']['InternalError']
@@ -3119,6 +3125,7 @@ export interface operations {
       /** @description The endpoint as changed, without its secret. */
       200: {
         headers: {
+          'Idempotent-Replayed': components['headers']['IdempotentReplayed']
           [name: string]: unknown
         }
         content: {
@@ -3129,6 +3136,9 @@ export interface operations {
       401: components['responses']['Unauthorized']
       403: components['responses']['Forbidden']
       404: components['responses']['WebhookEndpointNotFound']
+      409: components['responses']['RequestInProgress']
+      413: components['responses']['PayloadTooLarge']
+      415: components['responses']['UnsupportedMediaType']
       422: components['responses']['IdempotencyKeyReused']
       429: components['responses']['TooManyRequests']
       500: components['responses']['InternalError']

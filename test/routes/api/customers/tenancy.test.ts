@@ -13,6 +13,7 @@ interface DocumentOperation {
   method: Method
   path: string
   hasCustomerId: boolean
+  hasEndpointId: boolean
 }
 
 /** Every operation the contract serves under /api/customers, read from the document. */
@@ -24,6 +25,7 @@ function customerOperations(): DocumentOperation[] {
       method: upperMethod,
       path,
       hasCustomerId: path.includes('{customerId}'),
+      hasEndpointId: path.includes('{endpointId}'),
     }))
 }
 
@@ -36,6 +38,8 @@ interface RequestParts {
   mergeId?: string
   /** Replaces the import id in the path (999999999 otherwise: no such import). */
   importId?: string
+  /** Replaces the webhook endpoint id in the path (999999999 otherwise: no such endpoint). */
+  endpointId?: string
   /** A `text/csv` body instead of JSON (an import's file). */
   csv?: string
 }
@@ -125,6 +129,22 @@ const samples: Record<string, Sample> = {
   // No import in the path exists: only the 403s and the malformed ids apply.
   getImport: { valid: {}, invalid: { importId: 'abc' }, success: 404 },
   getImportErrors: { valid: {}, invalid: { importId: 'abc' }, success: 404 },
+  createWebhookEndpoint: {
+    valid: { payload: { url: 'https://tenancy.example/hook', events: ['customer.created'] } },
+    invalid: { payload: { url: 'https://tenancy.example/hook', events: ['customer.exploded'] } },
+    success: 201,
+  },
+  // No parameter but the business: no request of it fails validation.
+  listWebhookEndpoints: { valid: {}, success: 200 },
+  // `success` with an endpoint of the business in the path (without one: 404).
+  getWebhookEndpoint: { valid: {}, invalid: { endpointId: 'abc' }, success: 200 },
+  updateWebhookEndpoint: {
+    valid: { payload: { enabled: false } },
+    invalid: { payload: {} },
+    success: 200,
+  },
+  deleteWebhookEndpoint: { valid: {}, invalid: { endpointId: 'abc' }, success: 200 },
+  listWebhookDeliveries: { valid: {}, invalid: { query: { limit: '0' } }, success: 200 },
 }
 
 const operations = customerOperations()
@@ -147,6 +167,7 @@ function requestFor(
     .replace('{customerId}', String(parts.customerId ?? customerId))
     .replace('{mergeId}', parts.mergeId ?? '999999999')
     .replace('{importId}', parts.importId ?? '999999999')
+    .replace('{endpointId}', parts.endpointId ?? '999999999')
   const query = parts.query ? `?${new URLSearchParams(parts.query).toString()}` : ''
   const body =
     parts.csv === undefined
@@ -163,7 +184,7 @@ const label = (operation: DocumentOperation): string =>
 /** Everything a business holds, as text, to show that a refused request changed nothing. */
 async function snapshot(server: TestServer, businessId: number): Promise<string> {
   const { db } = server.database
-  const [customers, notes, preferences, consents] = await Promise.all([
+  const [customers, notes, preferences, consents, webhookEndpoints] = await Promise.all([
     db.selectFrom('customers').where('business_id', '=', businessId).selectAll().execute(),
     db.selectFrom('customer_notes').where('business_id', '=', businessId).selectAll().execute(),
     db
@@ -177,8 +198,14 @@ async function snapshot(server: TestServer, businessId: number): Promise<string>
       .selectAll()
       .orderBy('id')
       .execute(),
+    db
+      .selectFrom('webhook_endpoints')
+      .where('business_id', '=', businessId)
+      .selectAll()
+      .orderBy('id')
+      .execute(),
   ])
-  return JSON.stringify({ customers, notes, preferences, consents })
+  return JSON.stringify({ customers, notes, preferences, consents, webhookEndpoints })
 }
 
 function assertErrorBody(
@@ -208,6 +235,8 @@ t.test(
   async (t) => {
     const server = await fileServer(t)
     const customerId = await createCustomerId(server.inject, 5, { name: 'Five Customer' })
+    // A real endpoint of business 5 in the path, so a PATCH or DELETE that slipped through shows.
+    const endpointId = String(await createEndpointId(server, 5))
     const before = await snapshot(server, 5)
     const tokens = [
       { name: 'token for business 6 only', headers: authFor(6) },
@@ -221,7 +250,7 @@ t.test(
         for (const [variant, parts] of variants) {
           const name = `${token.name}, ${label(operation)}, ${variant} request`
           const response = await server.inject(
-            requestFor(operation, parts, 5, customerId, token.headers),
+            requestFor(operation, { endpointId, ...parts }, 5, customerId, token.headers),
           )
           t.equal(response.statusCode, 403, `${name}: status`)
           assertErrorBody(t, response, { error: 'Access denied' }, name)
@@ -288,6 +317,45 @@ t.test('a customer of another granted business is a 404 under this business', as
     const response = await server.inject(
       requestFor(operation, sampleOf(operation).valid, 6, sixCustomer, authFor(5, 6)),
     )
+    t.equal(response.statusCode, sampleOf(operation).success, `${name}: status`)
+  }
+})
+
+async function createEndpointId(server: TestServer, businessId: number): Promise<number> {
+  const response = await server.inject({
+    method: 'POST',
+    url: `/api/customers/${businessId}/webhook-endpoints`,
+    headers: authFor(businessId),
+    payload: { url: `https://tenancy-${businessId}.example/hook`, events: ['customer.created'] },
+  })
+  if (response.statusCode !== 201) throw new Error(`endpoint: ${response.body}`)
+  return response.json<{ webhook_endpoint: { id: number } }>().webhook_endpoint.id
+}
+
+t.test('a webhook endpoint of another granted business is a 404 under this business', async (t) => {
+  const server = await fileServer(t)
+  await createEndpointId(server, 5)
+  const sixEndpoint = String(await createEndpointId(server, 6))
+  const rowsBefore = await snapshot(server, 6)
+  const withEndpoint = operations.filter((operation) => operation.hasEndpointId)
+  t.ok(withEndpoint.length > 0, 'the document has operations on one webhook endpoint')
+  for (const operation of withEndpoint) {
+    const name = `${label(operation)} for business 6's endpoint under business 5`
+    const parts = { ...sampleOf(operation).valid, endpointId: sixEndpoint }
+    const response = await server.inject(requestFor(operation, parts, 5, 0, authFor(5, 6)))
+    t.equal(response.statusCode, 404, `${name}: status`)
+    assertErrorBody(t, response, { error: 'Webhook endpoint not found' }, name)
+  }
+  t.equal(await snapshot(server, 6), rowsBefore, 'no row of business 6 changed')
+
+  // The same requests are valid: under the right business they succeed (the delete last).
+  const ordered = [...withEndpoint].sort(
+    (a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'),
+  )
+  for (const operation of ordered) {
+    const name = `${label(operation)} under business 6`
+    const parts = { ...sampleOf(operation).valid, endpointId: sixEndpoint }
+    const response = await server.inject(requestFor(operation, parts, 6, 0, authFor(5, 6)))
     t.equal(response.statusCode, sampleOf(operation).success, `${name}: status`)
   }
 })
