@@ -8,7 +8,7 @@ export interface OutboundPolicy {
   resolve: Resolver
 }
 
-/** Why a URL is refused: a short message for a 422 `details` entry or a delivery's error. */
+/** Why a URL is refused: a short message for a 400 `details` entry or a delivery's error. */
 export interface UrlRefusal {
   ok: false
   reason: string
