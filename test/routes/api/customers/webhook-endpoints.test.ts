@@ -1,6 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
-import { endpointsBehind } from '../../../../db/webhook-endpoints.js'
+import { dueEndpoints } from '../../../../db/webhook-endpoints.js'
 import type { ApiError } from '../../../../generated/schemas/ApiError.js'
 import type { WebhookDeliveries } from '../../../../generated/schemas/WebhookDeliveries.js'
 import type { WebhookEndpointCreated } from '../../../../generated/schemas/WebhookEndpointCreated.js'
@@ -467,7 +467,7 @@ t.test('a new endpoint starts at the end of the feed', async (t) => {
   const end = await feedEnd(t, business)
   t.ok(end > 0, 'the feed has events')
   t.equal(row?.delivered_position, end, 'delivered_position is the end of the feed')
-  const behind = await endpointsBehind(db)
+  const behind = await dueEndpoints(db)
   t.notOk(
     behind.some((entry) => Number(entry.business_id) === business),
     'the endpoint is not behind',
@@ -477,7 +477,7 @@ t.test('a new endpoint starts at the end of the feed', async (t) => {
   const later = await feedEnd(t, business)
   t.ok(later > end, 'a later event is past the endpoint')
   t.ok(
-    (await endpointsBehind(db)).some(
+    (await dueEndpoints(db)).some(
       (entry) => Number(entry.business_id) === business && entry.id === endpoint.id,
     ),
     'and the endpoint is behind it',
