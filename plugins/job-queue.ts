@@ -35,6 +35,7 @@ export default fp(
         retryBaseMs: app.config.webhookRetryBaseMs,
         // service-metrics registers after the queue; the deliveries count once it has.
         observe: (outcome, lagSeconds) => app.serviceMetrics.observeDelivery(outcome, lagSeconds),
+        onError: (error) => app.log.warn({ err: error }, 'webhook delivery round failed'),
       },
     })
     // An unreachable database does not stop the service starting: the queue keeps trying.

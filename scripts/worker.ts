@@ -54,7 +54,11 @@ const queue = createJobQueue(database, JOBS, {
   workers: true,
   log,
   // Deliveries from this process are not counted in any /metrics (the service's count its own).
-  deliveries: { outbound: outboundFor(config.env), retryBaseMs: config.webhookRetryBaseMs },
+  deliveries: {
+    outbound: outboundFor(config.env),
+    retryBaseMs: config.webhookRetryBaseMs,
+    onError: (error) => log.warn({ err: error }, 'webhook delivery round failed'),
+  },
 })
 
 closeWithGrace(

@@ -21,6 +21,8 @@ const MAX_RETRY_DELAY_MS = 60 * 60 * 1000
 const ENDPOINTS_AT_ONCE = 8
 /** Events sent to one endpoint before its row is read again. */
 const EVENTS_PER_ROUND = 100
+/** How long the loop waits after a round failed (the database busy or away). */
+const ROUND_RETRY_MS = 1000
 /** How long the loop waits when nothing was due. */
 const IDLE_WAIT_MS = 200
 
@@ -148,7 +150,16 @@ export async function runDeliveries(
   untilMs: number,
 ): Promise<void> {
   while (!signal.aborted && Date.now() < untilMs) {
-    const due = await deliverDue(db, deps, signal)
+    let due = 0
+    try {
+      due = await deliverDue(db, deps, signal)
+    } catch (error) {
+      // A busy or restarting database fails a round, not the loop: the next round picks up
+      // where the committed positions are (an attempt not yet logged is sent again).
+      deps.onError?.(error)
+      await sleep(ROUND_RETRY_MS, undefined, { signal }).catch(() => undefined)
+      continue
+    }
     if (due === 0) await sleep(IDLE_WAIT_MS, undefined, { signal }).catch(() => undefined)
   }
 }

@@ -42,4 +42,6 @@ export interface DeliverySettings {
   timeoutMs?: number
   /** Counts each attempt and, for deliveries, the seconds since the event's transaction began. */
   observe?: (outcome: DeliveryOutcome, lagSeconds: number) => void
+  /** A round that failed (the loop goes on a second later): for the log. */
+  onError?: (error: unknown) => void
 }
