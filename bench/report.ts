@@ -1,6 +1,8 @@
 import { renderExport, type ExportResult } from './export.js'
 import { renderImport, type ImportBenchResult } from './import.js'
 import { renderOverload, type OverloadResult } from './overload.js'
+import { renderOutbox, type OutboxResult } from './outbox.js'
+import { renderDeliveries, type DeliveryResult } from './deliveries.js'
 
 export interface ScenarioResult {
   scenario: string
@@ -31,6 +33,8 @@ export interface Report {
   overload?: OverloadResult
   export?: ExportResult
   import?: ImportBenchResult
+  outbox?: OutboxResult
+  deliveries?: DeliveryResult
 }
 
 function verdict(result: ScenarioResult): string {
@@ -65,6 +69,8 @@ export function renderMarkdown(report: Report): string {
         ]),
     ...(report.export ? [renderExport(report.export)] : []),
     ...(report.import ? [renderImport(report.import)] : []),
+    ...(report.outbox ? [renderOutbox(report.outbox)] : []),
+    ...(report.deliveries ? [renderDeliveries(report.deliveries)] : []),
     ...(report.overload ? [renderOverload(report.overload)] : []),
   ].join('\n')
 }

@@ -38,6 +38,23 @@ import { renderMarkdown, type ScenarioResult } from './report.js'
 import { OVERLOAD_CONNECTIONS, runOverload, type OverloadResult } from './overload.js'
 import { runExport, type ExportResult } from './export.js'
 import { IMPORT_ROWS, runImportBench, type ImportBenchResult } from './import.js'
+import {
+  compareOutbox,
+  deleteEventsAfter,
+  lastEventId,
+  outboxEnabled,
+  outboxOrder,
+  runOf,
+  setOutbox,
+  type OutboxResult,
+  type OutboxRun,
+} from './outbox.js'
+import {
+  DELIVERY_RATE,
+  DELIVERY_SECONDS,
+  runDeliveryBench,
+  type DeliveryResult,
+} from './deliveries.js'
 
 const commandLine = {
   command: 'npm run bench',
@@ -49,12 +66,14 @@ gives enough; the published figures come from
   ${PUBLISHED_SEED}
 See bench/README.md.
 
-Scenarios: ${SCENARIOS.map((scenario) => scenario.name).join('; ')}; export (every active customer as CSV, then NDJSON: time and the service's RSS above idle); overload (${OVERLOAD_CONNECTIONS.toLocaleString('en')} connections at once, last); import (only when named: ${IMPORT_ROWS.toLocaleString('en')} generated rows into a new business each run, through POST /imports; needs no seed).`,
+Scenarios: ${SCENARIOS.map((scenario) => scenario.name).join('; ')}; export (every active customer as CSV, then NDJSON: time and the service's RSS above idle); overload (${OVERLOAD_CONNECTIONS.toLocaleString('en')} connections at once, last); import (only when named: ${IMPORT_ROWS.toLocaleString('en')} generated rows into a new business each run, through POST /imports; needs no seed); deliveries (only when named, and alone: customers patched at --delivery-rate a second for --delivery-seconds, each event's lag to a webhook endpoint in this process; the service runs with NODE_ENV=development, whose URL policy lets it post to 127.0.0.1).
+
+--outbox-ab <rounds> runs the scenarios named with the outbox's triggers enabled and disabled in turn (on, off; off, on; …) and compares their req/s (issue 18: at most 10 % slower with it); the triggers are enabled again at the end and the rounds' events deleted.`,
   options: {
     scenarios: optional(nonEmptyText, {
       placeholder: '<names>',
       description:
-        'comma-separated parts of scenario names (get,search matches "get customer" and the four searches)',
+        'comma-separated parts of scenario names (get,search matches "get customer" and the four searches; a whole name, that scenario alone)',
       absent: 'default: every scenario',
     }),
     duration: withDefault(positiveInteger, {
@@ -94,6 +113,22 @@ Scenarios: ${SCENARIOS.map((scenario) => scenario.name).join('; ')}; export (eve
       description: 'where results are written',
       default: 'bench/results',
     }),
+    'outbox-ab': optional(positiveInteger, {
+      placeholder: '<rounds>',
+      description:
+        'the scenarios named, with the outbox triggers on and off in turn, <rounds> times',
+      absent: 'default: as they stand (on)',
+    }),
+    'delivery-rate': withDefault(positiveInteger, {
+      placeholder: '<n>',
+      description: 'deliveries: customers patched (events) a second',
+      default: DELIVERY_RATE,
+    }),
+    'delivery-seconds': withDefault(positiveInteger, {
+      placeholder: '<s>',
+      description: 'deliveries: seconds of that load',
+      default: DELIVERY_SECONDS,
+    }),
     // CI's smoke run.
     check: flag('exit 1 on any non-2xx answer or inexact totals'),
   },
@@ -104,18 +139,50 @@ const wanted = values.scenarios
   ?.split(',')
   .map((name) => name.trim().toLowerCase())
   .filter((name) => name !== '')
+// A part that is a whole scenario's name picks that one alone ("create customer", not "create
+// customer with Idempotency-Key" too); any other part, every scenario whose name holds it.
+const exactly = (name: string) => SCENARIOS.some((scenario) => scenario.name.toLowerCase() === name)
 const scenarios = SCENARIOS.filter(
-  (scenario) => !wanted || wanted.some((name) => scenario.name.toLowerCase().includes(name)),
+  (scenario) =>
+    !wanted ||
+    wanted.some((name) =>
+      exactly(name)
+        ? scenario.name.toLowerCase() === name
+        : scenario.name.toLowerCase().includes(name),
+    ),
 )
 const overloadWanted = !wanted || wanted.some((name) => 'overload'.includes(name))
 const exportWanted = !wanted || wanted.some((name) => 'export'.includes(name))
 // Each run adds a business of 100,000 customers: only when asked for by name.
 const importWanted = wanted?.some((name) => 'import'.includes(name)) ?? false
-if (scenarios.length === 0 && !overloadWanted && !exportWanted && !importWanted) {
+// Runs the service with NODE_ENV=development (a local receiver): alone, so nothing else is
+// measured in that mode.
+const deliveriesWanted = wanted?.some((name) => 'deliveries'.includes(name)) ?? false
+const outboxRounds = values['outbox-ab']
+if (
+  deliveriesWanted &&
+  (scenarios.length > 0 || overloadWanted || exportWanted || importWanted || outboxRounds)
+) {
+  exitWithUsage(
+    commandLine,
+    '--scenarios deliveries runs alone (the service runs in development mode for it)',
+  )
+}
+if (outboxRounds !== undefined && (wanted === undefined || scenarios.length === 0)) {
+  exitWithUsage(commandLine, '--outbox-ab needs --scenarios naming the write scenarios to compare')
+}
+if (
+  scenarios.length === 0 &&
+  !overloadWanted &&
+  !exportWanted &&
+  !importWanted &&
+  !deliveriesWanted
+) {
   exitWithUsage(commandLine, `--scenarios ${JSON.stringify(values.scenarios)} matches no scenario`)
 }
 // latest.md is the figures the README links: only a run of every scenario replaces it.
-const fullRun = scenarios.length === SCENARIOS.length && overloadWanted && exportWanted
+const fullRun =
+  scenarios.length === SCENARIOS.length && overloadWanted && exportWanted && !outboxRounds
 const databaseUrl = process.env.DATABASE_URL
 if (!databaseUrl) {
   console.error(
@@ -172,6 +239,89 @@ async function httpLoad(
   return { result, peakRss }
 }
 
+/** One scenario: warm-up, the recorded load, its cleanup, the raw SQL floor and the totals. */
+async function measure(
+  server: BenchServer,
+  scenario: Scenario,
+  label = scenario.name,
+): Promise<ScenarioResult> {
+  await scenario.prepare?.(db, fixture)
+  if (warmup > 0) await httpLoad(server, scenario, fixture, warmup)
+  const { result, peakRss } = await httpLoad(server, scenario, fixture, duration)
+  if (scenario.cleanup) {
+    // autocannon stops at the deadline; requests it sent may still be running in the service.
+    await settled()
+    await scenario.cleanup(db, fixture)
+  }
+  let raw: LoadResult | undefined
+  if (scenario.rawSql) {
+    const work = scenario.rawSql
+    if (warmup > 0) await runLoad((n) => work(db, fixture, n), connections, warmup)
+    raw = await runLoad((n) => work(db, fixture, n), connections, duration)
+  }
+  let exact: boolean | undefined
+  if (scenario.name.startsWith('webhook') || scenario.prepare) {
+    exact = (await findStalePurchaseHistory(db, businessId)).length === 0
+  }
+  const row: ScenarioResult = {
+    scenario: scenario.name,
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx + result.errors + result.timeouts,
+    statusCodes: Object.fromEntries(
+      Object.entries(result.statusCodeStats ?? {}).map(([code, stats]) => [code, stats.count ?? 0]),
+    ),
+    peakRssMb: Math.round(peakRss),
+    raw: raw && { rps: raw.rps, p50: raw.p50, p99: raw.p99, errors: raw.errors },
+    target: scenario.target,
+    totalsExact: exact,
+  }
+  console.log(
+    `${label.padEnd(34)} ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  non-2xx ${row.non2xx}` +
+      (raw
+        ? `  | raw SQL ${raw.rps.toFixed(0)} req/s, API÷raw ${(row.rps / raw.rps).toFixed(2)}`
+        : '') +
+      (exact === undefined ? '' : `  | totals exact: ${exact}`),
+  )
+  return row
+}
+
+/**
+ * The scenarios with the outbox's triggers on and off in turn; enabled again whatever happens,
+ * and the rounds' events deleted.
+ */
+async function runOutboxRounds(server: BenchServer, rounds: number): Promise<OutboxResult> {
+  const runs: OutboxRun[] = []
+  const after = await lastEventId(db)
+  let eventsWritten: number
+  let enabledAtEnd: boolean
+  try {
+    for (let round = 0; round < rounds; round += 1) {
+      for (const enabled of outboxOrder(round)) {
+        // ALTER TABLE waits for every transaction on the table: the service's must have ended.
+        await settled()
+        await setOutbox(db, enabled)
+        for (const scenario of scenarios) {
+          const label = `${scenario.name} (outbox ${enabled ? 'on' : 'off'}, ${round + 1})`
+          const row = await measure(server, scenario, label)
+          results.push(row)
+          runs.push(runOf(round, enabled, row))
+        }
+      }
+    }
+  } finally {
+    await settled()
+    await setOutbox(db, true)
+    enabledAtEnd = await outboxEnabled(db)
+    eventsWritten = await deleteEventsAfter(db, after)
+    console.log(
+      `outbox: triggers enabled again: ${enabledAtEnd}; ${eventsWritten} events of the rounds deleted`,
+    )
+  }
+  return { rounds, runs, comparisons: compareOutbox(runs), eventsWritten, enabledAtEnd }
+}
+
 /** Waits (at most 30 s) until no other session of the benchmark database is running a statement. */
 async function settled(): Promise<void> {
   for (let waited = 0; waited < 30_000; waited += 200) {
@@ -207,7 +357,7 @@ async function fixtureOrExit(): Promise<Fixture> {
 
 // The import scenario brings its own data: run alone, it needs no seeded business.
 const fixture: Fixture =
-  scenarios.length > 0 || overloadWanted || exportWanted
+  scenarios.length > 0 || overloadWanted || exportWanted || deliveriesWanted
     ? await fixtureOrExit()
     : {
         businessId,
@@ -222,56 +372,19 @@ const server = await startServer(
   { DATABASE_URL: databaseUrl, JWT_SECRET: jwtSecret, SALES_WEBHOOK_SECRET: webhookSecret },
   Number(values.port),
   Number(values['probe-port']),
+  deliveriesWanted ? 'development' : 'production',
 )
 const results: ScenarioResult[] = []
 let overload: OverloadResult | undefined
 let exported: ExportResult | undefined
 let imported: ImportBenchResult | undefined
+let outbox: OutboxResult | undefined
+let deliveries: DeliveryResult | undefined
 try {
-  for (const scenario of scenarios) {
-    await scenario.prepare?.(db, fixture)
-    if (warmup > 0) await httpLoad(server, scenario, fixture, warmup)
-    const { result, peakRss } = await httpLoad(server, scenario, fixture, duration)
-    if (scenario.cleanup) {
-      // autocannon stops at the deadline; requests it sent may still be running in the service.
-      await settled()
-      await scenario.cleanup(db, fixture)
-    }
-    let raw: LoadResult | undefined
-    if (scenario.rawSql) {
-      const work = scenario.rawSql
-      if (warmup > 0) await runLoad((n) => work(db, fixture, n), connections, warmup)
-      raw = await runLoad((n) => work(db, fixture, n), connections, duration)
-    }
-    let exact: boolean | undefined
-    if (scenario.name.startsWith('webhook') || scenario.prepare) {
-      exact = (await findStalePurchaseHistory(db, businessId)).length === 0
-    }
-    const row: ScenarioResult = {
-      scenario: scenario.name,
-      rps: result.requests.average,
-      p50: result.latency.p50,
-      p99: result.latency.p99,
-      non2xx: result.non2xx + result.errors + result.timeouts,
-      statusCodes: Object.fromEntries(
-        Object.entries(result.statusCodeStats ?? {}).map(([code, stats]) => [
-          code,
-          stats.count ?? 0,
-        ]),
-      ),
-      peakRssMb: Math.round(peakRss),
-      raw: raw && { rps: raw.rps, p50: raw.p50, p99: raw.p99, errors: raw.errors },
-      target: scenario.target,
-      totalsExact: exact,
-    }
-    results.push(row)
-    console.log(
-      `${scenario.name.padEnd(34)} ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  non-2xx ${row.non2xx}` +
-        (raw
-          ? `  | raw SQL ${raw.rps.toFixed(0)} req/s, API÷raw ${(row.rps / raw.rps).toFixed(2)}`
-          : '') +
-        (exact === undefined ? '' : `  | totals exact: ${exact}`),
-    )
+  if (outboxRounds !== undefined) {
+    outbox = await runOutboxRounds(server, outboxRounds)
+  } else {
+    for (const scenario of scenarios) results.push(await measure(server, scenario))
   }
   if (exportWanted) {
     exported = await runExport(
@@ -297,6 +410,20 @@ try {
     )
     console.log(
       `${'import'.padEnd(34)} ${imported.status}: ${imported.counts.processed} of ${imported.rows} rows in ${imported.totalSeconds} s (upload ${imported.uploadSeconds} s, queued ${imported.queuedSeconds} s, job ${imported.jobSeconds} s), ${imported.rowsPerSecond} rows/s; service CPU ${imported.serviceCpuSeconds} s, machine busy ${Math.round(imported.machineBusyShare * 100)} %; counts ${imported.exact ? 'exact' : 'NOT exact'}`,
+    )
+  }
+  if (deliveriesWanted) {
+    deliveries = await runDeliveryBench(
+      server.url,
+      db,
+      fixture.businessId,
+      fixture.customerIds,
+      `Bearer ${token}`,
+      { rate: values['delivery-rate'], seconds: values['delivery-seconds'] },
+    )
+    const { lag } = deliveries
+    console.log(
+      `${'deliveries'.padEnd(34)} ${deliveries.eventsGenerated} events (${deliveries.sentRate}/s), ${deliveries.delivered} delivered, ${deliveries.missing} missing, ${deliveries.duplicates} duplicates; lag p50 ${lag.p50} ms, p95 ${lag.p95} ms, p99 ${lag.p99} ms, max ${lag.max} ms: ${deliveries.met ? 'met' : 'NOT met'}`,
     )
   }
   if (overloadWanted) {
@@ -332,6 +459,8 @@ try {
     ...(overload ? { overload } : {}),
     ...(exported ? { export: exported } : {}),
     ...(imported ? { import: imported } : {}),
+    ...(outbox ? { outbox } : {}),
+    ...(deliveries ? { deliveries } : {}),
   }
   mkdirSync(values.out, { recursive: true })
   const name = `${values.out}/${date}${fullRun ? '' : '-subset'}`
@@ -360,12 +489,19 @@ if (values.check) {
   if (exportFailed) console.error(`bench check: export: ${JSON.stringify(exported)}`)
   const importFailed = imported !== undefined && !imported.exact
   if (importFailed) console.error(`bench check: import: ${JSON.stringify(imported)}`)
+  const deliveriesFailed =
+    deliveries !== undefined && (deliveries.missing > 0 || deliveries.unexpected > 0)
+  if (deliveriesFailed) console.error(`bench check: deliveries: ${JSON.stringify(deliveries)}`)
+  const outboxLeftOff = outbox !== undefined && !outbox.enabledAtEnd
+  if (outboxLeftOff) console.error('bench check: the outbox triggers are not all enabled')
   if (
     failures.length > 0 ||
+    deliveriesFailed ||
+    outboxLeftOff ||
     overloadFailed ||
     exportFailed ||
     importFailed ||
-    (results.length === 0 && !overload && !exported && !imported)
+    (results.length === 0 && !overload && !exported && !imported && !deliveries)
   ) {
     process.exit(1)
   }

@@ -39,6 +39,9 @@ export async function startServer(
   env: Record<string, string>,
   port: number,
   probePort: number,
+  // Production as deployed; development only for the delivery scenario, whose receiver is on
+  // 127.0.0.1 (production posts only to https on public addresses).
+  nodeEnv: 'production' | 'development' = 'production',
 ): Promise<BenchServer> {
   execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' })
   const child = spawn(process.execPath, ['--enable-source-maps', 'dist/server.js'], {
@@ -53,7 +56,7 @@ export async function startServer(
       PROBE_PORT: String(probePort),
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
-      NODE_ENV: 'production',
+      NODE_ENV: nodeEnv,
       // The import scenario needs this process to run the job queue's workers.
       WORKERS: 'true',
     },
