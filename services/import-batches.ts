@@ -10,7 +10,7 @@ import {
   type ImportRow,
 } from '../db/customer-imports.js'
 import {
-  analyzeCustomers,
+  analyzeCustomerTables,
   findCustomerRow,
   findUpsertMatches,
   type CustomerRow,
@@ -150,7 +150,10 @@ async function recordBatch(
     skipped: outcome.skipped,
     failed: outcome.rejected.length,
   })
-  await deleteImportRows(trx, businessId, id, outcome.lastRow)
+  await deleteImportRows(trx, businessId, id, {
+    afterRow: job.processed,
+    lastRow: outcome.lastRow,
+  })
 }
 
 /**
@@ -239,7 +242,7 @@ export async function runImport(
       if (!(await withRetries(() => applyNextBatch(db, businessId, importId, country)))) break
       // After batches 1, 4, 16, 64, …: the business has grown by a factor of four since the
       // planner last looked, and its lookups would be planned for the size it was.
-      if (isPowerOfFour(batches)) await analyzeCustomers(db)
+      if (isPowerOfFour(batches)) await analyzeCustomerTables(db)
       signal?.throwIfAborted()
     }
     await finishImport(db, businessId, importId, 'succeeded')
@@ -259,6 +262,6 @@ export async function failImport(
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await finishImport(trx, businessId, importId, 'failed')
-    await deleteImportRows(trx, businessId, importId, IMPORT_MAX_ROWS)
+    await deleteImportRows(trx, businessId, importId, { afterRow: 0, lastRow: IMPORT_MAX_ROWS })
   })
 }
