@@ -11,6 +11,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   // customer_change_add for many customers, one entry each, in one statement: each customer's
   // change of this transaction (found as customer_change_add finds it) takes its fields, the
   // others get a new change, in the order given, remembered in payme.changes while it is short.
+  // A few customers (endpoint 1's one) go through customer_change_add itself: its plain
+  // statements cost less than planning the set-based one (0.1 ms against 0.45 ms for one).
   await sql`create function customer_change_add_all(kind text, businesses bigint[],
       customers bigint[], changes jsonb[]) returns void language plpgsql as $$
     declare
@@ -18,6 +20,12 @@ export async function up(db: Kysely<any>): Promise<void> {
       named constant text := nullif(current_setting('payme.change_action', true), '');
       added record;
     begin
+      if coalesce(cardinality(customers), 0) <= 8 then
+        for i in 1 .. coalesce(cardinality(customers), 0) loop
+          perform customer_change_add(businesses[i], customers[i], kind, changes[i]);
+        end loop;
+        return;
+      end if;
       for added in
         with input as (
           select i.business, i.customer, i.changed, i.ord,
