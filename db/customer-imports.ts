@@ -56,6 +56,19 @@ export async function findImport(
   return (options.lock ? query.forUpdate() : query).executeTakeFirst()
 }
 
+/**
+ * Marks the batch of the import that starts after row `afterRow` as in flight, until the
+ * transaction ends; taken again by the batch after it, it waits for that end.
+ */
+export async function lockImportBatch(
+  db: Executor,
+  importId: number,
+  afterRow: number,
+): Promise<void> {
+  const key = `import:${importId}:${afterRow}`
+  await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(db)
+}
+
 /** Counts a batch: `processed` moves to its last row, the outcomes are added. */
 export async function countBatch(
   db: Executor,

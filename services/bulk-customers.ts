@@ -39,7 +39,12 @@ export async function createCustomers(
   trx: Transaction<Database>,
   businessId: number,
   customers: NewCustomerInBulk[],
-  options: { source: ConsentSource; noteAuthor?: number },
+  options: {
+    source: ConsentSource
+    noteAuthor?: number
+    /** Called once the customers' rows are written (an import then starts its next batch). */
+    written?: () => void
+  },
 ): Promise<CreatedCustomer[]> {
   if (customers.length === 0) return []
   const rows = await insertCustomers(
@@ -50,6 +55,7 @@ export async function createCustomers(
       return { ...fields, phone: phone ?? null }
     }),
   )
+  options.written?.()
   const ids = rows.map((row) => row.id)
   const preferences = await insertDefaultPreferencesOf(trx, businessId, ids)
   await insertEmptyPurchaseHistories(trx, businessId, ids)

@@ -3,7 +3,7 @@ import { nameTransactionChange } from '../db/customer-changes.js'
 import {
   currentConsents,
   insertConsents,
-  insertConsentsOf,
+  appendConsentsOf,
   listConsents as listConsentRows,
   storeConsentViews,
   storeConsentViewsOf,
@@ -233,7 +233,7 @@ export async function recordInitialFlagsOf(
   customers: (InitialFlags & { id: number })[],
   source: ConsentSource,
 ): Promise<Map<number, ConsentViews>> {
-  await insertConsentsOf(
+  await appendConsentsOf(
     trx,
     businessId,
     customers.flatMap((customer) =>

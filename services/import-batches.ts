@@ -6,11 +6,12 @@ import {
   countBatch,
   findImport,
   finishImport,
+  lockImportBatch,
   markImportRunning,
   type ImportRow,
 } from '../db/customer-imports.js'
 import {
-  analyzeCustomers,
+  analyzeCustomerTables,
   findCustomerRow,
   findUpsertMatches,
   type CustomerRow,
@@ -94,11 +95,12 @@ async function upsertRow(
   return 'updated'
 }
 
-/** Applies the batch's rows in `trx`, in file order. */
+/** Applies the batch's rows in `trx`, in file order; `written` as createCustomers calls it. */
 async function applyRows(
   trx: Transaction<Database>,
   job: ImportRow,
   rows: (AcceptedRow | RejectedRow)[],
+  written?: () => void,
 ): Promise<Omit<BatchOutcome, 'lastRow'>> {
   const outcome = { created: 0, updated: 0, skipped: 0, rejected: [] as RejectedRow[] }
   const accepted: AcceptedRow[] = []
@@ -110,6 +112,7 @@ async function applyRows(
     await createCustomers(trx, job.business_id, accepted, {
       source: 'import',
       noteAuthor: job.created_by,
+      written,
     })
     outcome.created = accepted.length
     return outcome
@@ -150,7 +153,10 @@ async function recordBatch(
     skipped: outcome.skipped,
     failed: outcome.rejected.length,
   })
-  await deleteImportRows(trx, businessId, id, outcome.lastRow)
+  await deleteImportRows(trx, businessId, id, {
+    afterRow: job.processed,
+    lastRow: outcome.lastRow,
+  })
 }
 
 /**
@@ -217,11 +223,178 @@ async function withRetries(work: () => Promise<boolean>): Promise<boolean> {
   }
 }
 
+/** A promise and its resolve function (Promise.withResolvers, which Node 20 lacks). */
+function settleable<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve: (value: T) => void = () => undefined
+  const promise = new Promise<T>((settle) => {
+    resolve = settle
+  })
+  return { promise, resolve }
+}
+
+/** A batch found that the batch before it did not commit: it rolled back, to be tried again. */
+class PreviousBatchLost extends Error {}
+
+/** What an overlapping batch tells the loop that started it, as soon as it knows. */
+interface BatchProgress {
+  /** Its last staged row; undefined when no row was left. */
+  read: (lastRow: number | undefined) => void
+  /** Its customers are written: the next batch may start. */
+  written: () => void
+}
+
+/**
+ * A batch of a create import that overlaps the one before it (after row `previousAfterRow`):
+ * the rows after `afterRow`, applied in one transaction that records them only once the
+ * previous batch's transaction has ended and moved `processed` to `afterRow` (else it rolls
+ * back: PreviousBatchLost). Started once the previous batch's customers are written, its own
+ * customers insert then waits for that batch's commit on the business's counter rows, so the
+ * two overlap by one insert's index work and no more.
+ */
+async function applyBatchAfter(
+  db: Kysely<Database>,
+  businessId: number,
+  importId: number,
+  country: CountryCode,
+  batch: { afterRow: number; previousAfterRow: number | undefined },
+  progress: BatchProgress,
+): Promise<void> {
+  const trx = await db.startTransaction().execute()
+  try {
+    await lockImportBatch(trx, importId, batch.afterRow)
+    const job = await findImport(trx, businessId, importId)
+    const staged = job
+      ? await readImportRows(trx, businessId, importId, batch.afterRow, IMPORT_BATCH_ROWS)
+      : []
+    const last = staged.at(-1)
+    progress.read(last?.row_number)
+    if (!job || !last) {
+      await trx.rollback().execute()
+      return
+    }
+    const columns = job.columns as ImportColumn[]
+    const rows = staged.map((row) => readRow(columns, row.cells, row.row_number, country))
+    const applied = await applyRows(trx, job, rows, progress.written)
+    if (batch.previousAfterRow !== undefined) {
+      await lockImportBatch(trx, importId, batch.previousAfterRow)
+    }
+    const current = await findImport(trx, businessId, importId, { lock: true })
+    if (current?.processed !== batch.afterRow) throw new PreviousBatchLost()
+    await recordBatch(trx, current, { lastRow: last.row_number, ...applied })
+    await trx.commit().execute()
+  } catch (error) {
+    await trx
+      .rollback()
+      .execute()
+      .catch(() => undefined)
+    throw error
+  }
+}
+
+/**
+ * A create import's batches from row `afterRow` on, two at a time (applyBatchAfter): a batch
+ * starts when the one before has written its customers, and at most two are in flight. Every
+ * batch started has ended when this returns or throws (the first failure of any).
+ * `completed` runs after each batch that committed while another was in flight.
+ */
+async function applyOverlappingBatches(
+  db: Kysely<Database>,
+  businessId: number,
+  importId: number,
+  country: CountryCode,
+  afterRow: number,
+  completed: () => Promise<void>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const started: Promise<void>[] = []
+  let previous: { afterRow: number; done: Promise<void> } | undefined
+  let next = afterRow
+  let stopped: unknown
+  try {
+    for (;;) {
+      const read = settleable<number | undefined>()
+      const written = settleable<undefined>()
+      const done = applyBatchAfter(
+        db,
+        businessId,
+        importId,
+        country,
+        { afterRow: next, previousAfterRow: previous?.afterRow },
+        { read: read.resolve, written: () => written.resolve(undefined) },
+      )
+      const ended = () => {
+        read.resolve(undefined)
+        written.resolve(undefined)
+      }
+      done.then(ended, ended)
+      started.push(done)
+      const lastRow = await read.promise
+      if (lastRow === undefined) break
+      await written.promise
+      if (previous) {
+        await previous.done
+        await completed()
+      }
+      signal?.throwIfAborted()
+      previous = { afterRow: next, done }
+      next = lastRow
+    }
+  } catch (error) {
+    stopped = error
+  }
+  const failed = (await Promise.allSettled(started)).find((result) => result.status === 'rejected')
+  if (failed) throw failed.reason
+  if (stopped !== undefined) throw stopped
+}
+
+/**
+ * A create import (not a dry run): its batches overlapping, from the last committed batch on; a failure that may pass (a conflict,
+ * or a batch whose predecessor rolled back) starts again from there, BATCH_ATTEMPTS times in a
+ * row at most.
+ */
+async function runOverlapping(
+  db: Kysely<Database>,
+  businessId: number,
+  importId: number,
+  country: CountryCode,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  let batches = 0
+  let failures = 0
+  for (;;) {
+    const job = await findImport(db, businessId, importId)
+    if (!job) return
+    try {
+      await applyOverlappingBatches(
+        db,
+        businessId,
+        importId,
+        country,
+        job.processed,
+        async () => {
+          batches += 1
+          failures = 0
+          // After batches 1, 4, 16, 64, …: the business has grown by a factor of four since
+          // the planner last looked, and its lookups would be planned for the size it was.
+          if (isPowerOfFour(batches)) await analyzeCustomerTables(db)
+        },
+        signal,
+      )
+      return
+    } catch (error) {
+      failures += 1
+      const passing = error instanceof PreviousBatchLost || isRetryableConflict(error)
+      if (failures >= BATCH_ATTEMPTS || !passing) throw error
+    }
+  }
+}
+
 /**
  * The import job: `running`, then every staged row applied a batch at a time, then
  * `succeeded`. Its changes are recorded as made by the user who uploaded the file, under the
  * upload's request id. `signal` stops it between batches (the queue is stopping): the next
- * attempt resumes after the last committed batch.
+ * attempt resumes after the last committed batch. A create import's batches overlap two at a
+ * time (on PGlite, one connection, they follow each other).
  */
 export async function runImport(
   db: Kysely<Database>,
@@ -235,12 +408,16 @@ export async function runImport(
   return runAs(context, async () => {
     await markImportRunning(db, businessId, importId)
     const country = await businessCountry(db, businessId)
-    for (let batches = 1; ; batches += 1) {
-      if (!(await withRetries(() => applyNextBatch(db, businessId, importId, country)))) break
-      // After batches 1, 4, 16, 64, …: the business has grown by a factor of four since the
-      // planner last looked, and its lookups would be planned for the size it was.
-      if (isPowerOfFour(batches)) await analyzeCustomers(db)
-      signal?.throwIfAborted()
+    if (job.mode === 'create' && !job.dry_run) {
+      await runOverlapping(db, businessId, importId, country, signal)
+    } else {
+      for (let batches = 1; ; batches += 1) {
+        if (!(await withRetries(() => applyNextBatch(db, businessId, importId, country)))) break
+        // After batches 1, 4, 16, 64, …: the business has grown by a factor of four since the
+        // planner last looked, and its lookups would be planned for the size it was.
+        if (isPowerOfFour(batches)) await analyzeCustomerTables(db)
+        signal?.throwIfAborted()
+      }
     }
     await finishImport(db, businessId, importId, 'succeeded')
     const done = await findImport(db, businessId, importId)
@@ -259,6 +436,6 @@ export async function failImport(
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await finishImport(trx, businessId, importId, 'failed')
-    await deleteImportRows(trx, businessId, importId, IMPORT_MAX_ROWS)
+    await deleteImportRows(trx, businessId, importId, { afterRow: 0, lastRow: IMPORT_MAX_ROWS })
   })
 }
