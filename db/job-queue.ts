@@ -28,6 +28,11 @@ export interface JobContext {
   retryCount: number
   /** Aborted when the queue stops or the attempt expires: a long job checks it between batches. */
   signal: AbortSignal
+  /**
+   * Aborted as soon as the queue begins to stop (before pg-boss waits for running jobs): a job
+   * that would otherwise run on (a loop) ends now instead of holding the shutdown.
+   */
+  stopping?: AbortSignal
   /** How this process delivers webhooks (its outbound policy); absent where none is set. */
   deliveries?: DeliverySettings
 }
@@ -215,6 +220,7 @@ export function createJobQueue(
               id,
               retryCount,
               signal,
+              stopping: stopping.signal,
               deliveries: options.deliveries,
             })
           } catch (error) {
@@ -228,6 +234,7 @@ export function createJobQueue(
 
   let current: PgBoss | undefined
   let stopped = false
+  const stopping = new AbortController()
   let retryTimer: NodeJS.Timeout | undefined
 
   async function startOnce(): Promise<void> {
@@ -288,6 +295,7 @@ export function createJobQueue(
     /** Stops fetching; running jobs get `timeoutMs` to finish, then are left to expire and retry. */
     async stop(timeoutMs: number): Promise<void> {
       stopped = true
+      stopping.abort()
       clearTimeout(retryTimer)
       const boss = current
       if (!boss) return

@@ -24,8 +24,10 @@ export const deliverWebhooks: JobDefinition<JobPayloads['deliver-webhooks']> = {
   expireInSeconds: 15 * 60,
   run: async function deliverWebhooks(db, _data, job) {
     if (!job.deliveries) throw new Error('deliver-webhooks: this process has no delivery settings')
-    await runDeliveries(db, job.deliveries, job.signal, Date.now() + RUN_MS)
+    // Ends when the queue stops, not when pg-boss gives up waiting for it.
+    const signal = job.stopping ? AbortSignal.any([job.signal, job.stopping]) : job.signal
+    await runDeliveries(db, job.deliveries, signal, Date.now() + RUN_MS)
     // The successor waits while this run is active and starts as it ends: no gap till the cron.
-    if (!job.signal.aborted) await enqueue(db, 'deliver-webhooks', {})
+    if (!signal.aborted) await enqueue(db, 'deliver-webhooks', {})
   },
 }
