@@ -150,7 +150,7 @@ export async function runDeliveries(
   untilMs: number,
 ): Promise<void> {
   while (!signal.aborted && Date.now() < untilMs) {
-    let due = 0
+    let due: number
     try {
       due = await deliverDue(db, deps, signal)
     } catch (error) {
