@@ -11,7 +11,6 @@
  */
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
-import type { ScenarioResult } from './report.js'
 
 export const OUTBOX_OVERHEAD_TARGET = 0.1
 
@@ -82,7 +81,10 @@ export interface OutboxResult {
 export const outboxOrder = (round: number): boolean[] =>
   round % 2 === 0 ? [true, false] : [false, true]
 
-export function runOf(round: number, enabled: boolean, result: ScenarioResult): OutboxRun {
+/** A scenario's figures (report.ts `ScenarioResult` has these among others). */
+type MeasuredRun = Pick<OutboxRun, 'scenario' | 'rps' | 'p50' | 'p99' | 'non2xx'>
+
+export function runOf(round: number, enabled: boolean, result: MeasuredRun): OutboxRun {
   return {
     round: round + 1,
     outbox: enabled ? 'on' : 'off',
