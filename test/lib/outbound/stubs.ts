@@ -70,3 +70,17 @@ export function guardedConnector(
   }
   return Object.assign(connector, { calls })
 }
+
+/**
+ * What tests that run deliveries give the service: plain TCP to 127.0.0.1, whatever port the
+ * URL names; anything else fails the test and throws before a connection is opened.
+ */
+export function loopbackOnly(t: Test): Connector {
+  return ({ host, port, tls }) => {
+    if (host !== '127.0.0.1' || tls) {
+      t.fail(`a delivery tried ${host}:${port}`)
+      throw new Error('only 127.0.0.1 is reachable in tests')
+    }
+    return netConnect({ host, port })
+  }
+}

@@ -5,7 +5,6 @@
  * kill) the delivery loop runs here and its request is cut off by its deadline instead.
  */
 import { once } from 'node:events'
-import { connect as netConnect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { Event } from '../../../../generated/schemas/Event.js'
@@ -14,6 +13,7 @@ import { outboundFor } from '../../../../lib/outbound/outbound.js'
 import { runDeliveries } from '../../../../services/webhook-deliveries.js'
 import { authFor, build, fileDatabaseUrl, onPostgres } from '../../../helper.js'
 import { startServer } from '../../../lib/outbound/servers.js'
+import { loopbackOnly } from '../../../lib/outbound/stubs.js'
 import { startScript } from '../../../scripts/run-script.js'
 
 // A killed worker's loop is noticed when its heartbeat stops (about 40 s).
@@ -70,15 +70,13 @@ t.test('a delivery cut off mid-request is sent again, with the same event id', a
   } else {
     const stop = new AbortController()
     t.teardown(() => stop.abort())
-    const loopbackOnly = outboundFor('test', {
-      connect: ({ host, port }) => {
-        if (host !== '127.0.0.1') throw new Error(`a delivery tried ${host}`)
-        return netConnect({ host, port })
-      },
-    })
     const loop = runDeliveries(
       server.database.db,
-      { outbound: loopbackOnly, retryBaseMs: 100, timeoutMs: 500 },
+      {
+        outbound: outboundFor('test', { connect: loopbackOnly(t) }),
+        retryBaseMs: 100,
+        timeoutMs: 500,
+      },
       stop.signal,
       Date.now() + 60_000,
     )
