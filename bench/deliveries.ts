@@ -18,7 +18,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql, type Kysely } from 'kysely'
-import type { Database, EventType } from '../db/database.js'
+import { EVENT_TYPES, type Database } from '../db/database.js'
 import { verifySignature } from '../lib/webhook-signature.js'
 import { lastEventId } from './outbox.js'
 
@@ -27,18 +27,6 @@ export const DELIVERY_SECONDS = 30
 export const DELIVERY_P99_TARGET_MS = 2000
 /** How long the bench waits, after the last request, for the last deliveries. */
 const DRAIN_PATIENCE_MS = 120_000
-
-const EVENT_TYPES: EventType[] = [
-  'customer.created',
-  'customer.updated',
-  'customer.deleted',
-  'customer.reactivated',
-  'customer.merged',
-  'customer.unmerged',
-  'customer.erased',
-  'consent.changed',
-  'purchase_history.updated',
-]
 
 interface Arrival {
   id: number

@@ -290,16 +290,20 @@ export interface CustomerImportErrorsTable {
   message: string
 }
 
-export type EventType =
-  | 'customer.created'
-  | 'customer.updated'
-  | 'customer.deleted'
-  | 'customer.reactivated'
-  | 'customer.merged'
-  | 'customer.unmerged'
-  | 'customer.erased'
-  | 'consent.changed'
-  | 'purchase_history.updated'
+/** Every event type of the feed (customer_events.type), in the document's order. */
+export const EVENT_TYPES = [
+  'customer.created',
+  'customer.updated',
+  'customer.deleted',
+  'customer.reactivated',
+  'customer.merged',
+  'customer.unmerged',
+  'customer.erased',
+  'consent.changed',
+  'purchase_history.updated',
+] as const
+
+export type EventType = (typeof EVENT_TYPES)[number]
 
 /**
  * Written only by triggers (migration 2026-12-03T1500-customer-events); `type` and `data` are

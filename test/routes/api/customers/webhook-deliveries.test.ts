@@ -1,26 +1,15 @@
-import { connect as netConnect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
+import { EVENT_TYPES } from '../../../../db/database.js'
 import type { Event } from '../../../../generated/schemas/Event.js'
 import type { EventsPage } from '../../../../generated/schemas/EventsPage.js'
 import type { WebhookDeliveries } from '../../../../generated/schemas/WebhookDeliveries.js'
-import type { Connector } from '../../../../lib/outbound/connector.js'
 import { verifySignature } from '../../../../lib/webhook-signature.js'
 import { authFor, build, type TestServer } from '../../../helper.js'
 import { startServer, type Received } from '../../../lib/outbound/servers.js'
+import { loopbackOnly } from '../../../lib/outbound/stubs.js'
 
 const RETRY_BASE_MS = 200
-
-/** The only connector these tests give the service: 127.0.0.1, or the test fails. */
-function loopbackOnly(t: Test): Connector {
-  return ({ host, port, tls }) => {
-    if (host !== '127.0.0.1' || tls) {
-      t.fail(`a delivery tried ${host}:${port}`)
-      throw new Error('only 127.0.0.1 is reachable in tests')
-    }
-    return netConnect({ host, port })
-  }
-}
 
 /** The service with its workers (the delivery loop among them) and a fast first retry. */
 async function service(t: Test): Promise<TestServer> {
@@ -99,17 +88,7 @@ function api(server: TestServer, business: number) {
 async function register(client: ReturnType<typeof api>, url: string, events?: Event['type'][]) {
   const { webhook_endpoint: endpoint } = await client.post('/webhook-endpoints', {
     url,
-    events: events ?? [
-      'customer.created',
-      'customer.updated',
-      'customer.deleted',
-      'customer.reactivated',
-      'customer.merged',
-      'customer.unmerged',
-      'customer.erased',
-      'consent.changed',
-      'purchase_history.updated',
-    ],
+    events: events ?? EVENT_TYPES,
   })
   if (!endpoint?.secret) throw new Error('no secret')
   return { id: endpoint.id, secret: endpoint.secret }
