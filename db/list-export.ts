@@ -48,9 +48,8 @@ export const EXPORT_COLUMNS = [
 
 type ExportColumn = (typeof EXPORT_COLUMNS)[number]
 
-/** `Date#toISOString`'s form (UTC, milliseconds cut, not rounded), as the API shows times. */
-const iso = (value: RawBuilder<unknown>) =>
-  sql`to_char(${value} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+/** `Date#toISOString`'s form, as the API shows times (payme_iso, migration 2026-12-03T1500). */
+const iso = (value: RawBuilder<unknown>) => sql`payme_iso(${value})`
 
 /** What a spreadsheet would read as a formula (OWASP's list: = + - @, tab, carriage return). */
 const spreadsheetSafe = (text: RawBuilder<unknown>) =>
