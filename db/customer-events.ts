@@ -1,4 +1,4 @@
-import { sql } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import type { EventType } from './database.js'
 import type { Executor } from './executor.js'
 
@@ -61,11 +61,17 @@ export async function nextEventOf(
         where business_id = ${businessId} and position > ${position}
           and type = any(${types as EventType[]}::text[])
         order by position limit 1) e) as event,
-      (select max(position) from customer_events where business_id = ${businessId}) as "end"
+      ${feedEnd(businessId)} as "end"
   `.execute(db)
   const row = rows[0]
   if (row?.event) {
     return { event: { ...row.event, created_at: new Date(row.event.created_at) } }
   }
   return { end: row?.end ?? position }
+}
+
+/** The last position numbered in the business's feed (0 before the first event). */
+export function feedEnd(businessId: number): RawBuilder<number> {
+  return sql<number>`(select coalesce(max(position), 0) from customer_events
+    where business_id = ${businessId})`
 }

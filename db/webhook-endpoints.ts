@@ -1,5 +1,6 @@
 import { sql, type Selectable } from 'kysely'
 import type { EventType, WebhookEndpointsTable } from './database.js'
+import { feedEnd } from './customer-events.js'
 import type { Executor } from './executor.js'
 
 /** An endpoint as the API shows it: not its secret, nor where its deliveries are. */
@@ -9,11 +10,6 @@ export type EndpointRow = Pick<
 >
 
 const SHOWN = ['id', 'business_id', 'url', 'events', 'enabled', 'created_at', 'updated_at'] as const
-
-/** The end of the business's feed now: where a new or re-enabled endpoint starts. */
-const feedEnd = (businessId: number) =>
-  sql<number>`(select coalesce(max(position), 0) from customer_events
-    where business_id = ${businessId})`
 
 export async function insertEndpoint(
   db: Executor,
