@@ -136,27 +136,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     begin
       perform customer_change_add_all('updated', array_agg(c.business_id order by c.customer_id),
         array_agg(c.customer_id order by c.customer_id), array_agg(c.fields order by c.customer_id))
-      from (
-        select business_id, customer_id,
-          jsonb_object_agg('consent:' || channel || ':' || purpose,
-            jsonb_build_object('from', first_from, 'to', last_to)) as fields
-        from (
-          select business_id, customer_id, channel, purpose,
-            (array_agg(previous order by id))[1] as first_from,
-            (array_agg(status order by id desc))[1] as last_to
-          from (
-            select n.business_id, n.customer_id, n.channel, n.purpose, n.id, n.status,
-              (select p.status from customer_consents p
-                where p.business_id = n.business_id and p.customer_id = n.customer_id
-                  and p.channel = n.channel and p.purpose = n.purpose and p.id < n.id
-                order by p.id desc limit 1) as previous
-            from new_rows n
-          ) records
-          where previous is distinct from status
-          group by business_id, customer_id, channel, purpose
-        ) pairs
-        group by business_id, customer_id
-      ) c;
+      ${consentChangesByCustomer}
       return null;
     end $$`.execute(db)
 }
@@ -166,27 +146,7 @@ export async function down(db: Kysely<any>): Promise<void> {
     language plpgsql as $$
     begin
       perform customer_change_add(c.business_id, c.customer_id, 'updated', c.fields)
-      from (
-        select business_id, customer_id,
-          jsonb_object_agg('consent:' || channel || ':' || purpose,
-            jsonb_build_object('from', first_from, 'to', last_to)) as fields
-        from (
-          select business_id, customer_id, channel, purpose,
-            (array_agg(previous order by id))[1] as first_from,
-            (array_agg(status order by id desc))[1] as last_to
-          from (
-            select n.business_id, n.customer_id, n.channel, n.purpose, n.id, n.status,
-              (select p.status from customer_consents p
-                where p.business_id = n.business_id and p.customer_id = n.customer_id
-                  and p.channel = n.channel and p.purpose = n.purpose and p.id < n.id
-                order by p.id desc limit 1) as previous
-            from new_rows n
-          ) records
-          where previous is distinct from status
-          group by business_id, customer_id, channel, purpose
-        ) pairs
-        group by business_id, customer_id
-      ) c;
+      ${consentChangesByCustomer}
       return null;
     end $$`.execute(db)
   await sql`drop trigger customer_changes_of_new_preferences on customer_preferences`.execute(db)
@@ -203,3 +163,28 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop function customer_change_of_new_customers()`.execute(db)
   await sql`drop function customer_change_add_all(text, bigint[], bigint[], jsonb[])`.execute(db)
 }
+
+// Each customer's consent changes in a consent insert (transition table new_rows): the field
+// `consent:<channel>:<purpose>` from the status before its first record to that of its last.
+// The trigger's body before and after this migration differs only in what takes these rows.
+const consentChangesByCustomer = sql.raw(`from (
+        select business_id, customer_id,
+          jsonb_object_agg('consent:' || channel || ':' || purpose,
+            jsonb_build_object('from', first_from, 'to', last_to)) as fields
+        from (
+          select business_id, customer_id, channel, purpose,
+            (array_agg(previous order by id))[1] as first_from,
+            (array_agg(status order by id desc))[1] as last_to
+          from (
+            select n.business_id, n.customer_id, n.channel, n.purpose, n.id, n.status,
+              (select p.status from customer_consents p
+                where p.business_id = n.business_id and p.customer_id = n.customer_id
+                  and p.channel = n.channel and p.purpose = n.purpose and p.id < n.id
+                order by p.id desc limit 1) as previous
+            from new_rows n
+          ) records
+          where previous is distinct from status
+          group by business_id, customer_id, channel, purpose
+        ) pairs
+        group by business_id, customer_id
+      ) c;`)
