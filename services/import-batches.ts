@@ -213,6 +213,14 @@ async function applyNextBatch(
 
 const isPowerOfFour = (n: number): boolean => (n & (n - 1)) === 0 && (n & 0x55555555) !== 0
 
+/**
+ * After batches 1, 4, 16, 64, …: the business has grown by a factor of four since the planner
+ * last looked, and its lookups would be planned for the size it was.
+ */
+async function refreshStatisticsAfter(db: Kysely<Database>, batches: number): Promise<void> {
+  if (isPowerOfFour(batches)) await analyzeCustomerTables(db)
+}
+
 async function withRetries(work: () => Promise<boolean>): Promise<boolean> {
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -374,9 +382,7 @@ async function runOverlapping(
         async () => {
           batches += 1
           failures = 0
-          // After batches 1, 4, 16, 64, …: the business has grown by a factor of four since
-          // the planner last looked, and its lookups would be planned for the size it was.
-          if (isPowerOfFour(batches)) await analyzeCustomerTables(db)
+          await refreshStatisticsAfter(db, batches)
         },
         signal,
       )
@@ -413,9 +419,7 @@ export async function runImport(
     } else {
       for (let batches = 1; ; batches += 1) {
         if (!(await withRetries(() => applyNextBatch(db, businessId, importId, country)))) break
-        // After batches 1, 4, 16, 64, …: the business has grown by a factor of four since the
-        // planner last looked, and its lookups would be planned for the size it was.
-        if (isPowerOfFour(batches)) await analyzeCustomerTables(db)
+        await refreshStatisticsAfter(db, batches)
         signal?.throwIfAborted()
       }
     }
