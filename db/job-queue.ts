@@ -65,6 +65,11 @@ export interface JobDefinition<Data> {
   runAtStart?: boolean
   /** Attempts of this job run at once in one process (1 unless given). */
   concurrency?: number
+  /**
+   * How often an idle worker asks for this job, in seconds (at least 0.5); unset: the queue's
+   * `pollingIntervalSeconds`. For jobs a user waits on (an import), not for schedules.
+   */
+  pollingIntervalSeconds?: number
 }
 
 /** A definition per job name of `Payloads` (the service's jobs, or a test's own). */
@@ -210,7 +215,8 @@ export function createJobQueue(
         {
           batchSize: 1,
           localConcurrency: definition.concurrency ?? 1,
-          pollingIntervalSeconds: options.pollingIntervalSeconds ?? 2,
+          pollingIntervalSeconds:
+            definition.pollingIntervalSeconds ?? options.pollingIntervalSeconds ?? 2,
         },
         async function runJob([job]) {
           if (!job) return undefined
