@@ -9,7 +9,7 @@
  * and reports how far the import got, with its progress every 30 s (the service keeps going).
  */
 import { once } from 'node:events'
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
@@ -20,6 +20,7 @@ import type { Import } from '../generated/schemas/Import.js'
 import { importOverHttp } from '../scripts/import/remote.js'
 import { FIRST_NAMES, LAST_NAMES, STREETS, TOWNS } from '../scripts/seed/data.js'
 import { IMPORT_COLUMNS } from '../services/import-rows.js'
+import { machineTicks } from './cpu.js'
 
 export const IMPORT_ROWS = 100_000
 export const IMPORT_SECONDS_TARGET = 60
@@ -84,17 +85,6 @@ async function writeFile(path: string): Promise<void> {
 }
 
 /** Busy and total CPU time of the machine so far, in clock ticks (/proc/stat). */
-function machineTicks(): { busy: number; total: number } {
-  const [, ...fields] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
-    .trim()
-    .split(/\s+/)
-  const ticks = fields.map(Number)
-  const total = ticks.reduce((sum, value) => sum + value, 0)
-  // idle and iowait
-  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0)
-  return { busy: total - idle, total }
-}
-
 /** Problems in the error report (one per line after its header). */
 async function reportLines(url: string, token: string): Promise<number> {
   const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } })

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
 import autocannon from 'autocannon'
 import { createSigner } from 'fast-jwt'
 import { sql } from 'kysely'
@@ -32,6 +33,7 @@ import {
   seedCommand,
 } from './fixture.js'
 import { runLoad, type LoadResult } from './raw-sql.js'
+import { clockTicksPerSecond, cpuSnapshot, cpuUsageBetween, type CpuUsage } from './cpu.js'
 import { SCENARIOS, type Fixture, type Scenario } from './scenarios.js'
 import { startServer, type BenchServer } from './server.js'
 import { renderMarkdown, type ScenarioResult } from './report.js'
@@ -198,6 +200,10 @@ const token = createSigner({ key: jwtSecret, expiresIn: 3_600_000 })({
   businesses: [businessId],
 })
 
+// /proc's CPU times are in these ticks; the load average is noted at both ends of the run.
+const ticksPerSecond = clockTicksPerSecond()
+const loadAtStart = loadavg()
+
 const { db } = await connectDatabase({
   kind: 'postgres',
   url: databaseUrl,
@@ -247,17 +253,28 @@ async function measure(
 ): Promise<ScenarioResult> {
   await scenario.prepare?.(db, fixture)
   if (warmup > 0) await httpLoad(server, scenario, fixture, warmup)
+  const servicePid = server.process.pid ?? 0
+  const cpuStart = await cpuSnapshot(db, servicePid)
   const { result, peakRss } = await httpLoad(server, scenario, fixture, duration)
+  const cpu = cpuUsageBetween(
+    cpuStart,
+    await cpuSnapshot(db, servicePid),
+    result.requests.total,
+    ticksPerSecond,
+  )
   if (scenario.cleanup) {
     // autocannon stops at the deadline; requests it sent may still be running in the service.
     await settled()
     await scenario.cleanup(db, fixture)
   }
-  let raw: LoadResult | undefined
+  let raw: (LoadResult & { cpu: CpuUsage }) | undefined
   if (scenario.rawSql) {
     const work = scenario.rawSql
     if (warmup > 0) await runLoad((n) => work(db, fixture, n), connections, warmup)
-    raw = await runLoad((n) => work(db, fixture, n), connections, duration)
+    const rawStart = await cpuSnapshot(db, process.pid)
+    const load = await runLoad((n) => work(db, fixture, n), connections, duration)
+    const rawEnd = await cpuSnapshot(db, process.pid)
+    raw = { ...load, cpu: cpuUsageBetween(rawStart, rawEnd, load.requests, ticksPerSecond, true) }
   }
   let exact: boolean | undefined
   if (scenario.name.startsWith('webhook') || scenario.prepare) {
@@ -273,14 +290,16 @@ async function measure(
       Object.entries(result.statusCodeStats ?? {}).map(([code, stats]) => [code, stats.count ?? 0]),
     ),
     peakRssMb: Math.round(peakRss),
-    raw: raw && { rps: raw.rps, p50: raw.p50, p99: raw.p99, errors: raw.errors },
+    cpu,
+    raw: raw && { rps: raw.rps, p50: raw.p50, p99: raw.p99, errors: raw.errors, cpu: raw.cpu },
     target: scenario.target,
     totalsExact: exact,
   }
   console.log(
     `${label.padEnd(34)} ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  non-2xx ${row.non2xx}` +
+      `  CPU/req: service ${cpu.processMsPerRequest} ms, PG ${cpu.postgresMsPerRequest} ms` +
       (raw
-        ? `  | raw SQL ${raw.rps.toFixed(0)} req/s, API÷raw ${(row.rps / raw.rps).toFixed(2)}`
+        ? `  | raw SQL ${raw.rps.toFixed(0)} req/s (CPU/req: client ${raw.cpu.processMsPerRequest} ms, PG ${raw.cpu.postgresMsPerRequest} ms), API÷raw ${(row.rps / raw.rps).toFixed(2)}`
         : '') +
       (exact === undefined ? '' : `  | totals exact: ${exact}`),
   )
@@ -320,6 +339,19 @@ async function runOutboxRounds(server: BenchServer, rounds: number): Promise<Out
     )
   }
   return { rounds, runs, comparisons: compareOutbox(runs), eventsWritten, enabledAtEnd }
+}
+
+const IDLE_SECONDS = 3
+
+/**
+ * The CPU the service and PostgreSQL use with no load (the job queue's polling, the probe
+ * thread, the server's own processes): a part of every window, large beside few requests.
+ */
+async function idleCpu(server: BenchServer): Promise<CpuUsage> {
+  const pid = server.process.pid ?? 0
+  const start = await cpuSnapshot(db, pid)
+  await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000))
+  return cpuUsageBetween(start, await cpuSnapshot(db, pid), 0, ticksPerSecond)
 }
 
 /** Waits (at most 30 s) until no other session of the benchmark database is running a statement. */
@@ -375,6 +407,10 @@ const server = await startServer(
   deliveriesWanted ? 'development' : 'production',
 )
 const results: ScenarioResult[] = []
+const idle = await idleCpu(server)
+console.log(
+  `idle (${IDLE_SECONDS} s, no load): service ${idle.processSeconds} s of CPU, PostgreSQL ${idle.postgresSeconds} s`,
+)
 let overload: OverloadResult | undefined
 let exported: ExportResult | undefined
 let imported: ImportBenchResult | undefined
@@ -445,7 +481,11 @@ try {
   const counts = await countRows(databaseUrl)
   const report = {
     date: new Date().toISOString(),
-    machine: { cores: (await import('node:os')).cpus().length, node: process.version },
+    machine: {
+      cores: cpus().length,
+      node: process.version,
+      loadAverage: { start: round2(loadAtStart), end: round2(loadavg()) },
+    },
     settings: {
       duration,
       warmup,
@@ -455,6 +495,7 @@ try {
       sales: counts.sales,
     },
     peakRssMb: Math.round(peak),
+    idleCpu: idle,
     results,
     ...(overload ? { overload } : {}),
     ...(exported ? { export: exported } : {}),
@@ -505,6 +546,10 @@ if (values.check) {
   ) {
     process.exit(1)
   }
+}
+
+function round2(values: number[]): number[] {
+  return values.map((value) => Math.round(value * 100) / 100)
 }
 
 /** Active customers of the business: every row an export must hold. */

@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { clockTicksPerSecond, processTicks } from './cpu.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -21,14 +22,6 @@ function memoryOf(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
-}
-
-/** utime and stime (fields 14 and 15 of /proc/<pid>/stat, after the command's parenthesis). */
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const ticksPerSecond = 100
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
 }
 
 /**
@@ -74,12 +67,13 @@ export async function startServer(
     if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}`)
     await sleep(100)
   }
+  const ticksPerSecond = clockTicksPerSecond()
   return {
     url,
     probeUrl,
     process: child,
     memory: () => memoryOf(child.pid ?? 0),
-    cpuSeconds: () => cpuSecondsOf(child.pid ?? 0),
+    cpuSeconds: () => processTicks(child.pid ?? 0) / ticksPerSecond,
     stop: async () => {
       child.kill('SIGTERM')
       await new Promise((resolve) => child.once('exit', resolve))
