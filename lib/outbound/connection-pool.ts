@@ -38,9 +38,10 @@ export class ConnectionPool {
 
   agentFor(target: ConnectOptions): Agent {
     const key = JSON.stringify([target.tls, target.host, target.port, target.servername ?? null])
-    this.dropUnused(key)
     let agent = this.agents.get(key)
     if (agent === undefined) {
+      // A new target is when the pool grows: the agents of targets no longer connected to go.
+      this.dropUnused()
       agent = new PinnedAgent({ ...target }, this.connect)
       this.agents.set(key, agent)
     }
@@ -53,9 +54,8 @@ export class ConnectionPool {
     this.agents.clear()
   }
 
-  private dropUnused(except: string): void {
+  private dropUnused(): void {
     for (const [key, agent] of this.agents) {
-      if (key === except) continue
       const open = [agent.sockets, agent.freeSockets, agent.requests].some(
         (byName) => Object.keys(byName).length > 0,
       )
