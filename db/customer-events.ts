@@ -44,30 +44,46 @@ export async function listEventsAfter(
 }
 
 /**
- * The first numbered event of the business after `position` of one of `types`, or, when there is
- * none, the feed's last position: read in one statement, so no event of those types lies between
- * `position` and that end (a later numbering only adds higher positions).
+ * Up to `limit` numbered events of the business after `position` of one of `types`, in feed
+ * order, and the feed's last position: read in one statement, so when fewer than `limit` come
+ * back, no other event of those types lies between the last of them and that end (a later
+ * numbering only adds higher positions).
  */
-export async function nextEventOf(
+export async function nextEventsOf(
   db: Executor,
   businessId: number,
   position: number,
   types: readonly EventType[],
-): Promise<{ event: EventRow } | { end: number }> {
-  const { rows } = await sql<{ event: EventRow | null; end: number | null }>`
-    select (select to_jsonb(e) from (
+  limit: number,
+): Promise<{ events: EventRow[]; end: number }> {
+  const { rows } = await sql<NullableEvent & { end: number }>`
+    select e.id, e.type, e.business_id, e.customer_id, e.created_at, e.data, e.position,
+      feed.end
+    from (select ${feedEnd(businessId)} as "end") feed
+      left join lateral (
         select id, type, business_id, customer_id, created_at, data, position
         from customer_events
         where business_id = ${businessId} and position > ${position}
           and type = any(${types as EventType[]}::text[])
-        order by position limit 1) e) as event,
-      ${feedEnd(businessId)} as "end"
+        order by position limit ${limit}) e on true
+    order by e.position
   `.execute(db)
-  const row = rows[0]
-  if (row?.event) {
-    return { event: { ...row.event, created_at: new Date(row.event.created_at) } }
-  }
-  return { end: row?.end ?? position }
+  const events = rows.flatMap((row) => {
+    const { id, type, business_id, customer_id, created_at, data } = row
+    const event = { id, type, business_id, customer_id, created_at, data, position: row.position }
+    // No event: the one row that carries the feed's end.
+    if (id === null) return []
+    if (!isComplete(event)) throw new Error(`event ${id} numbered without its type or data`)
+    return [event]
+  })
+  return { events, end: rows[0]?.end ?? position }
+}
+
+/** An event row as a left join gives it: every column null when there is none. */
+type NullableEvent = { [Column in keyof EventRow]: EventRow[Column] | null }
+
+function isComplete(event: NullableEvent): event is EventRow {
+  return Object.values(event).every((value) => value !== null)
 }
 
 /** The last position numbered in the business's feed (0 before the first event). */

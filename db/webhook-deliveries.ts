@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import type { WebhookDeliveriesTable } from './database.js'
 import type { Executor } from './executor.js'
 
@@ -7,32 +7,35 @@ export type DeliveryRow = Pick<
   'event_id' | 'attempt' | 'status_code' | 'error' | 'duration_ms' | 'at'
 >
 
-export async function insertDelivery(
-  db: Executor,
-  businessId: number,
-  delivery: Omit<DeliveryRow, 'at'> & { endpoint_id: number },
-): Promise<void> {
-  await db
-    .insertInto('webhook_deliveries')
-    .values({ business_id: businessId, ...delivery })
-    .execute()
-}
+/** One attempt at an event, as the delivery loop has it before it is logged. */
+export type Attempt = Pick<DeliveryRow, 'event_id' | 'status_code' | 'error' | 'duration_ms'>
 
-/** How many attempts the endpoint has made at the event so far. */
-export async function attemptsAt(
+/**
+ * Logs the endpoint's attempts in one statement, in the order given (the log's order), each
+ * numbered after the attempts at its event logged before (one attempt per event in a call).
+ * Returns each event's attempt number.
+ */
+export async function insertDeliveries(
   db: Executor,
   businessId: number,
   endpointId: number,
-  eventId: number,
-): Promise<number> {
-  const row = await db
-    .selectFrom('webhook_deliveries')
-    .select((eb) => eb.fn.countAll<number>().as('attempts'))
-    .where('business_id', '=', businessId)
-    .where('endpoint_id', '=', endpointId)
-    .where('event_id', '=', eventId)
-    .executeTakeFirstOrThrow()
-  return Number(row.attempts)
+  attempts: readonly Attempt[],
+): Promise<Pick<DeliveryRow, 'event_id' | 'attempt'>[]> {
+  if (attempts.length === 0) return []
+  return db
+    .insertInto('webhook_deliveries')
+    .values(
+      attempts.map((attempt) => ({
+        business_id: businessId,
+        endpoint_id: endpointId,
+        ...attempt,
+        attempt: sql<number>`(select count(*) + 1 from webhook_deliveries
+          where business_id = ${businessId} and endpoint_id = ${endpointId}
+            and event_id = ${attempt.event_id})`,
+      })),
+    )
+    .returning(['event_id', 'attempt'])
+    .execute()
 }
 
 /** The endpoint's newest attempts first. */

@@ -9,7 +9,7 @@ const RUN_MS = 10 * 60 * 1000
  * instance, so each endpoint's events leave in order. It starts with the queue and every minute
  * (a no-op while a run is under way), runs ten minutes, and sends its successor before it ends.
  * A worker that dies stops its heartbeat; the run is failed and retried on another instance, and
- * the event that was in flight is sent again (at least once, same id). A round that fails (the
+ * the events sent but not yet logged are sent again (at least once, same ids). A round that fails (the
  * database busy) is retried by the loop a second later. Failed deliveries are retried by the
  * loop itself (webhook_endpoints.next_attempt_at), not by the queue.
  */

@@ -1,11 +1,17 @@
 import { connect as tlsConnect } from 'node:tls'
 import t, { type Test } from 'tap'
-import { checkEndpointUrl, type OutboundPolicy } from '../../../lib/outbound/endpoint-url.js'
-import { postJson } from '../../../lib/outbound/post-json.js'
+import { ConnectionPool } from '../../../lib/outbound/connection-pool.js'
+import {
+  checkEndpointUrl,
+  type OutboundPolicy,
+  type PinnedEndpoint,
+} from '../../../lib/outbound/endpoint-url.js'
+import { pinEndpoint, postJson, postPinned } from '../../../lib/outbound/post-json.js'
 import type { Resolver } from '../../../lib/outbound/resolver.js'
 import { closedPort, selfSignedCertificate, startServer, startSilentServer } from './servers.js'
 import {
   guardedConnector,
+  loopbackAliases,
   namesResolver,
   PUBLIC_ADDRESS,
   refusingConnector,
@@ -226,3 +232,122 @@ t.test(
     t.equal(server.received.length, 1, 'nothing sent over the unverified connection')
   },
 )
+
+/** The pinned endpoint of `url`, failing the test when the check refuses it. */
+async function pinned(t: Test, url: string, policy: OutboundPolicy): Promise<PinnedEndpoint> {
+  const endpoint = await pinEndpoint(url, policy)
+  if (!('ok' in endpoint)) {
+    t.fail(`refused: ${endpoint.error}`)
+    throw new Error('refused')
+  }
+  return endpoint
+}
+
+const connectionsOf = (received: { remotePort: number | undefined }[]) =>
+  received.map((request) => request.remotePort)
+
+t.test('a pool sends the posts to one checked address over one kept connection', async (t) => {
+  const server = await startServer(t, (_request, response) => response.writeHead(200).end('ok'))
+  const connect = loopbackAliases(t, server.port)
+  const pool = new ConnectionPool(connect)
+  t.teardown(() => pool.close())
+  const resolve = stubResolver({ 'hook.test': [['127.0.0.1']] })
+  const endpoint = await pinned(t, `http://hook.test:${server.port}/hook`, development(resolve))
+  for (let post = 1; post <= 3; post += 1) {
+    const result = await postPinned(endpoint, BODY, { pool })
+    t.match(result, { statusCode: 200, error: null }, `post ${post} answered`)
+  }
+  t.same(resolve.calls, ['hook.test'], 'checked once')
+  t.same(
+    connect.calls.map((call) => call.host),
+    ['127.0.0.1'],
+    'one connection, to the checked address',
+  )
+  const [first] = connectionsOf(server.received)
+  t.same(connectionsOf(server.received), [first, first, first], 'all three over it')
+  t.equal(server.received[0]?.headers.connection, 'keep-alive', 'kept open')
+  t.equal(server.received[0]?.headers.host, `hook.test:${server.port}`, 'Host is the name')
+})
+
+t.test('a pool never reuses a connection for another address the name resolves to', async (t) => {
+  const server = await startServer(t, (_request, response) => response.writeHead(200).end('ok'))
+  const connect = loopbackAliases(t, server.port)
+  const pool = new ConnectionPool(connect)
+  t.teardown(() => pool.close())
+  // Each round checks the name again: it moves to another address, then back.
+  const resolve = stubResolver({ 'hook.test': [['127.0.0.1'], ['127.0.0.2'], ['127.0.0.1']] })
+  const url = `http://hook.test:${server.port}/hook`
+  const policy = development(resolve)
+  for (const round of [1, 2, 3]) {
+    const endpoint = await pinned(t, url, policy)
+    t.match(await postPinned(endpoint, BODY, { pool }), { statusCode: 200 }, `round ${round}`)
+  }
+  t.same(
+    connect.calls.map((call) => call.host),
+    ['127.0.0.1', '127.0.0.2'],
+    'a new connection for the new address, none for the old one again',
+  )
+  const [first, second, third] = connectionsOf(server.received)
+  t.not(second, first, 'the second address got its own connection')
+  t.equal(third, first, 'back at the first address, its own connection again')
+})
+
+t.test('a kept connection dropped under a request: sent again, once, on a new one', async (t) => {
+  let requests = 0
+  const server = await startServer(t, (request, response) => {
+    requests += 1
+    // The second request finds its connection closed by the receiver, unanswered.
+    if (requests === 2) return void request.socket.destroy()
+    response.writeHead(200).end('ok')
+  })
+  const connect = loopbackAliases(t, server.port)
+  const pool = new ConnectionPool(connect)
+  t.teardown(() => pool.close())
+  const endpoint = await pinned(
+    t,
+    `http://127.0.0.1:${server.port}/hook`,
+    development(noLookups(t)),
+  )
+  t.match(await postPinned(endpoint, BODY, { pool }), { statusCode: 200 }, 'first post')
+  t.match(await postPinned(endpoint, BODY, { pool }), { statusCode: 200, error: null }, 'second')
+  t.equal(connect.calls.length, 2, 'a second connection')
+  const [first, dropped, again] = connectionsOf(server.received)
+  t.equal(dropped, first, 'the second post went out on the kept connection')
+  t.not(again, first, 'and again on a new one')
+  t.equal(server.received.length, 3, 'nothing more')
+})
+
+t.test('a pool: a post that fails on a new connection is not sent again', async (t) => {
+  const server = await startServer(t, (request) => void request.socket.destroy())
+  const connect = loopbackAliases(t, server.port)
+  const pool = new ConnectionPool(connect)
+  t.teardown(() => pool.close())
+  const endpoint = await pinned(
+    t,
+    `http://127.0.0.1:${server.port}/hook`,
+    development(noLookups(t)),
+  )
+  const result = await postPinned(endpoint, BODY, { pool })
+  t.match(result, { statusCode: null, error: 'connection closed before an answer' })
+  t.equal(server.received.length, 1, 'sent once')
+})
+
+t.test('production: pinEndpoint refuses a name rebound to a private address', async (t) => {
+  const policy: OutboundPolicy = { requirePublicHttps: true, resolve: namesResolver() }
+  t.equal(await checkEndpointUrl('https://rebind.example/hook', policy), undefined, 'registered')
+  const result = await pinEndpoint('https://rebind.example/hook', policy)
+  t.match(result, {
+    statusCode: null,
+    error: 'host name must resolve only to public addresses',
+  })
+  t.notOk('ok' in result, 'no address to post to')
+})
+
+t.test('pinEndpoint: a lookup that never ends times out', async (t) => {
+  const result = await pinEndpoint(
+    'http://slow.test/hook',
+    development(() => new Promise<string[]>(() => undefined)),
+    200,
+  )
+  t.match(result, { statusCode: null, error: 'timed out after 200 ms' })
+})

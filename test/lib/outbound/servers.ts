@@ -20,6 +20,8 @@ export interface Received {
   headers: IncomingHttpHeaders
   body: string
   servername: string | undefined
+  /** The client's end of the connection: requests with the same one came over one connection. */
+  remotePort: number | undefined
 }
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void
@@ -48,6 +50,7 @@ export async function startServer(
         headers: request.headers,
         body: Buffer.concat(chunks).toString(),
         servername,
+        remotePort: request.socket.remotePort,
       })
       handler(request, response)
     })

@@ -84,3 +84,24 @@ export function loopbackOnly(t: Test): Connector {
     return netConnect({ host, port })
   }
 }
+
+/**
+ * For tests of kept connections: any 127.0.0.x address asked for (plain TCP) reaches the local
+ * server on `localPort`, so a test can tell connections to two addresses apart without leaving
+ * 127.0.0.1; anything else fails the test. `calls` lists what it was asked for.
+ */
+export function loopbackAliases(
+  t: Test,
+  localPort: number,
+): Connector & { calls: ConnectOptions[] } {
+  const calls: ConnectOptions[] = []
+  const connector = (options: ConnectOptions): Duplex => {
+    calls.push(options)
+    if (!options.host.startsWith('127.0.0.') || options.tls) {
+      t.fail(`connector asked for ${options.host}:${options.port}`)
+      throw new Error('loopback aliases only')
+    }
+    return netConnect({ host: '127.0.0.1', port: localPort })
+  }
+  return Object.assign(connector, { calls })
+}

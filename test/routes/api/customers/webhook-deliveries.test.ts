@@ -148,6 +148,11 @@ t.test(
       ),
       'another secret does not verify',
     )
+    const connections = new Set(hook.received.map((request) => request.remotePort))
+    t.ok(
+      connections.size < hook.received.length,
+      `connections are kept between deliveries (${connections.size} for ${hook.received.length})`,
+    )
     const log = await client.deliveries(endpoint.id)
     t.same(
       log.map((entry) => [entry.event_id, entry.attempt, entry.status_code, entry.error]).reverse(),
