@@ -6,7 +6,6 @@ import { loadOpenApiDocument } from './lib/openapi-document.js'
 import { connectRedis } from './lib/redis.js'
 import cookie from './plugins/external/cookie.js'
 import cors, { corsOptions } from './plugins/external/cors.js'
-import helmet, { helmetOptions } from './plugins/external/helmet.js'
 import jwt, { jwtOptions } from './plugins/external/jwt.js'
 import metrics, { metricsOptions } from './plugins/external/metrics.js'
 import rateLimit, { rateLimitOptions } from './plugins/external/rate-limit.js'
@@ -25,6 +24,7 @@ import purchaseHistory from './plugins/purchase-history.js'
 import rateLimitPlugin, { rateLimitKey } from './plugins/rate-limit.js'
 import changeContext from './plugins/change-context.js'
 import requestId from './plugins/request-id.js'
+import securityHeaders, { helmetOptions } from './plugins/security-headers.js'
 import serviceMetrics from './plugins/service-metrics.js'
 import customersApi from './routes/api/customers/index.js'
 import operationsRoutes from './routes/operations.js'
@@ -51,7 +51,7 @@ export default async function app(fastify: FastifyInstance, options: AppOptions)
   if (redis) fastify.addHook('onClose', async () => redis.disconnect())
 
   await fastify.register(metrics, metricsOptions())
-  await fastify.register(helmet, helmetOptions)
+  await fastify.register(securityHeaders, { helmet: helmetOptions })
   await fastify.register(cors, corsOptions(config))
   await fastify.register(cookie)
   await fastify.register(jwt, jwtOptions(config))

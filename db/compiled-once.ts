@@ -7,14 +7,23 @@ import type { Executor } from './executor.js'
  */
 const STAND_IN_BASE = -7_919_000_001
 
+/** What a compiled query binds: values only, never a choice of what the text says. */
+export type BoundValue = number | string | boolean | null
+
+/** A parameter that is not an argument but was computed from one (`%${text}%`) would be frozen. */
+const COMPUTED_FROM_STAND_IN = /7919000/
+
 /**
  * A query whose text does not depend on its values (a read by key), built and compiled once:
  * later calls bind their values into the compiled parameters. Kysely otherwise builds and
  * compiles the same query object on every call — measured as the largest CPU cost of a
  * customer read. Kept per database handle without plugins; the first call on a handle checks
- * that every value became a bound parameter.
+ * that every value became a bound parameter and that none was computed from another. While the
+ * query compiles the values are numeric stand-ins, whatever their type: `build` must not choose
+ * its text from them (callers keep one compiled query per shape) nor compute values from them
+ * (callers pass `%${text}%` ready-made).
  */
-export function compiledOnce<Args extends number[], Row>(
+export function compiledOnce<Args extends BoundValue[], Row>(
   build: (db: Executor, ...args: Args) => Compilable<Row>,
 ): (db: Executor, ...args: Args) => CompiledQuery<Row> {
   // Per database handle (a transaction is a handle of its own and compiles anew).
@@ -27,10 +36,16 @@ export function compiledOnce<Args extends number[], Row>(
     if (template === undefined) {
       const standIns = args.map((_, index) => STAND_IN_BASE - index) as Args
       const query = build(db, ...standIns).compile()
-      const slots = query.parameters.map((value) => standIns.indexOf(value as number))
+      const slots = query.parameters.map((value) => standIns.indexOf(value as BoundValue))
       const unbound = standIns.filter((_, index) => !slots.includes(index))
       if (unbound.length > 0) {
         throw new Error(`compiledOnce: ${unbound.length} value(s) not bound as parameters`)
+      }
+      const computed = query.parameters.filter(
+        (value, index) => slots[index] === -1 && COMPUTED_FROM_STAND_IN.test(String(value)),
+      )
+      if (computed.length > 0) {
+        throw new Error(`compiledOnce: ${computed.length} parameter(s) computed from a value`)
       }
       template = { query, slots }
       templates.set(db, template)

@@ -2,6 +2,7 @@ import { sql, type RawBuilder, type Selectable } from 'kysely'
 import { NET_AMOUNT } from './customer-sales.js'
 import type { CustomerPurchaseHistoryTable } from './database.js'
 import type { Executor } from './executor.js'
+import { compiledOnce } from './compiled-once.js'
 import { executeFixedPlan } from './prepared-statements.js'
 
 export type PurchaseHistoryRow = Selectable<CustomerPurchaseHistoryTable>
@@ -212,9 +213,9 @@ export async function findStalePurchaseHistory(
   return result.rows
 }
 
-/** Metrics of one customer: the customer, its preferences and its history in one row. */
-export async function findMetricsRow(db: Executor, businessId: number, customerId: number) {
-  const query = db
+/** Compiled once and bound per call (db/compiled-once.ts): the metrics read is a hot path. */
+const metricsQuery = compiledOnce((db: Executor, businessId: number, customerId: number) =>
+  db
     .selectFrom('customers as c')
     .innerJoin('customer_purchase_history as h', (join) =>
       join.onRef('h.business_id', '=', 'c.business_id').onRef('h.customer_id', '=', 'c.id'),
@@ -248,8 +249,12 @@ export async function findMetricsRow(db: Executor, businessId: number, customerI
       'p.do_not_contact',
     ])
     .where('c.business_id', '=', businessId)
-    .where('c.id', '=', customerId)
-  const [row] = await executeFixedPlan(db, query.compile())
+    .where('c.id', '=', customerId),
+)
+
+/** Metrics of one customer: the customer, its preferences and its history in one row. */
+export async function findMetricsRow(db: Executor, businessId: number, customerId: number) {
+  const [row] = await executeFixedPlan(db, metricsQuery(db, businessId, customerId))
   return row
 }
 export type MetricsRow = NonNullable<Awaited<ReturnType<typeof findMetricsRow>>>

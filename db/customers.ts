@@ -1,9 +1,16 @@
-import { sql, type Insertable, type RawBuilder, type Selectable, type Updateable } from 'kysely'
+import {
+  sql,
+  type CompiledQuery,
+  type Insertable,
+  type RawBuilder,
+  type Selectable,
+  type Updateable,
+} from 'kysely'
 import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres'
 import type { CustomersTable, CustomerType } from './database.js'
 import { customerTotalQuery } from './customer-counts.js'
 import type { Executor } from './executor.js'
-import { compiledOnce } from './compiled-once.js'
+import { compiledOnce, type BoundValue } from './compiled-once.js'
 import { executeFixedPlan } from './prepared-statements.js'
 
 export type CustomerRow = Selectable<CustomersTable>
@@ -256,38 +263,88 @@ const SORT_KEYS = {
   id: { expression: sql`id`, cast: sql`::bigint`, asText: sql<string>`id::text` },
 } as const
 
+type ListedCustomer = CustomerRow & { sort_key: string; total: number | null }
+
+/** What decides a list's statement text; everything else is a bound value. */
+interface ListShape {
+  sortBy: ListCustomersQuery['sortBy']
+  sortOrder: ListCustomersQuery['sortOrder']
+  typed: boolean
+  keyset: boolean
+}
+
 /**
- * A page of customers in (sort key, id) order, each with its sort key as text for the next
- * cursor. Every ordering has an index that starts (business_id, is_active, key, id).
+ * The page statement of one shape. Its values come in this order: business, is_active, limit,
+ * offset, then the customer type when `typed`, then the cursor's key and id when `keyset`.
  */
-export async function listCustomers(
-  db: Executor,
-  businessId: number,
-  query: ListCustomersQuery,
-): Promise<(CustomerRow & { sort_key: string; total: number | null })[]> {
-  const sort = SORT_KEYS[query.sortBy]
-  const direction = query.sortOrder === 'asc' ? sql`asc` : sql`desc`
+function buildListPage(db: Executor, shape: ListShape, values: BoundValue[]) {
+  const [businessId, isActive, limit, offset, ...rest] = values as [
+    number,
+    boolean,
+    number,
+    number,
+    ...BoundValue[],
+  ]
+  const customerType = shape.typed ? (rest.shift() as CustomerType) : undefined
+  const sort = SORT_KEYS[shape.sortBy]
+  const direction = shape.sortOrder === 'asc' ? sql`asc` : sql`desc`
   let rows = db
     .selectFrom('customers')
     .selectAll()
     .select(sort.asText.as('sort_key'))
     // The filters' total rides along on every row: one round trip for the page and its count.
-    .select(customerTotalQuery(db, businessId, query.isActive, query.customerType).as('total'))
+    .select(customerTotalQuery(db, businessId, isActive, customerType).as('total'))
     .where('business_id', '=', businessId)
-    .where('is_active', '=', query.isActive)
-  if (query.customerType) rows = rows.where('customer_type', '=', query.customerType)
-  if (query.after) {
-    const comparison = query.sortOrder === 'asc' ? sql`>` : sql`<`
+    .where('is_active', '=', isActive)
+  if (customerType !== undefined) rows = rows.where('customer_type', '=', customerType)
+  if (shape.keyset) {
+    const [key, id] = rest as [string, number]
+    const comparison = shape.sortOrder === 'asc' ? sql`>` : sql`<`
     rows = rows.where(
-      sql<boolean>`(${sort.expression}, id) ${comparison} (${query.after.key}${sort.cast}, ${query.after.id}::bigint)`,
+      sql<boolean>`(${sort.expression}, id) ${comparison} (${key}${sort.cast}, ${id}::bigint)`,
     )
   }
   return rows
     .orderBy(sql`${sort.expression} ${direction}`)
     .orderBy(sql`id ${direction}`)
-    .limit(query.limit)
-    .offset(query.offset)
-    .execute()
+    .limit(limit)
+    .offset(offset)
+}
+
+/** One compiled statement per shape (3 orderings × 2 directions × type filter × cursor). */
+const listPages = new Map<string, (db: Executor, ...values: BoundValue[]) => CompiledQuery>()
+
+function listPageOf(shape: ListShape) {
+  const key = `${shape.sortBy} ${shape.sortOrder} ${shape.typed} ${shape.keyset}`
+  let page = listPages.get(key)
+  if (page === undefined) {
+    page = compiledOnce((db: Executor, ...values: BoundValue[]) => buildListPage(db, shape, values))
+    listPages.set(key, page)
+  }
+  return page
+}
+
+/**
+ * A page of customers in (sort key, id) order, each with its sort key as text for the next
+ * cursor. Every ordering has an index that starts (business_id, is_active, key, id). Not a
+ * prepared statement: a generic plan would be costed for an average business, not this one.
+ */
+export async function listCustomers(
+  db: Executor,
+  businessId: number,
+  query: ListCustomersQuery,
+): Promise<ListedCustomer[]> {
+  const shape: ListShape = {
+    sortBy: query.sortBy,
+    sortOrder: query.sortOrder,
+    typed: query.customerType !== undefined,
+    keyset: query.after !== undefined,
+  }
+  const values: BoundValue[] = [businessId, query.isActive, query.limit, query.offset]
+  if (query.customerType !== undefined) values.push(query.customerType)
+  if (query.after !== undefined) values.push(query.after.key, query.after.id)
+  const compiled = listPageOf(shape)(db, ...values) as CompiledQuery<ListedCustomer>
+  return (await db.executeQuery(compiled)).rows
 }
 
 export interface SearchCustomersQuery {
@@ -319,39 +376,51 @@ function mayHoldDigits(digits: string): RawBuilder<boolean> {
 const isDigitFragment = (text: string): boolean =>
   text.length >= DIGIT_GRAM_LENGTH && /^[0-9]+$/.test(text)
 
-/** Active customers whose name, email or phone contains the query; exact, then prefix, then substring. */
-export async function searchCustomers(
-  db: Executor,
-  businessId: number,
-  query: SearchCustomersQuery,
-): Promise<CustomerRow[]> {
-  const needle = escapeLike(query.text)
+/** What decides a search's statement text; everything else is a bound value. */
+interface SearchShape {
+  /** The text is a digit fragment long enough for the digit-gram index. */
+  digitText: boolean
+  /** The phone column's form of the number, when it differs from the text: absent, or how found. */
+  phoneForm: 'none' | 'like' | 'digit grams'
+  phonePrefix: boolean
+  phoneExact: boolean
+}
+
+/**
+ * The search statement of one shape. Its values: business, the escaped text, the text, then
+ * (by shape) the phone digits with `%…%` and bare, `+…%`, the E.164 number; the limit last.
+ */
+function buildSearch(db: Executor, shape: SearchShape, values: BoundValue[]) {
+  const next = (() => {
+    let index = 0
+    return () => values[index++]
+  })()
+  const businessId = next() as number
+  const needle = next() as string
+  const text = next() as string
   const contains = sql`'%' || lower(${needle}) || '%'`
   const startsWith = sql`lower(${needle}) || '%'`
-  const exact = sql`lower(${query.text})`
+  const exact = sql`lower(${text})`
   const emailOrPhoneContains = sql<boolean>`(lower(email) like ${contains} escape '\\'
     or phone like ${contains} escape '\\')`
   const matches = [
     sql<boolean>`lower(name) like ${contains} escape '\\'`,
-    isDigitFragment(query.text)
-      ? sql<boolean>`(${mayHoldDigits(query.text)} and ${emailOrPhoneContains})`
+    shape.digitText
+      ? sql<boolean>`(${mayHoldDigits(text)} and ${emailOrPhoneContains})`
       : emailOrPhoneContains,
   ]
   // The number as the phone column holds it ('0712 345' is 254712345), when that differs.
-  const { phoneDigits } = query
-  if (phoneDigits && phoneDigits !== query.text) {
-    const phoneContains = sql<boolean>`phone like ${`%${phoneDigits}%`}`
+  if (shape.phoneForm !== 'none') {
+    const phoneContains = sql<boolean>`phone like ${next()}`
+    const digits = next() as string
     matches.push(
-      isDigitFragment(phoneDigits)
-        ? sql<boolean>`(${mayHoldDigits(phoneDigits)} and ${phoneContains})`
+      shape.phoneForm === 'digit grams'
+        ? sql<boolean>`(${mayHoldDigits(digits)} and ${phoneContains})`
         : phoneContains,
     )
   }
-  const phoneStartsWith = query.phoneDigits
-    ? sql`phone like ${`+${query.phoneDigits}%`}`
-    : sql`false`
-  const phoneExact = query.phoneExact ? sql`phone = ${query.phoneExact}` : sql`false`
-
+  const phoneStartsWith = shape.phonePrefix ? sql`phone like ${next()}` : sql`false`
+  const phoneExact = shape.phoneExact ? sql`phone = ${next()}` : sql`false`
   return db
     .selectFrom('customers')
     .selectAll()
@@ -367,8 +436,49 @@ export async function searchCustomers(
     )
     .orderBy(sql`lower(name)`)
     .orderBy('id')
-    .limit(query.limit)
-    .execute()
+    .limit(next() as number)
+}
+
+/** One compiled statement per shape (at most 24). */
+const searches = new Map<string, (db: Executor, ...values: BoundValue[]) => CompiledQuery>()
+
+function searchOf(shape: SearchShape) {
+  const key = `${shape.digitText} ${shape.phoneForm} ${shape.phonePrefix} ${shape.phoneExact}`
+  let search = searches.get(key)
+  if (search === undefined) {
+    search = compiledOnce((db: Executor, ...values: BoundValue[]) => buildSearch(db, shape, values))
+    searches.set(key, search)
+  }
+  return search
+}
+
+/**
+ * Active customers whose name, email or phone contains the query; exact, then prefix, then
+ * substring. Not a prepared statement: the plan depends on the text (a rare name, a common one).
+ */
+export async function searchCustomers(
+  db: Executor,
+  businessId: number,
+  query: SearchCustomersQuery,
+): Promise<CustomerRow[]> {
+  const { text, phoneDigits, phoneExact } = query
+  const values: BoundValue[] = [businessId, escapeLike(text), text]
+  let phoneForm: SearchShape['phoneForm'] = 'none'
+  if (phoneDigits && phoneDigits !== text) {
+    phoneForm = isDigitFragment(phoneDigits) ? 'digit grams' : 'like'
+    values.push(`%${phoneDigits}%`, phoneDigits)
+  }
+  if (phoneDigits) values.push(`+${phoneDigits}%`)
+  if (phoneExact) values.push(phoneExact)
+  values.push(query.limit)
+  const shape: SearchShape = {
+    digitText: isDigitFragment(text),
+    phoneForm,
+    phonePrefix: Boolean(phoneDigits),
+    phoneExact: Boolean(phoneExact),
+  }
+  const compiled = searchOf(shape)(db, ...values) as CompiledQuery<CustomerRow>
+  return (await db.executeQuery(compiled)).rows
 }
 
 /**

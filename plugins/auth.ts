@@ -57,10 +57,12 @@ export default fp(
     // The rate limiter keys on the user before the authentication hooks run; one check serves both.
     const identities = new WeakMap<FastifyRequest, Promise<AuthenticatedUser | undefined>>()
 
+    // The plugin's own verifier, made once with its verify options and cache: a cached token is
+    // not decoded again (request.jwtVerify() decodes every token before asking the verifier).
     async function verifiedUser(request: FastifyRequest): Promise<AuthenticatedUser | undefined> {
       if (!presentsToken(request)) return undefined
       try {
-        return userFromClaims(await request.jwtVerify())
+        return userFromClaims(await app.jwt.verify(app.jwt.lookupToken(request)))
       } catch {
         return undefined
       }
