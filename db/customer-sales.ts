@@ -1,83 +1,9 @@
 import { sql, type Selectable } from 'kysely'
-import type { CustomerSalesTable, PayerMatch } from './database.js'
+import type { CustomerSalesTable } from './database.js'
 import type { Executor } from './executor.js'
 import { executeFixedPlan } from './prepared-statements.js'
 
 export type SaleRow = Selectable<CustomerSalesTable>
-
-/** The sale, locked for the rest of the transaction; undefined when it was never reported. */
-export async function lockSale(
-  db: Executor,
-  businessId: number,
-  saleId: string,
-): Promise<SaleRow | undefined> {
-  return db
-    .selectFrom('customer_sales')
-    .selectAll()
-    .where('business_id', '=', businessId)
-    .where('sale_id', '=', saleId)
-    .forUpdate()
-    .executeTakeFirst()
-}
-
-/**
- * For an event that names no customer, in one round trip: the business exists from now on (a
- * walk-in's sale may be its first news), the sale's customer as it stands (a plain read, no
- * lock; undefined when the sale was never reported), and, with a payer, the payer's lock (see
- * `payerLockKey`), taken before the statement that looks the payer up starts.
- */
-export async function startUnnamedSaleEvent(
-  db: Executor,
-  businessId: number,
-  saleId: string,
-  payerSha256: string | null,
-): Promise<Pick<SaleRow, 'customer_id' | 'matched_by'> | undefined> {
-  const lock =
-    payerSha256 === null ? sql`null` : sql`(select 1 from ${payerLock(businessId, payerSha256)} l)`
-  const query = sql<{
-    reported: boolean
-    customer_id: number | null
-    matched_by: SaleRow['matched_by']
-  }>`
-    with business as (
-      insert into businesses (id) values (${businessId}) on conflict (id) do nothing
-    ), locked as (select ${lock} as payer)
-    select s.sale_id is not null as reported, s.customer_id, s.matched_by
-    from locked left join customer_sales s
-      on s.business_id = ${businessId} and s.sale_id = ${saleId}`
-  const [row] = await executeFixedPlan(db, query.compile(db))
-  return row?.reported ? { customer_id: row.customer_id, matched_by: row.matched_by } : undefined
-}
-
-/**
- * Gives a locked sale that belongs to nobody its customer, and keeps the payer when the sale has
- * none yet. Only a sale without a customer changes hands here.
- */
-export async function settleSaleOwner(
-  db: Executor,
-  businessId: number,
-  saleId: string,
-  owner: {
-    customerId: number | null
-    matchedBy: PayerMatch | null
-    payer: { phone: string | null; sha256: string } | null
-    /** The customer the event named, kept when the sale takes its owner from this event. */
-    named: number | null
-  },
-): Promise<void> {
-  const { customerId, matchedBy, payer, named } = owner
-  await sql`update customer_sales set
-      customer_id = coalesce(customer_id, ${customerId}::bigint),
-      named_customer_id = case when customer_id is null then ${named}::bigint
-        else named_customer_id end,
-      matched_by = case when customer_id is null and ${customerId}::bigint is not null
-        then ${matchedBy}::text else matched_by end,
-      payer_phone = case when payer_phone_sha256 is null then ${payer?.phone ?? null}::varchar
-        else payer_phone end,
-      payer_phone_sha256 = coalesce(payer_phone_sha256, decode(${payer?.sha256 ?? null}::text, 'hex')),
-      updated_at = now()
-    where business_id = ${businessId} and sale_id = ${saleId}`.execute(db)
-}
 
 /**
  * The advisory lock key of one payer of one business. The sales feed takes its lock before
@@ -87,9 +13,6 @@ export async function settleSaleOwner(
  */
 export const payerLockKey = (businessId: number, sha256: string): string =>
   `payer:${businessId}:${sha256}`
-
-const payerLock = (businessId: number, sha256: string) =>
-  sql`pg_advisory_xact_lock(hashtextextended(${payerLockKey(businessId, sha256)}, 0))`
 
 /**
  * Gives every sale of the business that waits for this payer to the customer; returns how many.
@@ -124,63 +47,6 @@ export async function payersWithWaitingSales(
       and payer_phone_sha256 = any(array(
         select decode(h, 'hex') from unnest(${sha256s}::text[]) h))`.execute(db)
   return new Set(rows.map((row) => row.sha256))
-}
-
-/** Records the completion of a sale whose refund or void arrived first. */
-export async function completeSale(
-  db: Executor,
-  businessId: number,
-  saleId: string,
-  completion: {
-    total_amount: string
-    items_count: string
-    payment_method: SaleRow['payment_method']
-    completed_at: string
-  },
-): Promise<void> {
-  await db
-    .updateTable('customer_sales')
-    .set({
-      ...completion,
-      // A refund held for an unknown sale is capped at the sale's total.
-      refunded_amount: sql`least(refunded_amount, ${completion.total_amount}::numeric)`,
-      updated_at: sql`now()`,
-    })
-    .where('business_id', '=', businessId)
-    .where('sale_id', '=', saleId)
-    .execute()
-}
-
-/** Adds a refund unless the refunds would exceed the sale's known total; false if refused. */
-export async function addRefund(
-  db: Executor,
-  businessId: number,
-  saleId: string,
-  amount: string,
-): Promise<boolean> {
-  const refunded = await db
-    .updateTable('customer_sales')
-    .set({
-      refunded_amount: sql`refunded_amount + ${amount}::numeric`,
-      updated_at: sql`now()`,
-    })
-    .where('business_id', '=', businessId)
-    .where('sale_id', '=', saleId)
-    .where(
-      sql<boolean>`(total_amount is null or refunded_amount + ${amount}::numeric <= total_amount)`,
-    )
-    .returning('sale_id')
-    .executeTakeFirst()
-  return refunded !== undefined
-}
-
-export async function voidSale(db: Executor, businessId: number, saleId: string): Promise<void> {
-  await db
-    .updateTable('customer_sales')
-    .set({ voided: true, updated_at: sql`now()` })
-    .where('business_id', '=', businessId)
-    .where('sale_id', '=', saleId)
-    .execute()
 }
 
 /** What a sale counts for: its total less refunds (a held refund never exceeds the total). */

@@ -6,17 +6,12 @@ import {
   listRepeatCustomers,
   recomputePurchaseHistory,
 } from '../../db/customer-purchase-history.js'
-import {
-  attachUnattributedSales,
-  listSales,
-  startUnnamedSaleEvent,
-} from '../../db/customer-sales.js'
+import { attachUnattributedSales, listSales } from '../../db/customer-sales.js'
 import {
   listDuplicatePairs,
   rebuildDuplicates,
   refreshCustomerDuplicates,
 } from '../../db/customer-duplicates.js'
-import { startSaleEvent } from '../../db/sale-event-intake.js'
 import { findCustomerDetail, listCustomers, searchCustomers } from '../../db/customers.js'
 import { phoneSearchDigits, phoneSha256, toE164 } from '../../lib/phone.js'
 import {
@@ -245,37 +240,6 @@ t.test('hot queries use their indexes', async (t) => {
       name: "one customer's recomputation",
       explain: () => generic((db) => recomputePurchaseHistory(db, BUSINESS, customerId)),
       uses: ['customer_sales_by_customer'],
-    },
-    {
-      // The sales feed's intake of an event with a payer: the payer's customer by the phone's
-      // hash (a number or an M-Pesa hash both become this lookup), its history row, the claim.
-      name: "a payer's customer, by the phone's hash, in the intake",
-      explain: () =>
-        generic((db) =>
-          startSaleEvent(db, {
-            business_id: BUSINESS,
-            owner: { kind: 'payer', sha256: payerHash, matchedBy: 'phone' },
-            event_id: 'plan-probe',
-            event_type: 'sale.completed',
-            sale_id: 'plan-probe',
-            named_customer_id: null,
-            sale: {
-              total_amount: '1.00',
-              items_count: '1',
-              payment_method: 'mpesa',
-              completed_at: new Date().toISOString(),
-              refunded_amount: '0',
-              voided: false,
-              payer: { phone: null, sha256: payerHash },
-            },
-          }),
-        ),
-      uses: ['customers_by_phone_sha256', 'customer_purchase_history_business_id_customer_id_key'],
-    },
-    {
-      name: "an unnamed event's sale, with the payer's lock",
-      explain: () => generic((db) => startUnnamedSaleEvent(db, BUSINESS, 'S-1', payerHash)),
-      uses: ['customer_sales_pkey'],
     },
     {
       name: 'duplicates, first page',
