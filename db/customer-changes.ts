@@ -71,3 +71,43 @@ export async function eraseChangeValues(
         else '{}'::jsonb end
     where business_id = ${businessId} and customer_id = ${customerId}`.execute(db)
 }
+
+/** The id of the customer's newest change: what a later change is compared with. */
+export async function newestChangeId(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+): Promise<number | undefined> {
+  const row = await db
+    .selectFrom('customer_changes')
+    .select('id')
+    .where('business_id', '=', businessId)
+    .where('customer_id', '=', customerId)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst()
+  return row?.id
+}
+
+/**
+ * Whether a change after `afterId` set the customer's favorite products other than by a merge
+ * or an undo (a user, an import, an erasure): what "unless changed since" means for them.
+ */
+export async function favoritesChangedAfter(
+  db: Executor,
+  businessId: number,
+  customerId: number,
+  afterId: number,
+): Promise<boolean> {
+  const row = await db
+    .selectFrom('customer_changes')
+    .select('id')
+    .where('business_id', '=', businessId)
+    .where('customer_id', '=', customerId)
+    .where('id', '>', afterId)
+    .where('action', 'not in', ['merged', 'unmerged'])
+    .where(sql<boolean>`fields -> 'favorite_products' is not null`)
+    .limit(1)
+    .executeTakeFirst()
+  return row !== undefined
+}

@@ -171,8 +171,14 @@ export interface MergeMoved {
   /** The target's empty fields the merge filled, with the values it put there. */
   filled: { phone?: string; email?: string; address?: string }
   favorite_products_added: number[]
-  /** The target's favorite products as the merge left them (an undo reverts only these). */
+  /** The target's favorite products as the merge left them. */
   favorite_products_after: number[]
+  /**
+   * The target's newest change once merged: the undo removes the products the merge added
+   * unless a change after this one (not a merge or undo) set the favorites. Absent in merges
+   * made before it was recorded; their undo reverts only when the list is still as left.
+   */
+  target_change_id?: number
   do_not_contact_turned_on: boolean
   /**
    * The target's consents the merge withdrew to turn do_not_contact on (the undo grants them

@@ -1,5 +1,9 @@
 import type { Transaction } from 'kysely'
-import { nameTransactionChange } from '../db/customer-changes.js'
+import {
+  favoritesChangedAfter,
+  nameTransactionChange,
+  newestChangeId,
+} from '../db/customer-changes.js'
 import {
   contactChoicesOf,
   contactsOf,
@@ -206,6 +210,7 @@ export async function mergeCustomers(
         ? 0
         : await attachPayerSales(trx, businessId, targetId, filled.phone)
 
+    const targetChangeId = await newestChangeId(trx, businessId, targetId)
     const record = await insertMerge(trx, {
       business_id: businessId,
       target_id: targetId,
@@ -226,6 +231,7 @@ export async function mergeCustomers(
         favorite_products_after: favorites,
         do_not_contact_turned_on: turnedOn,
         consents_withdrawn: consentsWithdrawn,
+        ...(targetChangeId === undefined ? {} : { target_change_id: targetChangeId }),
       },
     })
     return { customer: toCustomer(merged), merge: mergeOf(record), attachedSales }
@@ -287,7 +293,12 @@ export async function undoMerge(
     }
     const [choices] = await contactChoicesOf(trx, businessId, [targetId])
     if (choices) {
-      const favoritesKept = sameList(choices.favorite_products, moved.favorite_products_after)
+      // Other merges into the target since, and their undos, do not count as changes: undone in
+      // any order, the merges leave the favorites the target had.
+      const favoritesKept =
+        moved.target_change_id === undefined
+          ? sameList(choices.favorite_products, moved.favorite_products_after)
+          : !(await favoritesChangedAfter(trx, businessId, targetId, moved.target_change_id))
       const favorites = favoritesKept
         ? choices.favorite_products.filter(
             (product) => !moved.favorite_products_added.includes(product),

@@ -898,8 +898,11 @@ export interface paths {
      *     arrived) and every sale the payer rule had given a source before the merge go back to
      *     it, the notes the merge moved go back, each source is active again without
      *     `merged_into`, the fields the merge filled on the target are cleared and its favorite
-     *     products and `do_not_contact` reverted (each unless changed since: a `do_not_contact`
-     *     still on is reverted by granting again the consents the merge withdrew), both
+     *     products and `do_not_contact` reverted (each unless changed since: the products the
+     *     merge added are removed unless the favorites were set since other than by a merge or
+     *     undo into the same target, so merges undone in any order leave the list the target had;
+     *     a `do_not_contact` still on is reverted by granting again the consents the merge
+     *     withdrew), both
      *     histories are recomputed. Sales that named the target, and payer matches made after the merge, stay
      *     with the target. `version` goes up by one on the target and each source.
      */

@@ -365,6 +365,48 @@ t.test('refused merges are 4xx and change nothing', async (t) => {
   t.equal((await post(inject, other, `/merges/${mergeId}/undo`)).statusCode, 404, 'other business')
 })
 
+t.test(
+  'favorite products: two merges into one target undone oldest first leave the list it had; a change by the user since is kept',
+  async (t) => {
+    const { inject } = await fileServer(t)
+    const business = 1507
+    const customer = async (name: string, favorites: number[]) => {
+      const id = (await createCustomer(inject, business, { name })).id
+      await setPreferences(inject, business, id, { favorite_products: favorites })
+      return id
+    }
+    const favoritesOf = async (id: number) =>
+      (await metricsOf(inject, business, id)).favorite_products
+    const merge = async (target: number, source: number) => {
+      const res = await post(inject, business, `/${target}/merge`, { source_ids: [source] })
+      t.equal(res.statusCode, 200, `merge ${source} into ${target}: 200`)
+      return res.json<CustomersMerged>().merge.id
+    }
+    const undo = async (mergeId: number) => {
+      const res = await post(inject, business, `/merges/${mergeId}/undo`)
+      t.equal(res.statusCode, 200, `undo ${mergeId}: 200`)
+    }
+
+    const target = await customer('Fav target', [12])
+    const first = await customer('Fav first', [7])
+    const second = await customer('Fav second', [7, 31])
+    const older = await merge(target, first)
+    const newer = await merge(target, second)
+    t.same(await favoritesOf(target), [12, 7, 31], 'united: 7 from the first, 31 from the second')
+    await undo(older)
+    t.same(await favoritesOf(target), [12, 31], 'the older undone: what it added goes')
+    await undo(newer)
+    t.same(await favoritesOf(target), [12], 'both undone: the list the target had')
+
+    const kept = await customer('Fav kept', [5])
+    const source = await customer('Fav source', [7])
+    const mergeId = await merge(kept, source)
+    await setPreferences(inject, business, kept, { favorite_products: [5, 7, 12] })
+    await undo(mergeId)
+    t.same(await favoritesOf(kept), [5, 7, 12], "the user's list since the merge stays")
+  },
+)
+
 t.test('an undo after 30 days is a 409', async (t) => {
   const { inject, database } = await fileServer(t)
   const business = 1505
