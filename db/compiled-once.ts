@@ -58,3 +58,23 @@ export function compiledOnce<Args extends BoundValue[], Row>(
     }
   }
 }
+
+/**
+ * `compiledOnce` for a query whose text depends on a shape (an ordering, which filters are
+ * present): one compiled query per distinct `keyOf(shape)`, the values bound as above.
+ */
+export function compiledPerShape<Shape, Row>(
+  keyOf: (shape: Shape) => string,
+  build: (db: Executor, shape: Shape, values: BoundValue[]) => Compilable<Row>,
+): (shape: Shape) => (db: Executor, ...values: BoundValue[]) => CompiledQuery<Row> {
+  const byShape = new Map<string, (db: Executor, ...values: BoundValue[]) => CompiledQuery<Row>>()
+  return (shape) => {
+    const key = keyOf(shape)
+    let query = byShape.get(key)
+    if (query === undefined) {
+      query = compiledOnce((db: Executor, ...values: BoundValue[]) => build(db, shape, values))
+      byShape.set(key, query)
+    }
+    return query
+  }
+}

@@ -10,7 +10,7 @@ import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres'
 import type { CustomersTable, CustomerType } from './database.js'
 import { customerTotalQuery } from './customer-counts.js'
 import type { Executor } from './executor.js'
-import { compiledOnce, type BoundValue } from './compiled-once.js'
+import { compiledOnce, compiledPerShape, type BoundValue } from './compiled-once.js'
 import { executeFixedPlan } from './prepared-statements.js'
 
 export type CustomerRow = Selectable<CustomersTable>
@@ -312,17 +312,10 @@ function buildListPage(db: Executor, shape: ListShape, values: BoundValue[]) {
 }
 
 /** One compiled statement per shape (3 orderings × 2 directions × type filter × cursor). */
-const listPages = new Map<string, (db: Executor, ...values: BoundValue[]) => CompiledQuery>()
-
-function listPageOf(shape: ListShape) {
-  const key = `${shape.sortBy} ${shape.sortOrder} ${shape.typed} ${shape.keyset}`
-  let page = listPages.get(key)
-  if (page === undefined) {
-    page = compiledOnce((db: Executor, ...values: BoundValue[]) => buildListPage(db, shape, values))
-    listPages.set(key, page)
-  }
-  return page
-}
+const listPageOf = compiledPerShape(
+  (shape: ListShape) => `${shape.sortBy} ${shape.sortOrder} ${shape.typed} ${shape.keyset}`,
+  buildListPage,
+)
 
 /**
  * A page of customers in (sort key, id) order, each with its sort key as text for the next
@@ -440,17 +433,11 @@ function buildSearch(db: Executor, shape: SearchShape, values: BoundValue[]) {
 }
 
 /** One compiled statement per shape (at most 24). */
-const searches = new Map<string, (db: Executor, ...values: BoundValue[]) => CompiledQuery>()
-
-function searchOf(shape: SearchShape) {
-  const key = `${shape.digitText} ${shape.phoneForm} ${shape.phonePrefix} ${shape.phoneExact}`
-  let search = searches.get(key)
-  if (search === undefined) {
-    search = compiledOnce((db: Executor, ...values: BoundValue[]) => buildSearch(db, shape, values))
-    searches.set(key, search)
-  }
-  return search
-}
+const searchOf = compiledPerShape(
+  (shape: SearchShape) =>
+    `${shape.digitText} ${shape.phoneForm} ${shape.phonePrefix} ${shape.phoneExact}`,
+  buildSearch,
+)
 
 /**
  * Active customers whose name, email or phone contains the query; exact, then prefix, then
