@@ -292,6 +292,15 @@ t.test('a pool never reuses a connection for another address the name resolves t
   t.equal(third, first, 'back at the first address, its own connection again')
 })
 
+/** A pool connecting through loopback aliases, and the server's endpoint pinned for it. */
+async function pooledEndpoint(t: Test, port: number) {
+  const connect = loopbackAliases(t, port)
+  const pool = new ConnectionPool(connect)
+  t.teardown(() => pool.close())
+  const endpoint = await pinned(t, `http://127.0.0.1:${port}/hook`, development(noLookups(t)))
+  return { connect, pool, endpoint }
+}
+
 t.test('a kept connection dropped under a request: sent again, once, on a new one', async (t) => {
   let requests = 0
   const server = await startServer(t, (request, response) => {
@@ -300,14 +309,7 @@ t.test('a kept connection dropped under a request: sent again, once, on a new on
     if (requests === 2) return void request.socket.destroy()
     response.writeHead(200).end('ok')
   })
-  const connect = loopbackAliases(t, server.port)
-  const pool = new ConnectionPool(connect)
-  t.teardown(() => pool.close())
-  const endpoint = await pinned(
-    t,
-    `http://127.0.0.1:${server.port}/hook`,
-    development(noLookups(t)),
-  )
+  const { connect, pool, endpoint } = await pooledEndpoint(t, server.port)
   t.match(await postPinned(endpoint, BODY, { pool }), { statusCode: 200 }, 'first post')
   t.match(await postPinned(endpoint, BODY, { pool }), { statusCode: 200, error: null }, 'second')
   t.equal(connect.calls.length, 2, 'a second connection')
@@ -319,14 +321,7 @@ t.test('a kept connection dropped under a request: sent again, once, on a new on
 
 t.test('a pool: a post that fails on a new connection is not sent again', async (t) => {
   const server = await startServer(t, (request) => void request.socket.destroy())
-  const connect = loopbackAliases(t, server.port)
-  const pool = new ConnectionPool(connect)
-  t.teardown(() => pool.close())
-  const endpoint = await pinned(
-    t,
-    `http://127.0.0.1:${server.port}/hook`,
-    development(noLookups(t)),
-  )
+  const { pool, endpoint } = await pooledEndpoint(t, server.port)
   const result = await postPinned(endpoint, BODY, { pool })
   t.match(result, { statusCode: null, error: 'connection closed before an answer' })
   t.equal(server.received.length, 1, 'sent once')
