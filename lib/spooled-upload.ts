@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { once } from 'node:events'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -76,7 +77,13 @@ export async function spoolUpload(source: Readable, maxBytes: number): Promise<S
     },
   })
   try {
-    await pipeline(source, check, createWriteStream(path))
+    await Promise.race([
+      pipeline(source, check, createWriteStream(path)),
+      // A refusal settles at once: on Node 24 the pipeline also waits for the source to close,
+      // and a source that ignores destroy() once it has pushed everything (light-my-request's,
+      // under app.inject) never does.
+      once(check, 'error').then(([error]: unknown[]) => Promise.reject(error)),
+    ])
   } catch (error) {
     await rm(directory, { recursive: true, force: true })
     throw error
