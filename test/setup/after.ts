@@ -4,7 +4,7 @@
  */
 import { rmSync } from 'node:fs'
 import pg from 'pg'
-import { loadChoice } from './test-database.js'
+import { forgetChoice, loadChoice } from './test-database.js'
 
 const choice = loadChoice()
 if (choice.kind === 'embedded' && choice.template) {
@@ -24,3 +24,4 @@ if (choice.kind === 'postgres' && choice.containerId) {
   await client.container.remove(container)
   console.log(`# stopped test container ${choice.containerId.slice(0, 12)}`)
 }
+forgetChoice()

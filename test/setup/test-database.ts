@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 /**
@@ -19,7 +19,11 @@ export type TestDatabaseChoice =
     }
 
 const STATE_DIR = fileURLToPath(new URL('../../.tap/', import.meta.url))
-const STATE_FILE = `${STATE_DIR}test-database.json`
+/**
+ * Kept per tap runner (the parent of the before step and of every test file), so that two
+ * suites run side by side in one checkout (PostgreSQL and PGlite in CI) each read their own.
+ */
+const STATE_FILE = `${STATE_DIR}test-database-${process.ppid}.json`
 
 /**
  * One template per suite run, named after the tap runner (the before step's parent, alive
@@ -30,6 +34,11 @@ export const TEMPLATE_DATABASE = `payme_test_${process.ppid}_template`
 export function saveChoice(choice: TestDatabaseChoice): void {
   mkdirSync(STATE_DIR, { recursive: true })
   writeFileSync(STATE_FILE, JSON.stringify(choice))
+}
+
+/** The after step's last act: the runner's choice is not needed again. */
+export function forgetChoice(): void {
+  rmSync(STATE_FILE, { force: true })
 }
 
 export function loadChoice(): TestDatabaseChoice {
