@@ -4,7 +4,7 @@
  * (test/support/statement-capture.ts), and the after step fails the run if a statement of the
  * service reads or writes such a table without pinning business_id.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../../db/database.js'
 import {
@@ -12,9 +12,22 @@ import {
   isMarkedCrossBusiness,
   type Violation,
 } from '../support/business-id-check.js'
-import { statementsFolder, type CapturedStatement } from '../support/statement-capture.js'
+import {
+  statementsFolder,
+  STATEMENTS_ROOT,
+  type CapturedStatement,
+} from '../support/statement-capture.js'
 
 const TABLES_FILE = 'business-scoped-tables.json'
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
 
 /** Every table (or view) of the schema with a business_id column, read from the schema itself. */
 export async function businessScopedTables(db: Kysely<Database>): Promise<string[]> {
@@ -28,6 +41,11 @@ export async function businessScopedTables(db: Kysely<Database>): Promise<string
 /** Run by the before step on the migrated template: starts this run's capture. */
 export async function prepareStatementCheck(db: Kysely<Database>): Promise<void> {
   const folder = statementsFolder()
+  // Left by runs that died before their after step.
+  const runners = existsSync(STATEMENTS_ROOT) ? readdirSync(STATEMENTS_ROOT) : []
+  for (const runner of runners.filter((name) => !isAlive(Number(name)))) {
+    rmSync(statementsFolder(Number(runner)), { recursive: true, force: true })
+  }
   rmSync(folder, { recursive: true, force: true })
   mkdirSync(folder, { recursive: true })
   writeFileSync(`${folder}${TABLES_FILE}`, JSON.stringify(await businessScopedTables(db)))
@@ -65,7 +83,7 @@ export async function checkCapturedStatements(): Promise<void> {
   const violations = await checkStatements(service, tables)
   const marked = service.filter(isMarkedCrossBusiness).length
   console.log(
-    `# business_id check: ${service.length} statements of the service, ${marked} marked cross-business, ${violations.length} violations (${ignored} written by tests or migrations not checked)`,
+    `# business_id check: ${service.length} statements of the service (${marked} marked cross-business), ${new Set(violations.map((v) => v.statement)).size} not pinned; ${ignored} written by tests or migrations, not checked`,
   )
   if (violations.length === 0) return
   const byStatement = new Map<string, Violation[]>()
@@ -75,9 +93,7 @@ export async function checkCapturedStatements(): Promise<void> {
       violation,
     ])
   }
-  console.error(
-    `# ${byStatement.size} statements read or write a business-scoped table without business_id = …:`,
-  )
+  console.error('# statements that read or write a business-scoped table without business_id = …:')
   for (const [statement, found] of byStatement) {
     console.error(`#   ${oneLine(statement)}`)
     for (const { table, reason } of found) console.error(`#     - ${table}: ${reason}`)

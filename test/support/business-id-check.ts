@@ -369,6 +369,9 @@ function settle(scope: Scope, conditions: Condition[], context: Context): void {
   }
   for (const ref of scope.refs) {
     if (ref.scoped && !scope.pinned.has(ref))
-      context.found.push({ table: ref.table, reason: `${ref.name}: no business_id equality` })
+      context.found.push({
+        table: ref.table,
+        reason: `no business_id equality${ref.name === ref.table ? '' : ` (as ${ref.name})`}`,
+      })
   }
 }

@@ -18,9 +18,10 @@ export interface CapturedStatement {
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
+export const STATEMENTS_ROOT = `${ROOT}.tap/statements/`
+
 /** One folder per tap runner (the parent of the before step and of every test file). */
-export const statementsFolder = (runner = process.ppid): string =>
-  `${ROOT}.tap/statements/${runner}/`
+export const statementsFolder = (runner = process.ppid): string => `${STATEMENTS_ROOT}${runner}/`
 
 /** Enough for every statement of a file; texts built from values would otherwise grow forever. */
 const MAX_STATEMENTS = 20_000
