@@ -11,6 +11,12 @@ const SCOPED = [
 ]
 
 const PASS: [string, string][] = [
+  [
+    'joined to a CTE, pinned as well',
+    `with mine as (select business_id, id from customers where business_id = $1)
+      update customer_notes n set content = '' from mine m
+      where n.business_id = $1 and n.business_id = m.business_id and n.customer_id = m.id`,
+  ],
   ['plain lookup', 'select * from customers where business_id = $1 and id = $2'],
   ['literal', 'select id from customers where business_id = 5'],
   ['cast parameter', 'select id from customers where $1::bigint = business_id'],
@@ -100,6 +106,13 @@ const PASS: [string, string][] = [
 ]
 
 const FAIL: [string, string, string[]][] = [
+  [
+    "joined to a CTE's business_id only",
+    `with mine as (select business_id, id from customers where business_id = $1)
+      update customer_notes n set content = '' from mine m
+      where n.business_id = m.business_id and n.customer_id = m.id`,
+    ['customer_notes'],
+  ],
   ['no where', 'select * from customers', ['customers']],
   ['other column', 'select * from customers where id = $1', ['customers']],
   [

@@ -80,6 +80,7 @@ export async function checkStatements(
   return violations
 }
 
+/** The marker must be a comment (the scanner's token), not a string that looks like one. */
 export function isMarkedCrossBusiness(text: string): boolean {
   return scanSync(text).tokens.some(
     (token) => token.tokenName === 'C_COMMENT' && CROSS_BUSINESS.test(token.text),
@@ -87,6 +88,7 @@ export function isMarkedCrossBusiness(text: string): boolean {
 }
 
 function checkText(text: string, scoped: ReadonlySet<string>): Context['found'] {
+  // Most texts (pg-boss's, transaction control) name no such table and need no parse.
   const mentioned = [...scoped].filter((table) => text.includes(table))
   if (mentioned.length === 0) return []
   let statements: Node[]
