@@ -230,12 +230,14 @@ export async function consentsFromFlags(
       set can_receive_offers = v.can_receive_offers, can_receive_loyalty = v.can_receive_loyalty,
         do_not_contact = v.do_not_contact
       from views v
-      where p.business_id = v.business_id and p.customer_id = v.id
+      where p.business_id = ${businessId} and p.business_id = v.business_id
+        and p.customer_id = v.id
     )
     update customers c
     set prefer_sms = v.prefer_sms, prefer_email = v.prefer_email, prefer_call = v.prefer_call
     from views v
-    where c.business_id = v.business_id and c.id = v.id`.execute(db)
+    where c.business_id = ${businessId} and c.business_id = v.business_id
+      and c.id = v.id`.execute(db)
 }
 
 /** The customer's records after the record `afterId`, oldest first: a keyset batch of an export. */

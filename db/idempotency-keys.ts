@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import { crossBusiness } from './cross-business.js'
 import type { Executor } from './executor.js'
 
 /** Whose key it is: keys are per business and per user (the token's `sub`). */
@@ -156,7 +157,7 @@ export async function storeRefusal(
  * skipped, so the purge never waits and never blocks one; returns how many it deleted.
  */
 export async function deleteExpiredKeys(db: Executor, limit: number): Promise<number> {
-  const result = await sql`
+  const result = await sql`${crossBusiness('the purge of expired keys of every business')}
     delete from idempotency_keys
     where (business_id, user_sub, key) in (
       select business_id, user_sub, key from idempotency_keys

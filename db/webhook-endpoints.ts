@@ -1,5 +1,6 @@
 import { sql, type Selectable } from 'kysely'
 import type { EventType, WebhookEndpointsTable } from './database.js'
+import { crossBusiness } from './cross-business.js'
 import { feedEnd } from './customer-events.js'
 import type { Executor } from './executor.js'
 
@@ -105,6 +106,7 @@ export interface DeliveryTarget {
 export async function dueEndpoints(db: Executor): Promise<DeliveryTarget[]> {
   return db
     .selectFrom('webhook_endpoints as w')
+    .modifyFront(crossBusiness('the delivery dispatcher finds due endpoints of every business'))
     .select([
       'w.business_id',
       'w.id',
@@ -135,6 +137,7 @@ export async function dueEndpoints(db: Executor): Promise<DeliveryTarget[]> {
 export async function businessesToNumber(db: Executor): Promise<number[]> {
   const rows = await db
     .selectFrom('webhook_endpoints as w')
+    .modifyFront(crossBusiness('finds the businesses whose events are to be numbered'))
     .select('w.business_id')
     .distinct()
     .where('w.enabled', '=', true)

@@ -19,6 +19,9 @@ import { serverOptions } from '../server-options.js'
 import { ContractValidator } from './contract.js'
 import { loadChoice, withDatabase } from './setup/test-database.js'
 import { loadArchive } from './support/pglite.js'
+import { captureStatements } from './support/statement-capture.js'
+
+captureStatements()
 
 /** A secret made for this test process; no secret is written in the code. */
 export const TEST_JWT_SECRET = randomBytes(32).toString('base64url')

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely'
+import { crossBusiness } from '../../db/cross-business.js'
 import type { Database } from '../../db/database.js'
 
 export interface OccupiedBusiness {
@@ -26,7 +27,8 @@ export async function occupiedBusinesses(
     ? sql`(select count(*) from customer_sales s where s.business_id = b.id)`
     : sql`0`
   const { rows } = await sql<{ id: string; customers: string; sales: string }>`
-    select b.id::text as id,
+    select ${crossBusiness('the seed checks that every business it is to fill is empty')}
+      b.id::text as id,
       (select count(*) from customers c where c.business_id = b.id)::text as customers,
       ${sales}::text as sales
     from ${ids}

@@ -1,9 +1,11 @@
 /**
  * Runs once after the suite: drops the template (a database, or PGlite's temporary folder), or
- * stops the container the before step started.
+ * stops the container the before step started; then fails the run if a statement of the service
+ * did not pin business_id (statement-check.ts).
  */
 import { rmSync } from 'node:fs'
 import pg from 'pg'
+import { checkCapturedStatements } from './statement-check.js'
 import { forgetChoice, loadChoice } from './test-database.js'
 
 const choice = loadChoice()
@@ -25,3 +27,4 @@ if (choice.kind === 'postgres' && choice.containerId) {
   console.log(`# stopped test container ${choice.containerId.slice(0, 12)}`)
 }
 forgetChoice()
+await checkCapturedStatements()

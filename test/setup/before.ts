@@ -18,6 +18,7 @@ import { createJobQueue } from '../../db/job-queue.js'
 import { migrateToLatest } from '../../db/migrate.js'
 import { JOBS } from '../../jobs/index.js'
 import { dumpArchive } from '../support/pglite.js'
+import { prepareStatementCheck } from './statement-check.js'
 import {
   saveChoice,
   TEMPLATE_DATABASE,
@@ -60,6 +61,7 @@ const quiet = { info: () => {}, warn: () => {}, error: () => {} }
  */
 async function migrate(connection: DatabaseConnection): Promise<void> {
   await migrateToLatest(connection.db)
+  await prepareStatementCheck(connection.db)
   const queue = createJobQueue(connection, JOBS, { workers: false, log: quiet })
   await queue.start()
   await queue.stop(1000)
