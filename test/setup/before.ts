@@ -18,6 +18,7 @@ import { createJobQueue } from '../../db/job-queue.js'
 import { migrateToLatest } from '../../db/migrate.js'
 import { JOBS } from '../../jobs/index.js'
 import { dumpArchive } from '../support/pglite.js'
+import { isAlive } from '../support/process-alive.js'
 import { prepareStatementCheck } from './statement-check.js'
 import {
   saveChoice,
@@ -42,15 +43,6 @@ async function startContainer(): Promise<{ url: string; id: string }> {
   const { PostgreSqlContainer } = await import('@testcontainers/postgresql')
   const container = await new PostgreSqlContainer('postgres:15-alpine').start()
   return { url: container.getConnectionUri(), id: container.getId() }
-}
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} }

@@ -12,6 +12,7 @@ import {
   isMarkedCrossBusiness,
   type Violation,
 } from '../support/business-id-check.js'
+import { isAlive } from '../support/process-alive.js'
 import {
   statementsFolder,
   STATEMENTS_ROOT,
@@ -19,15 +20,6 @@ import {
 } from '../support/statement-capture.js'
 
 const TABLES_FILE = 'business-scoped-tables.json'
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 /** Every table (or view) of the schema with a business_id column, read from the schema itself. */
 export async function businessScopedTables(db: Kysely<Database>): Promise<string[]> {
