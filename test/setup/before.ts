@@ -154,4 +154,6 @@ if (choice.kind === 'postgres') {
     `# test database: ${choice.source}; one in-memory database per test file, loaded from a migrated template`,
   )
 }
+// CI runs the suite on two Node versions: each run says which it was.
+console.log(`# node: ${process.version}`)
 saveChoice(choice)
