@@ -208,6 +208,8 @@ export interface SalesEventsTable {
 
 export interface CustomerCountsTable {
   business_id: BigId
+  /** customer_id % 16: the counters are spread over slots (2026-12-04T1200); readers sum them. */
+  slot: ColumnType<number, never, never>
   customer_type: CustomerType
   is_active: boolean
   count: ColumnType<number, never, never>

@@ -509,6 +509,7 @@ async function businessRows(businessId: number): Promise<unknown> {
       .selectFrom('customer_counts')
       .selectAll()
       .where('business_id', '=', businessId)
+      .orderBy('slot')
       .orderBy('customer_type')
       .orderBy('is_active')
       .execute(),
@@ -529,7 +530,7 @@ async function fingerprint(): Promise<string> {
       (select string_agg(r::text, ',' order by r.id) from customer_consents r where r.business_id = ${BUSINESS}),
       (select string_agg(r::text, ',' order by r.sale_id) from customer_sales r where r.business_id = ${BUSINESS}),
       (select string_agg(r::text, ',' order by r.event_id) from sales_events r where r.business_id = ${BUSINESS}),
-      (select string_agg(r::text, ',' order by r.customer_type, r.is_active) from customer_counts r where r.business_id = ${BUSINESS})
+      (select string_agg(r::text, ',' order by r.slot, r.customer_type, r.is_active) from customer_counts r where r.business_id = ${BUSINESS})
     )) as digest`.execute(db)
   return result.rows[0]?.digest ?? ''
 }
