@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# CI's benchmark smoke run: a small seed (checked: its cache equals the ledger, and it ends with
-# every index and constraint the migrations define), three short scenarios (a read, and webhook
-# ingestion by customer id and by M-Pesa payer) and the overload burst, failing on any non-2xx
-# answer, inexact totals, or an overload answer other than 200 or 503 "Service overloaded". The
-# full run is `npm run bench`.
+# CI's benchmark smoke run: a small seed (checked: its cache equals the ledger, its events are
+# numbered in the feed, and it ends with every index and constraint the migrations define), three
+# short scenarios (a read, and webhook ingestion by customer id and by M-Pesa payer) and the
+# overload burst, failing on any non-2xx answer, inexact totals, or an overload answer other than
+# 200 or 503 "Service overloaded". The full run is `npm run bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 url=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/payme_ci_bench}
 psql "${url%/*}/postgres" -qc "drop database if exists ${url##*/} with (force)"
 DATABASE_URL=$url npm run -s seed -- --customers 20000 --business 5 --sales 40000
 DATABASE_URL=$url npm run -s recompute -- --business 5 --check
+# The seed's events are in the feed, in id order, as the delivery loop would have numbered them.
+unnumbered=$(psql "$url" -Atc "select count(*) filter (where position is null)
+  + count(*) filter (where position < behind) from (select position,
+    lag(position) over (partition by business_id order by id) as behind from customer_events) e")
+[ "$unnumbered" = 0 ] || { echo "seed: $unnumbered events unnumbered or out of order" >&2; exit 1; }
 migrated=${url}_migrated
 psql "${url%/*}/postgres" -qc "drop database if exists ${migrated##*/} with (force)" -c "create database ${migrated##*/}"
 DATABASE_URL=$migrated npm run -s migrate >/dev/null

@@ -31,6 +31,7 @@ import {
   insertNotes,
   insertRareCustomers,
   insertSales,
+  numberLoadedEvents,
 } from './seed/generate.js'
 
 const values = parseCommandLine({
@@ -160,6 +161,8 @@ async function main(): Promise<number> {
         await insertSales(db, other, otherRange, otherCustomers * 3, tick)
         await insertDependents(db, other, otherRange.minId)
       }
+      step('numbering the events in the feed')
+      for (const id of [businessId, ...others]) await numberLoadedEvents(db, id)
     } finally {
       // Also after a failed load: the database must not be left without its indexes.
       step('building the deferred indexes')

@@ -132,3 +132,16 @@ export async function insertNotes(
       1 + g % 7, now() - make_interval(secs => g % 31536000), now() - make_interval(secs => g % 31536000)
     from generate_series(1, ${count}) g`.execute(db)
 }
+
+/**
+ * Numbers the business's events in the feed, oldest first, as the delivery loop or a feed reader
+ * would have as they committed: in one set-based statement (customer_events_sequence is planned
+ * for the few events a round finds, one index probe each, minutes for a load's millions).
+ */
+export async function numberLoadedEvents(db: Kysely<Database>, business: number): Promise<void> {
+  await sql`update customer_events e set position = numbered.position
+    from (select waiting.id, nextval('customer_event_positions') as position
+          from (select id from customer_events
+                where business_id = ${business} and position is null order by id) waiting) numbered
+    where e.business_id = ${business} and e.id = numbered.id`.execute(db)
+}
