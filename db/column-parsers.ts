@@ -1,8 +1,7 @@
-import { types as pgliteTypes } from '@electric-sql/pglite'
 import pg from 'pg'
 
-const INT8 = 20
-const INT8_ARRAY = 1016
+export const INT8 = 20
+export const INT8_ARRAY = 1016
 
 /**
  * int8 (ids, counts) as a JS number, for both drivers: `pg` would give a string and PGlite a
@@ -31,9 +30,3 @@ export const pgTypes = {
     return pg.types.getTypeParser(oid, format ?? 'text')
   },
 } as pg.CustomTypesConfig
-
-/** The same for PGlite (its timestamps are `Date` and numerics text already). */
-export const pgliteParsers = {
-  [INT8]: parseInt8,
-  [INT8_ARRAY]: (text: string): unknown => pgliteTypes.arrayParser(text, parseInt8, INT8_ARRAY),
-}

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 
 /**
  * A Redis client that never holds a request up: while Redis is away, commands fail at once
@@ -7,6 +7,8 @@ import { Redis } from 'ioredis'
  * Start-up does not wait for Redis either; the outage and the recovery are logged once each.
  */
 export async function connectRedis(url: string, log: FastifyBaseLogger): Promise<Redis> {
+  // Loaded only with REDIS_URL: without it the process never holds ioredis's code.
+  const { Redis } = await import('ioredis')
   const redis = new Redis(url, {
     lazyConnect: true,
     connectTimeout: 1000,

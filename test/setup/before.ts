@@ -8,12 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
-import {
-  connectDatabase,
-  embeddedConnection,
-  PGLITE_OPTIONS,
-  type DatabaseConnection,
-} from '../../db/connect.js'
+import { connectDatabase, type DatabaseConnection } from '../../db/connect.js'
+import { embeddedConnection, PGLITE_OPTIONS } from '../../db/embedded.js'
 import { createJobQueue } from '../../db/job-queue.js'
 import { migrateToLatest } from '../../db/migrate.js'
 import { JOBS } from '../../jobs/index.js'

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { PGlite } from '@electric-sql/pglite'
-import { embeddedConnection, PGLITE_OPTIONS, type DatabaseConnection } from '../../db/connect.js'
+import type { DatabaseConnection } from '../../db/connect.js'
+import { embeddedConnection, PGLITE_OPTIONS } from '../../db/embedded.js'
 
 /** Writes the data directory of `pglite` as an uncompressed tar (a template for loadArchive). */
 export async function dumpArchive(pglite: PGlite): Promise<Uint8Array> {
