@@ -12,8 +12,8 @@ import { PGliteDialect } from 'kysely-pglite-dialect'
 import { lockDataDirectory } from '../lib/data-dir-lock.js'
 import { beginWithChangeContextEmbedded } from './change-context.js'
 import { INT8, INT8_ARRAY, parseInt8 } from './column-parsers.js'
-import type { DatabaseConnection, DatabaseTarget, EmbeddedSql } from './connect.js'
-import { withinTime } from './connect.js'
+import type { DatabaseConnection, DatabaseTarget, EmbeddedSql } from './connection.js'
+import { withinTime } from './connection.js'
 import type { Database } from './database.js'
 
 /** db/column-parsers.ts's int8 parsers for PGlite (its timestamps are `Date`, numerics text). */
