@@ -10,7 +10,6 @@ import { withinTime } from './connection.js'
 import { usePreparedStatements } from './prepared-statements.js'
 
 export type { DatabaseConnection, DatabaseTarget, EmbeddedSql } from './connection.js'
-export { withinTime } from './connection.js'
 
 /** Where the data lives: PostgreSQL through a pg pool, or embedded PostgreSQL in DATA_DIR. */
 export function databaseTargetOf(config: Config): DatabaseTarget {
