@@ -283,6 +283,40 @@ t.test('merge and undo: one event per customer, merged then unmerged', async (t)
   )
 })
 
+t.test(
+  'a history change and its average spend: one event, whichever is written first',
+  async (t) => {
+    const business = 3120
+    const id = (await write('POST', '', business, { name: 'Order Either-Way' })).json().customer
+      .id as number
+    const moveHistory = sql`update customer_purchase_history
+    set total_purchases = total_purchases + 1, total_spent = total_spent + 100, updated_at = now()
+    where business_id = ${business} and customer_id = ${id}`
+    const moveAverage = sql`update customer_preferences
+    set average_spend = average_spend + 1, updated_at = now()
+    where business_id = ${business} and customer_id = ${id}`
+    for (const [name, first, second] of [
+      ['history first', moveHistory, moveAverage],
+      ['average spend first', moveAverage, moveHistory],
+    ] as const) {
+      const at = await mark(business)
+      await db.transaction().execute(async (trx) => {
+        await first.execute(trx)
+        await second.execute(trx)
+      })
+      await oneEvent(t, await at.since(), business, id, 'purchase_history.updated', name)
+    }
+    const at = await mark(business)
+    await db.transaction().execute(async (trx) => {
+      await moveAverage.execute(trx)
+      await sql`update customers set name = 'Order Renamed', updated_at = now()
+      where business_id = ${business} and id = ${id}`.execute(trx)
+      await moveHistory.execute(trx)
+    })
+    await oneEvent(t, await at.since(), business, id, 'customer.updated', 'and a change of name')
+  },
+)
+
 t.test('erasure: its event and every earlier one hold no personal data', async (t) => {
   const business = 3104
   const person = {
