@@ -4,10 +4,10 @@
  * a drift of the machine over the sitting weighs on both alike), and compared by their mean
  * req/s. Target: the outbox adds at most 10 % ("on" at least 0.9 × "off").
  *
- * Disabled are the three triggers that open an event (customer_changes, and inserts and updates
- * of customer_purchase_history); the deferred one that completes it at commit then has nothing to
- * complete. They are enabled again whatever happens (and checked), and the events the rounds
- * wrote are deleted at the end, so the next run starts from the same outbox.
+ * Disabled are the two deferred triggers that write the events at commit (on customer_changes and
+ * customer_purchase_history, migration 2026-12-04T1300). They are enabled again whatever happens
+ * (and checked), and the events the rounds wrote are deleted at the end, so the next run starts
+ * from the same outbox.
  */
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../db/database.js'
@@ -16,11 +16,10 @@ export const OUTBOX_OVERHEAD_TARGET = 0.1
 
 const OUTBOX_TRIGGERS = [
   { table: 'customer_changes', trigger: 'customer_events_of_changes' },
-  { table: 'customer_purchase_history', trigger: 'customer_events_of_new_histories' },
   { table: 'customer_purchase_history', trigger: 'customer_events_of_histories' },
 ] as const
 
-/** Enables or disables the triggers that open events (the service must be idle: ALTER TABLE). */
+/** Enables or disables the triggers that write events (the service must be idle: ALTER TABLE). */
 export async function setOutbox(db: Kysely<Database>, enabled: boolean): Promise<void> {
   for (const { table, trigger } of OUTBOX_TRIGGERS) {
     await sql`alter table ${sql.table(table)} ${sql.raw(enabled ? 'enable' : 'disable')}
@@ -28,11 +27,11 @@ export async function setOutbox(db: Kysely<Database>, enabled: boolean): Promise
   }
 }
 
-/** True when every trigger that opens events, and the one that completes them, is enabled. */
+/** True when every trigger that writes events is enabled. */
 export async function outboxEnabled(db: Kysely<Database>): Promise<boolean> {
   const { rows } = await sql<{ enabled: number }>`select count(*)::int as enabled
     from pg_trigger where tgname like 'customer_events%' and tgenabled = 'O'`.execute(db)
-  return rows[0]?.enabled === OUTBOX_TRIGGERS.length + 1
+  return rows[0]?.enabled === OUTBOX_TRIGGERS.length
 }
 
 /** The highest event id so far (0 without events): the rounds' events are those above it. */
