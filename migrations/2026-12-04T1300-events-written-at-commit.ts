@@ -12,9 +12,10 @@ import { sql, type Kysely } from 'kysely'
  * per transaction, 2026-12-03T1200) and a write of a purchase history. The first of them to fire
  * at commit for a customer writes the event (type, data as the customer then stands, and the
  * erasure's scrubbing of earlier events, all as before); the others find it written. The one
- * case that writes twice: a customer's change fires first and its purchase history was written
- * too (a merge's moves), so the event is re-typed as a history change where that applies. A sale
- * writes the history before the average spend, so its history fires first.
+ * case that writes twice: the change fires first as a plain update of the average spend and the
+ * purchase history was written too, so the event is re-typed `purchase_history.updated`. A sale
+ * writes the history before the average spend, so its history fires first; a create (history row
+ * after the customer) or a merge keeps its type, so a later history write leaves it alone.
  *
  * Fewer index entries per event, too: one unique index on (business, customer, transaction)
  * does the work of the two that kept one event per customer per transaction and found a
@@ -48,15 +49,18 @@ export async function up(db: Kysely<any>): Promise<void> {
       customer constant bigint := new.customer_id;
       history constant boolean := tg_table_name = 'customer_purchase_history';
       written bigint;
-      written_history boolean;
+      written_type text;
       last_action text;
       last_fields jsonb;
       event_type text;
     begin
-      select e.id, e.history_changed into written, written_history from customer_events e
+      select e.id, e.type into written, written_type from customer_events e
         where e.business_id = business and e.transaction_id = pg_current_xact_id()
           and e.customer_id = customer;
-      if written is not null and (written_history or not history) then return null; end if;
+      -- Written already: only a history write can change its type, and only that of an update.
+      if written is not null and (not history or written_type <> 'customer.updated') then
+        return null;
+      end if;
       select c.action, c.fields into last_action, last_fields from customer_changes c
         where c.business_id = business and c.customer_id = customer
           and c.transaction_id = pg_current_xact_id()
@@ -70,8 +74,10 @@ export async function up(db: Kysely<any>): Promise<void> {
         when last_action = 'consent_changed' then 'consent.changed'
         else 'customer.' || last_action end;
       if written is not null then
-        update customer_events set history_changed = true, type = event_type
-          where business_id = business and id = written;
+        if event_type <> written_type then
+          update customer_events set history_changed = true, type = event_type
+            where business_id = business and id = written;
+        end if;
         return null;
       end if;
       insert into customer_events (business_id, customer_id, type, data, history_changed)

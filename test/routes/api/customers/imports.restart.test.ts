@@ -14,11 +14,11 @@ import { authFor, build, fileDatabaseUrl, onPostgres, type TestServer } from '..
 import { startScript } from '../../../scripts/run-script.js'
 import { importQueue, upload } from '../../../support/imports.js'
 
-// 50,000 rows, a kill, the queue noticing the dead worker (its heartbeat stops), the rest.
+// 15,000 rows, a kill, the queue noticing the dead worker (its heartbeat stops), the rest.
 t.setTimeout(900_000)
 
 const BUSINESS = 7300
-const ROWS = onPostgres() ? 50_000 : 1_500
+const ROWS = onPostgres() ? 15_000 : 1_500
 
 function restartFile(rows: number): string {
   const lines = ['name,phone,email,notes']
