@@ -151,10 +151,6 @@ async function main(): Promise<number> {
       await insertRareCustomers(db, businessId)
       step('sales ledger')
       await insertSales(db, businessId, range, sales, tick)
-      // Planned on what was loaded: unanalysed, the new tables look a few rows long and the
-      // history's aggregate of the ledger runs once per customer (a 50,000-customer seed did not
-      // finish in 18 minutes).
-      await sql`analyze customers, customer_sales`.execute(db)
       step('purchase history and preferences')
       await insertDependents(db, businessId, range.minId)
       step('notes')
@@ -163,7 +159,6 @@ async function main(): Promise<number> {
         step(`business ${other}`)
         const otherRange = await insertCustomers(db, other, otherCustomers, tick)
         await insertSales(db, other, otherRange, otherCustomers * 3, tick)
-        await sql`analyze customers, customer_sales`.execute(db)
         await insertDependents(db, other, otherRange.minId)
       }
       step('numbering the events in the feed')
