@@ -111,7 +111,11 @@ export type JobQueue = ReturnType<typeof createJobQueue>
 /** Connections pg-boss opens of its own on PostgreSQL (fetching, completing, maintenance). */
 const QUEUE_POOL_MAX = 4
 
-/** Supervision (expiring jobs, failing those whose heartbeat stopped) every this many seconds. */
+/**
+ * Supervision every this many seconds: expiring jobs, and the per-queue pass that fails a job
+ * whose heartbeat stopped (pg-boss claims that pass once per `monitorIntervalSeconds`, 60 by
+ * default, whatever the supervision interval).
+ */
 const SUPERVISE_SECONDS = 10
 
 const DEFAULT_RETRY = { limit: 5, delaySeconds: 10, maxDelaySeconds: 3600 }
@@ -185,6 +189,7 @@ export function createJobQueue(
       supervise: workers,
       // How often a job whose worker died (its heartbeat stopped) is noticed and retried.
       superviseIntervalSeconds: SUPERVISE_SECONDS,
+      monitorIntervalSeconds: SUPERVISE_SECONDS,
       schedule: workers,
     })
     // Unhandled, an 'error' event would end the process; pg-boss retries on its own.

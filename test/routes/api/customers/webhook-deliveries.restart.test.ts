@@ -15,8 +15,9 @@ import { authFor, build, fileDatabaseUrl, onPostgres } from '../../../helper.js'
 import { startServer } from '../../../lib/outbound/servers.js'
 import { loopbackOnly } from '../../../lib/outbound/stubs.js'
 import { startScript } from '../../../scripts/run-script.js'
+import { ageJobsOfDeadWorker } from '../../../support/dead-worker.js'
 
-// A killed worker's loop is noticed when its heartbeat stops (about 40 s).
+// A killed worker's loop is noticed when its heartbeat stops (test/support/dead-worker.ts).
 t.setTimeout(300_000)
 
 const BUSINESS = 4201
@@ -62,6 +63,13 @@ t.test('a delivery cut off mid-request is sent again, with the same event id', a
     await waitFor('the first worker sends the event', 120, () => hook.received.length >= 1)
     first.kill('SIGKILL')
     await once(first, 'exit')
+    // The wait until the heartbeat counts as lost passes at once (the restarted
+    // worker's supervisor still has to notice it and fail the run, and the queue to retry it).
+    t.equal(
+      await ageJobsOfDeadWorker(server.database.db, 'deliver-webhooks'),
+      1,
+      'the killed worker left its run active, with a heartbeat',
+    )
     const second = startScript('scripts/worker.ts', [], env)
     t.teardown(() => {
       second.kill('SIGTERM')
