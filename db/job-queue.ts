@@ -187,8 +187,8 @@ export function createJobQueue(
       ...bossOptions(connection),
       // Maintenance (expiring, deleting old jobs) and cron belong to the instances that work.
       supervise: workers,
-      // How often a job whose worker died (its heartbeat stopped) is noticed and retried.
       superviseIntervalSeconds: SUPERVISE_SECONDS,
+      // How often a job whose worker died (its heartbeat stopped) is noticed and retried.
       monitorIntervalSeconds: SUPERVISE_SECONDS,
       schedule: workers,
     })

@@ -111,8 +111,8 @@ t.test('a worker killed mid-import: the import resumes and applies every row onc
   t.equal((await customerCounts(server))?.customers, cut.processed, 'exactly the committed batches')
 
   if (onPostgres()) {
-    // The wait until the heartbeat counts as lost passes at once; the second
-    // worker's supervisor still has to notice it and fail the job, and the queue to retry it.
+    // The wait until the heartbeat counts as lost passes at once; the second worker's supervisor
+    // still has to notice it and fail the job, and the queue to retry it.
     t.equal(
       await ageJobsOfDeadWorker(server.database.db, 'import-customers'),
       1,

@@ -63,8 +63,8 @@ t.test('a delivery cut off mid-request is sent again, with the same event id', a
     await waitFor('the first worker sends the event', 120, () => hook.received.length >= 1)
     first.kill('SIGKILL')
     await once(first, 'exit')
-    // The wait until the heartbeat counts as lost passes at once (the restarted
-    // worker's supervisor still has to notice it and fail the run, and the queue to retry it).
+    // The wait until the heartbeat counts as lost passes at once (the restarted worker's
+    // supervisor still has to notice it and fail the run, and the queue to retry it).
     t.equal(
       await ageJobsOfDeadWorker(server.database.db, 'deliver-webhooks'),
       1,
