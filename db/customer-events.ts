@@ -13,6 +13,15 @@ export interface EventRow {
 }
 
 /**
+ * The event's `data`: built from its snapshots (migration 2026-12-04T2200) when it has them,
+ * else the JSON an event written before kept.
+ */
+const eventData = sql<Record<string, unknown> | null>`case
+  when (customer_snapshot).id is not null
+    then customer_event_json(customer_snapshot, preferences_snapshot, history_snapshot)
+  else data end`
+
+/**
  * Numbers the business's events committed since the last numbering (customer_events_sequence,
  * migration 2026-12-03T1500): after this, every event committed before it has a position.
  */
@@ -30,7 +39,15 @@ export async function listEventsAfter(
 ): Promise<EventRow[]> {
   let query = db
     .selectFrom('customer_events')
-    .select(['id', 'type', 'business_id', 'customer_id', 'created_at', 'data', 'position'])
+    .select([
+      'id',
+      'type',
+      'business_id',
+      'customer_id',
+      'created_at',
+      eventData.as('data'),
+      'position',
+    ])
     .where('business_id', '=', businessId)
     .where('position', '>', position)
   if (types) query = query.where('type', 'in', types)
@@ -61,7 +78,7 @@ export async function nextEventsOf(
       feed.end
     from (select ${feedEnd(businessId)} as "end") feed
       left join lateral (
-        select id, type, business_id, customer_id, created_at, data, position
+        select id, type, business_id, customer_id, created_at, ${eventData} as data, position
         from customer_events
         where business_id = ${businessId} and position > ${position}
           and type = any(${types as EventType[]}::text[])

@@ -314,8 +314,9 @@ export const EVENT_TYPES = [
 export type EventType = (typeof EVENT_TYPES)[number]
 
 /**
- * Written only by triggers (migration 2026-12-03T1500-customer-events); `type` and `data` are
- * filled at commit, so a committed event always has them; `position` by the sequencer.
+ * Written only by triggers (migration 2026-12-03T1500-customer-events), complete at commit: a
+ * committed event has its type and either `data` or the snapshots; `position` comes from the
+ * sequencer.
  */
 export interface CustomerEventsTable {
   id: GeneratedId
@@ -323,8 +324,11 @@ export interface CustomerEventsTable {
   customer_id: BigId
   transaction_id: ColumnType<string, never, never>
   type: ColumnType<EventType | null, never, never>
+  /** Events written before migration 2026-12-04T2200; later ones keep the snapshots below. */
   data: ColumnType<Record<string, unknown> | null, never, string>
-  history_changed: ColumnType<boolean, never, never>
+  customer_snapshot: ColumnType<string | null, never, never>
+  preferences_snapshot: ColumnType<string | null, never, never>
+  history_snapshot: ColumnType<string | null, never, never>
   created_at: ColumnType<Date, never, never>
   position: ColumnType<number | null, never, never>
 }

@@ -20,15 +20,20 @@ export interface MigrationProgress {
 export const describePlan = (steps: number): string =>
   steps === 0 ? 'Database up to date' : `Migrating: ${steps} step${steps === 1 ? '' : 's'}`
 
+/** The project's migrations (the `migrations/` folder) over `db`. */
+export function migratorFor(db: Kysely<Database>): Migrator {
+  return new Migrator({
+    db,
+    provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATION_FOLDER }),
+  })
+}
+
 /** Brings the schema to the latest migration, telling `progress` the plan and each step. */
 export async function migrateToLatest(
   db: Kysely<Database>,
   progress: MigrationProgress = {},
 ): Promise<void> {
-  const migrator = new Migrator({
-    db,
-    provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATION_FOLDER }),
-  })
+  const migrator = migratorFor(db)
   if (progress.planned) {
     const migrations = await migrator.getMigrations()
     progress.planned(migrations.filter((migration) => !migration.executedAt).length)

@@ -55,7 +55,7 @@ export function toCustomer(row: Omit<CustomerRow, 'phone_sha256'>): Customer {
   }
 }
 
-/** `data` was rendered by the database at commit (customer_event_data) in this module's shape. */
+/** `data` is rendered by the database (customer_event_json) in this module's shape. */
 export function toEvent(row: EventRow): Event {
   return {
     id: row.id,
