@@ -19,3 +19,9 @@ export function assertValidationFailed(
   t.equal(body.request_id, res.headers['x-request-id'], `${label}: request_id is x-request-id`)
   return body
 }
+
+/** None of `held` (an erased person's values) appears anywhere in the events' JSON. */
+export function assertEventsHoldNone(t: Test, events: unknown[], held: string[]): void {
+  const text = JSON.stringify(events)
+  for (const value of held) t.notOk(text.includes(value), `no event holds "${value}"`)
+}
