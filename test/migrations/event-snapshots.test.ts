@@ -13,7 +13,7 @@ import { migratorFor } from '../../db/migrate.js'
 import { authFor, build, type TestServer } from '../helper.js'
 import { postEvent } from '../sales-feed.js'
 import { assertEventsHoldNone } from '../support/assertions.js'
-import { createCustomerId } from '../support/customers.js'
+import { customerAsEventData, createCustomerId } from '../support/customers.js'
 
 const BUSINESS = 971
 const MIGRATION = '2026-12-04T2200-event-snapshots'
@@ -38,12 +38,7 @@ t.test('events of both forms read alike and are scrubbed alike', async (t) => {
   const call = caller(inject, BUSINESS)
   const feed = async (): Promise<Event[]> =>
     (await call('GET', '/events?limit=1000')).json<EventsPage>().events
-  const shown = async (id: number) => {
-    const { notes: _notes, ...customer } = (await call('GET', `/${id}`)).json<{
-      customer: Record<string, unknown>
-    }>().customer
-    return customer
-  }
+  const shown = (id: number) => customerAsEventData(inject, BUSINESS, id)
   const forms = async () => {
     const { rows } = await sql<{ json: boolean; snapshots: boolean }>`
       select data is not null as json, (customer_snapshot).id is not null as snapshots

@@ -46,3 +46,20 @@ export async function createCustomerAt(
   if (response.status !== 201) throw new Error(`create failed: ${response.status} ${body}`)
   return (JSON.parse(body) as CustomerCreated).customer.id
 }
+
+/** GET /{customerId} without its notes: what an event's `data` must equal. */
+export async function customerAsEventData(
+  inject: Inject,
+  businessId: number,
+  id: number,
+): Promise<Record<string, unknown>> {
+  const response = await inject({
+    method: 'GET',
+    url: `/api/customers/${businessId}/${id}`,
+    headers: authFor(businessId),
+  })
+  if (response.statusCode !== 200) throw new Error(`get failed: ${response.statusCode}`)
+  const { notes: _notes, ...customer } = response.json<{ customer: Record<string, unknown> }>()
+    .customer
+  return customer
+}

@@ -13,6 +13,7 @@ import {
 } from '../../../helper.js'
 import { postEvent } from '../../../sales-feed.js'
 import { assertEventsHoldNone, assertValidationFailed } from '../../../support/assertions.js'
+import { customerAsEventData } from '../../../support/customers.js'
 import { importFile } from '../../../support/imports.js'
 
 type Inject = TestServer['inject']
@@ -67,17 +68,7 @@ async function mark(business: number) {
   return { since: async () => (await feed(business, next)).events }
 }
 
-/** GET /{customerId} without its notes: what every event's data must equal. */
-async function shown(business: number, id: number) {
-  const response = await inject({
-    method: 'GET',
-    url: `/api/customers/${business}/${id}`,
-    headers: authFor(business),
-  })
-  const { notes: _notes, ...customer } = response.json<{ customer: Record<string, unknown> }>()
-    .customer
-  return customer
-}
+const shown = (business: number, id: number) => customerAsEventData(inject, business, id)
 
 function sale(business: number, customer: number | null, key: string, total = '1500.00') {
   return postEvent(inject, {
