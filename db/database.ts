@@ -333,6 +333,15 @@ export interface CustomerEventsTable {
   position: ColumnType<number | null, never, never>
 }
 
+/**
+ * Where the sequencer's next run starts (migration 2026-12-05T0100): no event left unnumbered
+ * has an older transaction. Written only by customer_events_sequence.
+ */
+export interface CustomerEventSequencingTable {
+  business_id: ColumnType<number, never, never>
+  unnumbered_from: ColumnType<string, never, never>
+}
+
 /** Migration 2026-12-03T1510-webhook-endpoints. */
 export interface WebhookEndpointsTable {
   id: GeneratedId
@@ -374,6 +383,7 @@ export interface Database {
   customer_consents: CustomerConsentsTable
   customer_changes: CustomerChangesTable
   customer_events: CustomerEventsTable
+  customer_event_sequencing: CustomerEventSequencingTable
   webhook_endpoints: WebhookEndpointsTable
   webhook_deliveries: WebhookDeliveriesTable
   sales_events: SalesEventsTable

@@ -146,7 +146,15 @@ export async function businessesToNumber(db: Executor): Promise<number[]> {
         selectFrom('customer_events as e')
           .select('e.id')
           .whereRef('e.business_id', '=', 'w.business_id')
-          .where('e.position', 'is', null),
+          .where('e.position', 'is', null)
+          // Where the sequencer starts (2026-12-05T0100): below it, only numbered events'
+          // dead index entries.
+          .where(
+            'e.transaction_id',
+            '>=',
+            sql<string>`coalesce((select s.unnumbered_from from customer_event_sequencing s
+              where s.business_id = w.business_id), '0'::xid8)`,
+          ),
       ),
     )
     .execute()

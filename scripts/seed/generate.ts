@@ -140,12 +140,19 @@ export async function insertNotes(
 /**
  * Numbers the business's events in the feed, oldest first, as the delivery loop or a feed reader
  * would have as they committed: in one set-based statement (customer_events_sequence is planned
- * for the few events a round finds, one index probe each, minutes for a load's millions).
+ * for the few events a round finds, one index probe each, minutes for a load's millions). And,
+ * as its runs do, records where the next run starts (migration 2026-12-05T0100): the oldest
+ * transaction running before the statement, so that run skips the entries this one leaves dead.
  */
 export async function numberLoadedEvents(db: Kysely<Database>, business: number): Promise<void> {
+  const { rows } = await sql<{ oldest_running: string }>`
+    select pg_snapshot_xmin(pg_current_snapshot())::text as oldest_running`.execute(db)
   await sql`update customer_events e set position = numbered.position
     from (select waiting.id, nextval('customer_event_positions') as position
           from (select id from customer_events
                 where business_id = ${business} and position is null order by id) waiting) numbered
     where e.business_id = ${business} and e.id = numbered.id`.execute(db)
+  await sql`insert into customer_event_sequencing (business_id, unnumbered_from)
+    values (${business}, ${rows[0]?.oldest_running ?? '0'}::xid8)
+    on conflict (business_id) do update set unnumbered_from = excluded.unnumbered_from`.execute(db)
 }
