@@ -5,10 +5,10 @@ import { sql, type Kysely } from 'kysely'
  *
  * It found the business's unnumbered events through a partial index (`position is null`),
  * walked from its start. Numbering an event leaves its entry there, dead, until VACUUM removes
- * it, so every run walked every event numbered since the last VACUUM:
- * - about 10 ms a delivery round on 50,000 customers, after a few hundred thousand events;
- * - 60–350 ms a round while the first runs after a load marked the entries dead, which was
- *   most of the delivery loop's slow start (bench/results/2026-12-05-issue18-sequencer.md).
+ * it, so every run walked every event numbered since the last VACUUM: 490 pages for a run with
+ * nothing to number after 30,000 events, against 5 now (test/plans/event-sequencer.test.ts),
+ * and a cost per delivery round that grows until VACUUM comes
+ * (bench/results/2026-12-05-issue18-sequencer.md).
  *
  * Now the partial index is ordered by transaction, and each run records, per business, the
  * oldest transaction still running when it began (`pg_snapshot_xmin`), taken before any of
@@ -18,8 +18,8 @@ import { sql, type Kysely } from 'kysely'
  * The next run therefore starts its scan there, and the dead entries below go unread.
  *
  * What a run numbers is unchanged: every event committed before it, in id order. The writer
- * allocates ids at commit, and nextval runs after the sort. A long transaction holds the
- * start back only to itself.
+ * allocates ids at commit, and nextval runs after the sort. A long-running transaction holds
+ * the start at itself: the runs meanwhile read the entries numbered since it began.
  *
  * One statement numbers them all. Batches were there to bound the estimate after a bulk load;
  * the function's settings (index scans in nested loops) already fix the plan's shape, and the
