@@ -121,6 +121,9 @@ Scenarios: ${SCENARIOS.map((scenario) => scenario.name).join('; ')}; export (eve
         'the scenarios named, with the outbox triggers on and off in turn, <rounds> times',
       absent: 'default: as they stand (on)',
     }),
+    'separate-worker': flag(
+      "the job queue's workers (the delivery loop, imports) in their own process (npm run worker), the service with WORKERS=false; that process's CPU and memory are not in the service's columns",
+    ),
     'delivery-rate': withDefault(positiveInteger, {
       placeholder: '<n>',
       description: 'deliveries: customers patched (events) a second',
@@ -410,6 +413,7 @@ const server = await startServer(
   Number(values.port),
   Number(values['probe-port']),
   deliveriesWanted ? 'development' : 'production',
+  values['separate-worker'],
 )
 const results: ScenarioResult[] = []
 const idle = await idleCpu(server)

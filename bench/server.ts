@@ -35,6 +35,9 @@ export async function startServer(
   // Production as deployed; development only for the delivery scenario, whose receiver is on
   // 127.0.0.1 (production posts only to https on public addresses).
   nodeEnv: 'production' | 'development' = 'production',
+  // The job queue's workers (the delivery loop among them) in a process of their own, `npm run
+  // worker` as deployed beside API-only instances, instead of inside the service.
+  separateWorker = false,
 ): Promise<BenchServer> {
   execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' })
   const child = spawn(process.execPath, ['--enable-source-maps', 'dist/server.js'], {
@@ -50,11 +53,18 @@ export async function startServer(
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
       NODE_ENV: nodeEnv,
-      // The import scenario needs this process to run the job queue's workers.
-      WORKERS: 'true',
+      // The import scenario needs the job queue's workers: in this process unless separate.
+      WORKERS: separateWorker ? 'false' : 'true',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   })
+  const worker = separateWorker
+    ? spawn(process.execPath, ['--enable-source-maps', 'dist/scripts/worker.js'], {
+        cwd: ROOT,
+        env: { ...process.env, ...env, LOG_LEVEL: 'warn', NODE_ENV: nodeEnv, WORKERS: 'true' },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      })
+    : undefined
   const url = `http://127.0.0.1:${port}`
   const probeUrl = `http://127.0.0.1:${probePort}`
   for (let attempt = 0; attempt < 200; attempt += 1) {
@@ -75,6 +85,10 @@ export async function startServer(
     memory: () => memoryOf(child.pid ?? 0),
     cpuSeconds: () => processTicks(child.pid ?? 0) / ticksPerSecond,
     stop: async () => {
+      if (worker && worker.exitCode === null) {
+        worker.kill('SIGTERM')
+        await new Promise((resolve) => worker.once('exit', resolve))
+      }
       child.kill('SIGTERM')
       await new Promise((resolve) => child.once('exit', resolve))
     },
