@@ -335,11 +335,13 @@ export interface CustomerEventsTable {
 
 /**
  * Where the sequencer's next run starts (migration 2026-12-05T0100): no event left unnumbered
- * has an older transaction. Written only by customer_events_sequence.
+ * has an older transaction, in the cluster `system_identifier` names. Written only by
+ * customer_events_sequence (and the seed).
  */
 export interface CustomerEventSequencingTable {
   business_id: ColumnType<number, never, never>
   unnumbered_from: ColumnType<string, never, never>
+  system_identifier: ColumnType<string, never, never>
 }
 
 /** Migration 2026-12-03T1510-webhook-endpoints. */

@@ -148,13 +148,14 @@ export async function businessesToNumber(db: Executor): Promise<number[]> {
           .whereRef('e.business_id', '=', 'w.business_id')
           .where('e.position', 'is', null)
           // Where the sequencer starts (2026-12-05T0100): below it, only numbered events'
-          // dead index entries.
+          // dead index entries. The fence keeps this a probe per business with that start as
+          // its index condition, not a semi join reading the whole index.
           .where(
             'e.transaction_id',
             '>=',
-            sql<string>`coalesce((select s.unnumbered_from from customer_event_sequencing s
-              where s.business_id = w.business_id), '0'::xid8)`,
-          ),
+            sql<string>`customer_events_unnumbered_from(w.business_id)`,
+          )
+          .offset(0),
       ),
     )
     .execute()

@@ -29,12 +29,29 @@ import { sql, type Kysely } from 'kysely'
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`create table customer_event_sequencing (
     business_id bigint primary key references businesses (id),
-    -- No event unnumbered after the last run has a transaction older than this.
-    unnumbered_from xid8 not null
+    -- No event unnumbered after the last run has a transaction older than this
+    unnumbered_from xid8 not null,
+    -- in the cluster that issued it (pg_control_system()).
+    system_identifier bigint not null
   )`.execute(db)
   await sql`create index customer_events_unnumbered
     on customer_events (business_id, transaction_id) where position is null`.execute(db)
   await sql`drop index customer_events_to_sequence`.execute(db)
+
+  // Where a run starts, for the sequencer and for the delivery loop's search for businesses to
+  // number alike. Transaction ids count up within one cluster only: a start copied from another
+  // (a restore, a logical copy, a shard move) could lie above ids this cluster has still to
+  // issue, and trusting it would leave the events of those transactions unnumbered for good.
+  // So a start counts only in the cluster that recorded it, and never above the ids issued so
+  // far; otherwise a run starts from the beginning, and the next that numbers something
+  // records a start of this cluster.
+  await sql`create function customer_events_unnumbered_from(business bigint) returns xid8
+    language sql stable as $$
+      select coalesce((select s.unnumbered_from from customer_event_sequencing s
+        where s.business_id = business
+          and s.system_identifier = (select system_identifier from pg_control_system())
+          and s.unnumbered_from <= pg_snapshot_xmax(pg_current_snapshot())), '0'::xid8)
+    $$`.execute(db)
 
   await sql`create or replace function customer_events_sequence(business bigint) returns bigint
     language plpgsql
@@ -47,15 +64,14 @@ export async function up(db: Kysely<any>): Promise<void> {
       perform pg_advisory_xact_lock(hashtextextended('events:' || business, 0));
       -- A fresh snapshot, older than the numbering statement's.
       oldest_running := pg_snapshot_xmin(pg_current_snapshot());
-      select s.unnumbered_from into scan_from from customer_event_sequencing s
-        where s.business_id = business;
+      scan_from := customer_events_unnumbered_from(business);
       update customer_events e set position = next.position
       from (
         select waiting.id, nextval('customer_event_positions') as position
         from (
           select u.id from customer_events u
           where u.business_id = business and u.position is null
-            and u.transaction_id >= coalesce(scan_from, '0'::xid8)
+            and u.transaction_id >= scan_from
           offset 0
         ) waiting
         order by waiting.id
@@ -63,11 +79,15 @@ export async function up(db: Kysely<any>): Promise<void> {
       where e.business_id = business and e.id = next.id;
       get diagnostics numbered = row_count;
       -- Only a run that numbered something moves the start; an older start is merely slower.
+      -- Runs take turns (the lock), so each one's start is at least its predecessor's, except
+      -- after a copied start, which this replaces.
       if numbered > 0 then
-        insert into customer_event_sequencing as s (business_id, unnumbered_from)
-          values (business, oldest_running)
-          on conflict (business_id) do update set unnumbered_from = excluded.unnumbered_from
-          where s.unnumbered_from < excluded.unnumbered_from;
+        insert into customer_event_sequencing as s (business_id, unnumbered_from,
+            system_identifier)
+          values (business, oldest_running,
+            (select system_identifier from pg_control_system()))
+          on conflict (business_id) do update set unnumbered_from = excluded.unnumbered_from,
+            system_identifier = excluded.system_identifier;
       end if;
       return numbered;
     end $$`.execute(db)
@@ -104,5 +124,6 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`create index customer_events_to_sequence
     on customer_events (business_id, id) where position is null`.execute(db)
   await sql`drop index customer_events_unnumbered`.execute(db)
+  await sql`drop function customer_events_unnumbered_from(bigint)`.execute(db)
   await sql`drop table customer_event_sequencing`.execute(db)
 }

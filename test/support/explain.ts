@@ -80,7 +80,7 @@ export async function explainGenericPlan(
 }
 
 /** Every node of a JSON plan, depth first. */
-function planNodes(plan: unknown): Record<string, unknown>[] {
+export function planNodes(plan: unknown): Record<string, unknown>[] {
   if (Array.isArray(plan)) return plan.flatMap(planNodes)
   if (!plan || typeof plan !== 'object') return []
   const node = plan as Record<string, unknown>
