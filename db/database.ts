@@ -336,7 +336,7 @@ export interface CustomerEventsTable {
 /**
  * Where the sequencer's next run starts (migration 2026-12-05T0100): no event left unnumbered
  * has an older transaction, in the cluster `system_identifier` names. Written only by
- * customer_events_sequence (and the seed).
+ * customer_events_start_at (the sequencer and the seed).
  */
 export interface CustomerEventSequencingTable {
   business_id: ColumnType<number, never, never>

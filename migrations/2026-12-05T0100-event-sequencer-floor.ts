@@ -53,6 +53,16 @@ export async function up(db: Kysely<any>): Promise<void> {
           and s.unnumbered_from <= pg_snapshot_xmax(pg_current_snapshot())), '0'::xid8)
     $$`.execute(db)
 
+  // The one writer of a start: `oldest_running` taken before the numbering it follows, in this
+  // cluster. Used by the sequencer and by the seed's set-based numbering of what it loads.
+  await sql`create function customer_events_start_at(business bigint, oldest_running xid8)
+    returns void language sql as $$
+      insert into customer_event_sequencing as s (business_id, unnumbered_from, system_identifier)
+        values (business, oldest_running, (select system_identifier from pg_control_system()))
+        on conflict (business_id) do update set unnumbered_from = excluded.unnumbered_from,
+          system_identifier = excluded.system_identifier
+    $$`.execute(db)
+
   await sql`create or replace function customer_events_sequence(business bigint) returns bigint
     language plpgsql
     set enable_seqscan = off set enable_hashjoin = off set enable_mergejoin = off as $$
@@ -82,12 +92,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       -- Runs take turns (the lock), so each one's start is at least its predecessor's, except
       -- after a copied start, which this replaces.
       if numbered > 0 then
-        insert into customer_event_sequencing as s (business_id, unnumbered_from,
-            system_identifier)
-          values (business, oldest_running,
-            (select system_identifier from pg_control_system()))
-          on conflict (business_id) do update set unnumbered_from = excluded.unnumbered_from,
-            system_identifier = excluded.system_identifier;
+        perform customer_events_start_at(business, oldest_running);
       end if;
       return numbered;
     end $$`.execute(db)
@@ -124,6 +129,7 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`create index customer_events_to_sequence
     on customer_events (business_id, id) where position is null`.execute(db)
   await sql`drop index customer_events_unnumbered`.execute(db)
+  await sql`drop function customer_events_start_at(bigint, xid8)`.execute(db)
   await sql`drop function customer_events_unnumbered_from(bigint)`.execute(db)
   await sql`drop table customer_event_sequencing`.execute(db)
 }

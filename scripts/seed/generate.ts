@@ -152,9 +152,6 @@ export async function numberLoadedEvents(db: Kysely<Database>, business: number)
           from (select id from customer_events
                 where business_id = ${business} and position is null order by id) waiting) numbered
     where e.business_id = ${business} and e.id = numbered.id`.execute(db)
-  await sql`insert into customer_event_sequencing (business_id, unnumbered_from, system_identifier)
-    values (${business}, ${rows[0]?.oldest_running ?? '0'}::xid8,
-      (select system_identifier from pg_control_system()))
-    on conflict (business_id) do update set unnumbered_from = excluded.unnumbered_from,
-      system_identifier = excluded.system_identifier`.execute(db)
+  await sql`select customer_events_start_at(${business}::bigint,
+    ${rows[0]?.oldest_running ?? '0'}::xid8)`.execute(db)
 }
