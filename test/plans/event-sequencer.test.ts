@@ -1,6 +1,7 @@
-import { sql } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import t from 'tap'
 import { sequenceEvents } from '../../db/customer-events.js'
+import type { Database } from '../../db/database.js'
 import { onPostgres, secondConnection, testDatabase } from '../helper.js'
 import { businessesToNumber } from '../../db/webhook-endpoints.js'
 import { explainFirstQuery, indexesIn, planNodes, seqScannedRelations } from '../support/explain.js'
@@ -16,6 +17,20 @@ import { explainFirstQuery, indexesIn, planNodes, seqScannedRelations } from '..
  */
 const BUSINESS = 930
 const EVENTS = 30_000
+
+/** An event committed as the outbox leaves it (written directly: no trigger needed here). */
+async function addEvent(db: Kysely<Database>, business: number, customer = 1): Promise<number> {
+  const { rows } = await sql<{ id: number }>`insert into customer_events
+    (business_id, customer_id, type, data)
+    values (${business}, ${customer}, 'customer.updated', '{}'::jsonb) returning id`.execute(db)
+  return rows[0]?.id ?? 0
+}
+
+async function positionOf(db: Kysely<Database>, business: number, id: number) {
+  const { rows } = await sql<{ position: number | null }>`select position from customer_events
+    where business_id = ${business} and id = ${id}`.execute(db)
+  return rows[0]?.position ?? null
+}
 
 t.test(
   'the sequencer numbers through the partial index, planned without a table scan',
@@ -128,17 +143,7 @@ t.test(
       `without its start, the same run: ${fromTheStart} pages`,
     )
 
-    const addEvent = async () =>
-      (
-        await sql<{ id: number }>`insert into customer_events (business_id, customer_id, type, data)
-          values (${BUSINESS}, 1, 'customer.updated', '{}'::jsonb) returning id`.execute(db)
-      ).rows[0]?.id ?? 0
-    const positionOf = async (id: number) =>
-      (
-        await sql<{ position: number | null }>`select position from customer_events
-          where business_id = ${BUSINESS} and id = ${id}`.execute(db)
-      ).rows[0]?.position ?? null
-    await addEvent()
+    await addEvent(db, BUSINESS)
     await sequenceEvents(db, BUSINESS)
 
     // The delivery loop's search for businesses to number starts the index there too.
@@ -170,10 +175,10 @@ t.test(
     ] as const) {
       await sql`update customer_event_sequencing set ${copied}
         where business_id = ${BUSINESS}`.execute(db)
-      const after = await addEvent()
+      const after = await addEvent(db, BUSINESS)
       t.same(await businessesToNumber(db), [BUSINESS], `${where}: the business is found to number`)
       await sequenceEvents(db, BUSINESS)
-      t.ok((await positionOf(after)) !== null, `${where}: its new event is numbered`)
+      t.ok((await positionOf(db, BUSINESS, after)) !== null, `${where}: its new event is numbered`)
       const { rows: replaced } = await sql<{ ours: boolean }>`
         select unnumbered_from <= pg_snapshot_xmax(pg_current_snapshot())
           and system_identifier = (select system_identifier from pg_control_system()) as ours
@@ -195,22 +200,17 @@ t.test(
     await db.insertInto('businesses').values({ id: business }).execute()
     const late = await secondConnection(2)
     t.teardown(() => late.close())
-    const insertEvent = (customer: number) => sql`insert into customer_events
-    (business_id, customer_id, type, data)
-    values (${business}, ${customer}, 'customer.updated', '{}'::jsonb) returning id`
-    const positionOf = async (id: number) =>
-      (
-        await sql<{ position: number | null }>`select position from customer_events
-        where business_id = ${business} and id = ${id}`.execute(db)
-      ).rows[0]?.position ?? null
 
     await late.db.connection().execute(async (session) => {
       await sql`begin`.execute(session)
       // Its transaction id now, its event later: older than the runs below begin with.
       await sql`select pg_current_xact_id()`.execute(session)
-      const early = (await insertEvent(1).execute(db)).rows[0] as { id: number }
+      const early = await addEvent(db, business, 1)
       await sequenceEvents(db, business)
-      t.ok((await positionOf(early.id)) !== null, 'an event committed meanwhile is numbered')
+      t.ok(
+        (await positionOf(db, business, early)) !== null,
+        'an event committed meanwhile is numbered',
+      )
       const { rows: started } = await sql<{ from_late: boolean }>`
       select s.unnumbered_from <= pg_current_xact_id() as from_late
       from customer_event_sequencing s where s.business_id = ${business}`.execute(session)
@@ -219,10 +219,13 @@ t.test(
         [{ from_late: true }],
         'the next run starts at or before the open transaction',
       )
-      const lateEvent = (await insertEvent(2).execute(session)).rows[0] as { id: number }
+      const lateEvent = await addEvent(session, business, 2)
       await sql`commit`.execute(session)
       await sequenceEvents(db, business)
-      const [earlyAt, lateAt] = [await positionOf(early.id), await positionOf(lateEvent.id)]
+      const [earlyAt, lateAt] = [
+        await positionOf(db, business, early),
+        await positionOf(db, business, lateEvent),
+      ]
       t.ok(
         lateAt !== null && earlyAt !== null && lateAt > earlyAt,
         'the late event is numbered after it',
