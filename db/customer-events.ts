@@ -12,14 +12,9 @@ export interface EventRow {
   position: number
 }
 
-/**
- * The event's `data`: built from its snapshots (migration 2026-12-04T2200) when it has them,
- * else the JSON an event written before kept.
- */
-const eventData = sql<Record<string, unknown> | null>`case
-  when (customer_snapshot).id is not null
-    then customer_event_json(customer_snapshot, preferences_snapshot, history_snapshot)
-  else data end`
+/** The event's `data`, built from its snapshots (migrations 2026-12-04T2200, 2026-12-05T0500). */
+const eventData = sql<Record<string, unknown> | null>`customer_event_json(customer_snapshot,
+  preferences_snapshot, history_snapshot)`
 
 /**
  * Numbers the business's events committed since the last numbering (customer_events_sequence,

@@ -315,8 +315,8 @@ export type EventType = (typeof EVENT_TYPES)[number]
 
 /**
  * Written only by triggers (migration 2026-12-03T1500-customer-events), complete at commit: a
- * committed event has its type and either `data` or the snapshots; `position` comes from the
- * sequencer.
+ * committed event has its type and its snapshots (from which the feed builds its `data`);
+ * `position` comes from the sequencer.
  */
 export interface CustomerEventsTable {
   id: GeneratedId
@@ -324,8 +324,6 @@ export interface CustomerEventsTable {
   customer_id: BigId
   transaction_id: ColumnType<string, never, never>
   type: ColumnType<EventType | null, never, never>
-  /** Events written before migration 2026-12-04T2200; later ones keep the snapshots below. */
-  data: ColumnType<Record<string, unknown> | null, never, string>
   customer_snapshot: ColumnType<string | null, never, never>
   preferences_snapshot: ColumnType<string | null, never, never>
   history_snapshot: ColumnType<string | null, never, never>

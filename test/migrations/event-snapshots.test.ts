@@ -1,14 +1,17 @@
 /**
- * migrations/2026-12-04T2200-event-snapshots.ts expands the outbox without rewriting it: events
- * written before it keep their JSON in `data`, events written after keep typed snapshots, and
- * the feed shows both alike. Run here as it runs on a live database: the schema taken back one
- * step (which turns the snapshots into JSON), an event written by the old writer, then the
- * migration again; and an erasure afterwards scrubs the events of both forms.
+ * migrations/2026-12-04T2200-event-snapshots.ts expanded the outbox without rewriting it: events
+ * written before it kept their JSON in `data`, events written after keep typed snapshots.
+ * 2026-12-05T0500-event-data-contract turns the JSON into snapshots and drops `data`. Run here as
+ * they run on a live database: the schema taken back before the expand (which turns the
+ * snapshots into JSON), an event written by the old writer, then both migrations again; the
+ * feed reads as it did, and an erasure afterwards scrubs every event. A JSON event that would
+ * not read the same stops the contract, which then changes nothing.
  */
-import { sql } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import t from 'tap'
 import type { Event } from '../../generated/schemas/Event.js'
 import type { EventsPage } from '../../generated/schemas/EventsPage.js'
+import type { Database } from '../../db/database.js'
 import { migratorFor } from '../../db/migrate.js'
 import { authFor, build, type TestServer } from '../helper.js'
 import { postEvent } from '../sales-feed.js'
@@ -18,6 +21,8 @@ import { customerAsEventData, createCustomerId } from '../support/customers.js'
 const BUSINESS = 971
 const MIGRATION = '2026-12-04T2200-event-snapshots'
 const BEFORE = '2026-12-04T1310-event-data-times-in-utc'
+const CONTRACT = '2026-12-05T0500-event-data-contract'
+const BEFORE_CONTRACT = '2026-12-05T0100-event-sequencer-floor'
 
 /** Requests of `business` through `inject` that must succeed. */
 function caller(inject: TestServer['inject'], business: number) {
@@ -33,19 +38,29 @@ function caller(inject: TestServer['inject'], business: number) {
   }
 }
 
-t.test('events of both forms read alike and are scrubbed alike', async (t) => {
+/** Per event of `business`, in id order: which forms it holds, while `data` exists. */
+async function formsOf(db: Kysely<Database>, business: number): Promise<string[]> {
+  const { rows } = await sql<{ json: boolean; snapshots: boolean }>`
+    select data is not null as json, (customer_snapshot).id is not null as snapshots
+    from customer_events where business_id = ${business} order by id`.execute(db)
+  return rows.map((row) => (row.json ? 'json' : '') + (row.snapshots ? 'snapshots' : ''))
+}
+
+/** Per event of `business`, in id order: whether it holds its snapshots. */
+async function snapshotsOf(db: Kysely<Database>, business: number): Promise<boolean[]> {
+  const { rows } = await sql<{ snapshots: boolean }>`
+    select (customer_snapshot).id is not null as snapshots
+    from customer_events where business_id = ${business} order by id`.execute(db)
+  return rows.map((row) => row.snapshots)
+}
+
+t.test('events written as JSON become snapshots that read alike and are scrubbed', async (t) => {
   const { inject, database } = await build(t)
   const db = database.db
   const call = caller(inject, BUSINESS)
   const feed = async (): Promise<Event[]> =>
     (await call('GET', '/events?limit=1000')).json<EventsPage>().events
   const shown = (id: number) => customerAsEventData(inject, BUSINESS, id)
-  const forms = async () => {
-    const { rows } = await sql<{ json: boolean; snapshots: boolean }>`
-      select data is not null as json, (customer_snapshot).id is not null as snapshots
-      from customer_events where business_id = ${BUSINESS} order by id`.execute(db)
-    return rows.map((row) => (row.json ? 'json' : '') + (row.snapshots ? 'snapshots' : ''))
-  }
 
   const person = {
     name: 'Wanjiru Snapshot-Mwangi',
@@ -71,27 +86,35 @@ t.test('events of both forms read alike and are scrubbed alike', async (t) => {
   })
   t.equal(sold.statusCode, 200, 'the sale is processed')
   const written = await feed()
-  t.same(await forms(), ['snapshots', 'snapshots', 'snapshots'], 'new events keep snapshots')
+  t.same(await snapshotsOf(db, BUSINESS), [true, true, true], 'new events keep snapshots')
   t.same(written.at(-1)?.data, await shown(id), 'a snapshot event shows the customer as shown')
 
   const migrator = migratorFor(db)
-  // Back to the migration before it (those after it go back first).
+  // Back to the migration before the expand (those after it go back first).
   const down = await migrator.migrateTo(BEFORE)
-  t.error(down.error, 'the migration goes back')
-  t.same(down.results?.at(-1)?.migrationName, MIGRATION, 'down to just before this migration')
+  t.error(down.error, 'the migrations go back')
+  t.same(down.results?.at(0)?.migrationName, CONTRACT, 'the contract first')
+  t.same(down.results?.at(-1)?.migrationName, MIGRATION, 'down to just before the expand')
   await call('PATCH', `/${id}`, { customer_type: 'vip' })
   const patched = await shown(id)
 
-  const up = await migrator.migrateToLatest()
-  t.error(up.error, 'and comes again')
-  t.same(await forms(), ['json', 'json', 'json', 'json'], 'events written before keep JSON')
+  const expanded = await migrator.migrateTo(MIGRATION)
+  t.error(expanded.error, 'the expand comes again')
+  t.same(await formsOf(db, BUSINESS), ['json', 'json', 'json', 'json'], 'old events hold JSON')
+
+  const contracted = await migrator.migrateToLatest()
+  t.error(contracted.error, 'and the contract')
+  t.same(await snapshotsOf(db, BUSINESS), [true, true, true, true], 'every event has snapshots')
+  const { rows: columns } = await sql<{ name: string }>`
+    select column_name as name from information_schema.columns
+    where table_name = 'customer_events' and column_name = 'data'`.execute(db)
+  t.same(columns, [], 'and `data` is gone')
   const read = await feed()
-  t.same(read.slice(0, 3), written, 'events turned into JSON read as they did')
+  t.same(read.slice(0, 3), written, 'events that were JSON read as they did')
   t.same(read[3]?.type, 'customer.updated', 'the old writer wrote its event')
   t.same(read[3]?.data, patched, 'with the customer as shown then')
 
   await call('POST', `/${id}/erase`, { reason: 'The customer asked' })
-  t.same(await forms(), ['json', 'json', 'json', 'json', 'snapshots'], 'both forms in the feed')
   const after = await feed()
   t.same(after.at(-1)?.type, 'customer.erased', 'the erasure is an event')
   t.same(after.at(-1)?.data, await shown(id), 'showing the erased customer')
@@ -109,7 +132,44 @@ t.test('events of both forms read alike and are scrubbed alike', async (t) => {
   )
 })
 
-t.test('an erasure scrubs snapshot events as JSON events', async (t) => {
+t.test('a JSON event that would not read the same stops the contract', async (t) => {
+  const { inject, database } = await build(t)
+  const db = database.db
+  const business = BUSINESS + 2
+  const call = caller(inject, business)
+  const id = await createCustomerId(inject, business, { name: 'Akinyi Contract' })
+  await call('PATCH', `/${id}`, { customer_type: 'vip' })
+  const migrator = migratorFor(db)
+  t.error((await migrator.migrateTo(BEFORE_CONTRACT)).error, 'back before the contract')
+  // As JSON events are, with one key no snapshot holds: converting it would lose that key.
+  await sql`update customer_events set
+      data = customer_event_json(customer_snapshot, preferences_snapshot, history_snapshot)
+        || case when type = 'customer.updated' then '{"loyalty_card": "K-1"}'::jsonb
+          else '{}'::jsonb end,
+      customer_snapshot = null, preferences_snapshot = null, history_snapshot = null
+    where business_id = ${business}`.execute(db)
+  const before = await sql`select * from customer_events where business_id = ${business}
+    order by id`.execute(db)
+
+  const refused = await migrator.migrateToLatest()
+  t.match(String(refused.error), /events \d+\/\d+ \(business\/id\) does not convert/, 'refused')
+  t.same(
+    refused.results?.map((result) => [result.migrationName, result.status]),
+    [[CONTRACT, 'Error']],
+    'the contract is what failed',
+  )
+  const after = await sql`select * from customer_events where business_id = ${business}
+    order by id`.execute(db)
+  t.same(after.rows, before.rows, 'every event is as it was')
+  t.same(await formsOf(db, business), ['json', 'json'], 'still JSON, `data` still there')
+
+  await sql`update customer_events set data = data - 'loyalty_card'
+    where business_id = ${business}`.execute(db)
+  t.error((await migrator.migrateToLatest()).error, 'without the key, the contract runs')
+  t.same(await snapshotsOf(db, business), [true, true], 'and converts both')
+})
+
+t.test('an erasure scrubs the snapshots of earlier events', async (t) => {
   const { inject, database } = await build(t)
   const business = BUSINESS + 1
   const call = caller(inject, business)
