@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url'
 import { clockTicksPerSecond, processTicks } from './cpu.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
+/** Production's launcher (its memory settings); it execs Node, so the child's pid is the service's. */
+const PRODUCTION = 'scripts/run-production.sh'
 
 export interface BenchServer {
   url: string
@@ -26,7 +28,8 @@ function memoryOf(pid: number): { rss: number; peak: number } {
 
 /**
  * The service as production runs it (`npm run build`, then one Node process on the compiled
- * files), on the benchmark database, with its probes on `probePort` as well.
+ * files, started as `npm run start:production` starts it), on the benchmark database, with its
+ * probes on `probePort` as well.
  */
 export async function startServer(
   env: Record<string, string>,
@@ -40,10 +43,11 @@ export async function startServer(
   separateWorker = false,
 ): Promise<BenchServer> {
   execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' })
-  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/server.js'], {
+  const child = spawn('sh', [PRODUCTION, 'dist/server.js'], {
     cwd: ROOT,
     env: {
       ...process.env,
+      NODE: process.execPath,
       // The benchmark measures the service, not its rate limiter.
       RATE_LIMIT_MAX: '1000000000',
       RATE_LIMIT_WEBHOOK_MAX: '1000000000',
@@ -59,9 +63,16 @@ export async function startServer(
     stdio: ['ignore', 'inherit', 'inherit'],
   })
   const worker = separateWorker
-    ? spawn(process.execPath, ['--enable-source-maps', 'dist/scripts/worker.js'], {
+    ? spawn('sh', [PRODUCTION, 'dist/scripts/worker.js'], {
         cwd: ROOT,
-        env: { ...process.env, ...env, LOG_LEVEL: 'warn', NODE_ENV: nodeEnv, WORKERS: 'true' },
+        env: {
+          ...process.env,
+          NODE: process.execPath,
+          ...env,
+          LOG_LEVEL: 'warn',
+          NODE_ENV: nodeEnv,
+          WORKERS: 'true',
+        },
         stdio: ['ignore', 'inherit', 'inherit'],
       })
     : undefined
