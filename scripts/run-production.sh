@@ -8,6 +8,24 @@
 # which about 50 MB live objects. These settings hold it near 215 MB for about 0.03 ms more CPU
 # per small request (bench/results/2026-12-05-issue19-memory.md). The old-space cap is five
 # times the live heap; raise it (NODE_MAX_OLD_SPACE_MB) on instances with memory to spare.
+#
+# A limit already set in NODE_OPTIONS is the operator's and wins (a flag here would override it).
+# NODE names the binary (npm sets it to its own Node).
+old_space_mb="${NODE_MAX_OLD_SPACE_MB:-256}"
+case "$old_space_mb" in
+  '' | *[!0-9]*)
+    echo "NODE_MAX_OLD_SPACE_MB must be a whole number of megabytes, got '$old_space_mb'" >&2
+    exit 64
+    ;;
+esac
+set -- --enable-source-maps "$@"
+case " ${NODE_OPTIONS:-} " in
+  *--max-old-space-size*) ;;
+  *) set -- "--max-old-space-size=$old_space_mb" "$@" ;;
+esac
+case " ${NODE_OPTIONS:-} " in
+  *--max-semi-space-size*) ;;
+  *) set -- --max-semi-space-size=8 "$@" ;;
+esac
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
-exec "${NODE:-node}" --max-semi-space-size=8 \
-  --max-old-space-size="${NODE_MAX_OLD_SPACE_MB:-256}" --enable-source-maps "$@"
+exec "${NODE:-node}" "$@"
