@@ -12,9 +12,13 @@ export interface EventRow {
   position: number
 }
 
-/** The event's `data`, built from its snapshots (migrations 2026-12-04T2200, 2026-12-05T0500). */
-const eventData = sql<Record<string, unknown> | null>`customer_event_json(customer_snapshot,
-  preferences_snapshot, history_snapshot)`
+/**
+ * The event's `data`, built from its snapshots (migrations 2026-12-04T2200, 2026-12-05T0500);
+ * null for an event without them, which the readers refuse.
+ */
+const eventData = sql<Record<string, unknown> | null>`case
+  when (customer_snapshot).id is not null
+    then customer_event_json(customer_snapshot, preferences_snapshot, history_snapshot) end`
 
 /**
  * Numbers the business's events committed since the last numbering (customer_events_sequence,

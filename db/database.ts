@@ -316,7 +316,8 @@ export type EventType = (typeof EVENT_TYPES)[number]
 /**
  * Written only by triggers (migration 2026-12-03T1500-customer-events), complete at commit: a
  * committed event has its type and its snapshots (from which the feed builds its `data`);
- * `position` comes from the sequencer.
+ * `position` comes from the sequencer. Its column `data` (JSON, before 2026-12-04T2200) is empty
+ * since 2026-12-05T0500 and read by nothing here; a later release drops it.
  */
 export interface CustomerEventsTable {
   id: GeneratedId

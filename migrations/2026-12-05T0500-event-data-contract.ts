@@ -1,48 +1,54 @@
 import { sql, type Kysely } from 'kysely'
 
 /**
- * The contract step of 2026-12-04T2200's expand: the events written before it, which keep their
- * JSON in `data`, get the typed snapshots every later event has, and `data` goes. The feed's
- * readers and the erasure's scrub then know one form.
+ * The contract step of 2026-12-04T2200's expand, first half: the events written before it, which
+ * keep their JSON in `data`, get the typed snapshots every later event has, and `data` is
+ * emptied. The feed's readers and the erasure's scrub then know one form.
+ *
+ * The column itself stays until a later release: instances of the release before this one read
+ * `data` when an event has no snapshots (`case … else data end`), and a rolling deploy runs them
+ * beside the new one after this migration; with the snapshots in place they never reach it.
  *
  * The JSON was built from the same values with the same keys as the snapshots' fields
  * (2026-12-03T1500's customer_event_data, customer_event_json's twin), so `jsonb_populate_record`
- * turns it back into them. Nothing is dropped on trust: before anything is written, every JSON
- * event must give back, converted and through customer_event_json (what the feed shows), exactly
- * the JSON it kept. An event that does not stops the migration, which then changes nothing.
+ * turns it back into them. Nothing is converted on trust: before anything is written, every JSON
+ * event must give back, converted and through customer_event_json (what the feed shows), the
+ * JSON it kept, to the character; and every event must have one form or the other. An event
+ * that does not stops the migration, which then changes nothing.
  *
  * The events table is a few days old where this runs, so one statement converts the old events
- * under the migrator's transaction; on a table with millions of JSON events this would want
- * batches outside it.
+ * under the migrator's transaction (row locks on those events only); on a table with millions of
+ * JSON events this would want batches outside it.
  */
 export async function up(db: Kysely<any>): Promise<void> {
-  // Checked before anything is written, so a refusal leaves every event as it was.
+  // Checked before anything is written, so a refusal leaves every event as it was. (A case, so
+  // that JSON which is not an object never reaches jsonb_populate_record.)
   const { rows } = await sql<{ business_id: string; id: string }>`
     select business_id, id from customer_events
-    where data is not null and data is distinct from customer_event_json(${CUSTOMER},
-      ${PREFERENCES}, ${HISTORY})
+    where case
+      when data is null then (customer_snapshot).id is null
+      when jsonb_typeof(data) <> 'object' then true
+      else data::text is distinct from
+        customer_event_json(${CUSTOMER}, ${PREFERENCES}, ${HISTORY})::text end
     order by business_id, id limit 5`.execute(db)
   if (rows.length > 0) {
     const events = rows.map((row) => `${row.business_id}/${row.id}`).join(', ')
     throw new Error(
-      `event data contract: the JSON of events ${events} (business/id) does not convert to snapshots that show the same; nothing was changed`,
+      `event data contract: events ${events} (business/id) have no snapshots and no JSON that converts to snapshots showing the same; nothing was changed`,
     )
   }
   await sql`update customer_events
     set customer_snapshot = ${CUSTOMER}, preferences_snapshot = ${PREFERENCES},
-      history_snapshot = ${HISTORY}
+      history_snapshot = ${HISTORY}, data = null
     where data is not null`.execute(db)
-  await sql`alter table customer_events drop column data`.execute(db)
   await scrub(db, '')
 }
 
 /**
- * Back to two forms in the schema, with one in the rows: `data` returns empty (the converted
- * events keep their snapshots, which 2026-12-04T2200's readers take first) and the scrub again
- * covers JSON events, as 2026-12-04T2200 wrote it.
+ * The scrub again covers JSON events, as 2026-12-04T2200 wrote it; the converted events keep
+ * their snapshots, which 2026-12-04T2200's readers take first.
  */
 export async function down(db: Kysely<any>): Promise<void> {
-  await sql`alter table customer_events add column data jsonb`.execute(db)
   await scrub(db, SCRUB_JSON)
 }
 

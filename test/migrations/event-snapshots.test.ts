@@ -1,13 +1,14 @@
 /**
  * migrations/2026-12-04T2200-event-snapshots.ts expanded the outbox without rewriting it: events
  * written before it kept their JSON in `data`, events written after keep typed snapshots.
- * 2026-12-05T0500-event-data-contract turns the JSON into snapshots and drops `data`. Run here as
+ * 2026-12-05T0500-event-data-contract turns the JSON into snapshots and empties `data`. Run here as
  * they run on a live database: the schema taken back before the expand (which turns the
  * snapshots into JSON), an event written by the old writer, then both migrations again; the
  * feed reads as it did, and an erasure afterwards scrubs every event. A JSON event that would
- * not read the same stops the contract, which then changes nothing.
+ * not read the same (or an event with neither form) stops the contract, which then changes
+ * nothing.
  */
-import { sql, type Kysely } from 'kysely'
+import { sql, type Kysely, type RawBuilder } from 'kysely'
 import t from 'tap'
 import type { Event } from '../../generated/schemas/Event.js'
 import type { EventsPage } from '../../generated/schemas/EventsPage.js'
@@ -105,10 +106,11 @@ t.test('events written as JSON become snapshots that read alike and are scrubbed
   const contracted = await migrator.migrateToLatest()
   t.error(contracted.error, 'and the contract')
   t.same(await snapshotsOf(db, BUSINESS), [true, true, true, true], 'every event has snapshots')
-  const { rows: columns } = await sql<{ name: string }>`
-    select column_name as name from information_schema.columns
-    where table_name = 'customer_events' and column_name = 'data'`.execute(db)
-  t.same(columns, [], 'and `data` is gone')
+  t.same(
+    await formsOf(db, BUSINESS),
+    ['snapshots', 'snapshots', 'snapshots', 'snapshots'],
+    'and no JSON',
+  )
   const read = await feed()
   t.same(read.slice(0, 3), written, 'events that were JSON read as they did')
   t.same(read[3]?.type, 'customer.updated', 'the old writer wrote its event')
@@ -132,7 +134,7 @@ t.test('events written as JSON become snapshots that read alike and are scrubbed
   )
 })
 
-t.test('a JSON event that would not read the same stops the contract', async (t) => {
+t.test('an event that would not read the same stops the contract', async (t) => {
   const { inject, database } = await build(t)
   const db = database.db
   const business = BUSINESS + 2
@@ -141,32 +143,53 @@ t.test('a JSON event that would not read the same stops the contract', async (t)
   await call('PATCH', `/${id}`, { customer_type: 'vip' })
   const migrator = migratorFor(db)
   t.error((await migrator.migrateTo(BEFORE_CONTRACT)).error, 'back before the contract')
-  // As JSON events are, with one key no snapshot holds: converting it would lose that key.
+  // Both events as the old writer left them: JSON, no snapshots.
   await sql`update customer_events set
-      data = customer_event_json(customer_snapshot, preferences_snapshot, history_snapshot)
-        || case when type = 'customer.updated' then '{"loyalty_card": "K-1"}'::jsonb
-          else '{}'::jsonb end,
+      data = customer_event_json(customer_snapshot, preferences_snapshot, history_snapshot),
       customer_snapshot = null, preferences_snapshot = null, history_snapshot = null
     where business_id = ${business}`.execute(db)
-  const before = await sql`select * from customer_events where business_id = ${business}
-    order by id`.execute(db)
+  const events = async () =>
+    (
+      await sql`select * from customer_events where business_id = ${business}
+        order by id`.execute(db)
+    ).rows
+  const good = await events()
+  const { rows: kept } = await sql<{ json: string }>`select data::text as json
+    from customer_events where business_id = ${business} and type = 'customer.updated'`.execute(db)
+  const updatedJson = kept[0]?.json ?? ''
+  const spoil = (change: RawBuilder<unknown>) =>
+    sql`update customer_events set data = ${change}
+      where business_id = ${business} and type = 'customer.updated'`.execute(db)
 
-  const refused = await migrator.migrateToLatest()
-  t.match(String(refused.error), /events \d+\/\d+ \(business\/id\) does not convert/, 'refused')
-  t.same(
-    refused.results?.map((result) => [result.migrationName, result.status]),
-    [[CONTRACT, 'Error']],
-    'the contract is what failed',
-  )
-  const after = await sql`select * from customer_events where business_id = ${business}
-    order by id`.execute(db)
-  t.same(after.rows, before.rows, 'every event is as it was')
-  t.same(await formsOf(db, business), ['json', 'json'], 'still JSON, `data` still there')
+  const spoilt = {
+    // a key no snapshot holds: converting would lose it
+    'an extra key': sql`data || '{"loyalty_card": "K-1"}'::jsonb`,
+    // a value of another JSON type: the feed would show false, not "false"
+    'a boolean written as text': sql`jsonb_set(data, '{prefer_sms}', to_jsonb(data ->> 'prefer_sms'))`,
+    'JSON that is not an object': sql`'"customer.updated"'::jsonb`,
+    'neither JSON nor snapshots': sql`null`,
+  }
+  for (const [kind, change] of Object.entries(spoilt)) {
+    await spoil(change)
+    const before = await events()
+    const refused = await migrator.migrateToLatest()
+    t.match(
+      String(refused.error),
+      /events \d+\/\d+ \(business\/id\) have no snapshots/,
+      `${kind}: refused`,
+    )
+    t.same(
+      refused.results?.map((result) => [result.migrationName, result.status]),
+      [[CONTRACT, 'Error']],
+      `${kind}: the contract is what failed`,
+    )
+    t.same(await events(), before, `${kind}: every event is as it was`)
+    await spoil(sql`${updatedJson}::jsonb`)
+  }
 
-  await sql`update customer_events set data = data - 'loyalty_card'
-    where business_id = ${business}`.execute(db)
-  t.error((await migrator.migrateToLatest()).error, 'without the key, the contract runs')
-  t.same(await snapshotsOf(db, business), [true, true], 'and converts both')
+  t.same(await events(), good, 'the events as the old writer left them')
+  t.error((await migrator.migrateToLatest()).error, 'then the contract runs')
+  t.same(await formsOf(db, business), ['snapshots', 'snapshots'], 'and converts both')
 })
 
 t.test('an erasure scrubs the snapshots of earlier events', async (t) => {
