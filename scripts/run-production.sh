@@ -5,8 +5,8 @@
 # Node 22 and later size V8's young generation from the machine's memory (64 MB semi-spaces on
 # a 24 GiB host) and let the old space grow towards a 4 GB limit before a full collection, and
 # glibc gives each thread its own malloc arena: under load the service held 489 MB resident, of
-# which about 50 MB live objects. These settings hold it near 215 MB for about 0.03 ms more CPU
-# per small request (bench/results/2026-12-05-issue19-memory.md). The old-space cap is five
+# which about 50 MB live objects. These settings hold it at 218-239 MB for 0.01-0.04 ms more
+# CPU per small request (bench/results/2026-12-05-issue19-memory.md). The old-space cap is five
 # times the live heap; raise it (NODE_MAX_OLD_SPACE_MB) on instances with memory to spare.
 #
 # A limit already set in NODE_OPTIONS is the operator's and wins (a flag here would override it).
