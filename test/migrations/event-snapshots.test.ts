@@ -39,7 +39,7 @@ function caller(inject: TestServer['inject'], business: number) {
   }
 }
 
-/** Per event of `business`, in id order: which forms it holds, while `data` exists. */
+/** Per event of `business`, in id order: which forms it holds ('json', 'snapshots', both). */
 async function formsOf(db: Kysely<Database>, business: number): Promise<string[]> {
   const { rows } = await sql<{ json: boolean; snapshots: boolean }>`
     select data is not null as json, (customer_snapshot).id is not null as snapshots
@@ -49,10 +49,7 @@ async function formsOf(db: Kysely<Database>, business: number): Promise<string[]
 
 /** Per event of `business`, in id order: whether it holds its snapshots. */
 async function snapshotsOf(db: Kysely<Database>, business: number): Promise<boolean[]> {
-  const { rows } = await sql<{ snapshots: boolean }>`
-    select (customer_snapshot).id is not null as snapshots
-    from customer_events where business_id = ${business} order by id`.execute(db)
-  return rows.map((row) => row.snapshots)
+  return (await formsOf(db, business)).map((forms) => forms.endsWith('snapshots'))
 }
 
 t.test('events written as JSON become snapshots that read alike and are scrubbed', async (t) => {
