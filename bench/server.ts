@@ -26,6 +26,15 @@ function memoryOf(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
 }
 
+/** A compiled entry point started through production's launcher, on this bench's Node. */
+function launch(entry: string, env: Record<string, string>): ChildProcess {
+  return spawn('sh', [PRODUCTION, entry], {
+    cwd: ROOT,
+    env: { ...process.env, NODE: process.execPath, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+}
+
 /**
  * The service as production runs it (`npm run build`, then one Node process on the compiled
  * files, started as `npm run start:production` starts it), on the benchmark database, with its
@@ -43,37 +52,25 @@ export async function startServer(
   separateWorker = false,
 ): Promise<BenchServer> {
   execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' })
-  const child = spawn('sh', [PRODUCTION, 'dist/server.js'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      NODE: process.execPath,
-      // The benchmark measures the service, not its rate limiter.
-      RATE_LIMIT_MAX: '1000000000',
-      RATE_LIMIT_WEBHOOK_MAX: '1000000000',
-      ...env,
-      PORT: String(port),
-      PROBE_PORT: String(probePort),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      NODE_ENV: nodeEnv,
-      // The import scenario needs the job queue's workers: in this process unless separate.
-      WORKERS: separateWorker ? 'false' : 'true',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
+  const child = launch('dist/server.js', {
+    // The benchmark measures the service, not its rate limiter.
+    RATE_LIMIT_MAX: '1000000000',
+    RATE_LIMIT_WEBHOOK_MAX: '1000000000',
+    ...env,
+    PORT: String(port),
+    PROBE_PORT: String(probePort),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: nodeEnv,
+    // The import scenario needs the job queue's workers: in this process unless separate.
+    WORKERS: separateWorker ? 'false' : 'true',
   })
   const worker = separateWorker
-    ? spawn('sh', [PRODUCTION, 'dist/scripts/worker.js'], {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          NODE: process.execPath,
-          ...env,
-          LOG_LEVEL: 'warn',
-          NODE_ENV: nodeEnv,
-          WORKERS: 'true',
-        },
-        stdio: ['ignore', 'inherit', 'inherit'],
+    ? launch('dist/scripts/worker.js', {
+        ...env,
+        LOG_LEVEL: 'warn',
+        NODE_ENV: nodeEnv,
+        WORKERS: 'true',
       })
     : undefined
   const url = `http://127.0.0.1:${port}`
