@@ -16,23 +16,32 @@ import { sql, type Kysely } from 'kysely'
  * turns it back into them. Nothing is converted on trust: before anything is written, every JSON
  * event must give back, converted and through customer_event_json (what the feed shows), the
  * JSON it kept, to the character; and every event must have one form or the other. An event
- * that does not stops the migration, which then changes nothing.
+ * that does not (a value its field's type refuses, such as a version of 1.5, included) stops the
+ * migration, named, and the migration then changes nothing.
  *
  * The events table is a few days old where this runs, so one statement converts the old events
  * under the migrator's transaction (row locks on those events only); on a table with millions of
  * JSON events this would want batches outside it.
  */
 export async function up(db: Kysely<any>): Promise<void> {
-  // Checked before anything is written, so a refusal leaves every event as it was. (A case, so
-  // that JSON which is not an object never reaches jsonb_populate_record.)
+  // Checked before anything is written, so a refusal leaves every event as it was. A value
+  // that its field's type refuses is a refusal of that event, not an error that names none.
+  await sql`create function pg_temp.event_data_reads_alike(data jsonb) returns boolean
+    language plpgsql as $$
+    begin
+      -- A case, so that JSON which is not an object never reaches jsonb_populate_record.
+      return case when jsonb_typeof(data) <> 'object' then false
+        else data::text is not distinct from
+          customer_event_json(${CUSTOMER}, ${PREFERENCES}, ${HISTORY})::text end;
+    exception when data_exception then
+      return false;
+    end $$`.execute(db)
   const { rows } = await sql<{ business_id: string; id: string }>`
     select business_id, id from customer_events
-    where case
-      when data is null then (customer_snapshot).id is null
-      when jsonb_typeof(data) <> 'object' then true
-      else data::text is distinct from
-        customer_event_json(${CUSTOMER}, ${PREFERENCES}, ${HISTORY})::text end
+    where case when data is null then (customer_snapshot).id is null
+      else not pg_temp.event_data_reads_alike(data) end
     order by business_id, id limit 5`.execute(db)
+  await sql`drop function pg_temp.event_data_reads_alike(jsonb)`.execute(db)
   if (rows.length > 0) {
     const events = rows.map((row) => `${row.business_id}/${row.id}`).join(', ')
     throw new Error(

@@ -163,6 +163,8 @@ t.test('an event that would not read the same stops the contract', async (t) => 
     'an extra key': sql`data || '{"loyalty_card": "K-1"}'::jsonb`,
     // a value of another JSON type: the feed would show false, not "false"
     'a boolean written as text': sql`jsonb_set(data, '{prefer_sms}', to_jsonb(data ->> 'prefer_sms'))`,
+    // a value the snapshot's field refuses: the conversion itself fails
+    'a version that is not a whole number': sql`jsonb_set(data, '{version}', '1.5')`,
     'JSON that is not an object': sql`'"customer.updated"'::jsonb`,
     'neither JSON nor snapshots': sql`null`,
   }
