@@ -26,14 +26,16 @@ import { sql, type Kysely } from 'kysely'
 export async function up(db: Kysely<any>): Promise<void> {
   // Checked before anything is written, so a refusal leaves every event as it was. A value
   // that its field's type refuses is a refusal of that event, not an error that names none.
-  await sql`create function pg_temp.event_data_reads_alike(data jsonb) returns boolean
+  await sql`create or replace function pg_temp.event_data_reads_alike(data jsonb) returns boolean
     language plpgsql as $$
     begin
       -- A case, so that JSON which is not an object never reaches jsonb_populate_record.
       return case when jsonb_typeof(data) <> 'object' then false
         else data::text is not distinct from
           customer_event_json(${CUSTOMER}, ${PREFERENCES}, ${HISTORY})::text end;
-    exception when data_exception then
+    -- Class 22, and class 54 (program limits: an array nested past six dimensions); not
+    -- others, so that running out of memory or a cancel stays an error.
+    exception when data_exception or program_limit_exceeded then
       return false;
     end $$`.execute(db)
   const { rows } = await sql<{ business_id: string; id: string }>`

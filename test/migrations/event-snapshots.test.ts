@@ -165,6 +165,9 @@ t.test('an event that would not read the same stops the contract', async (t) => 
     'a boolean written as text': sql`jsonb_set(data, '{prefer_sms}', to_jsonb(data ->> 'prefer_sms'))`,
     // a value the snapshot's field refuses: the conversion itself fails
     'a version that is not a whole number': sql`jsonb_set(data, '{version}', '1.5')`,
+    // an array PostgreSQL cannot hold (more than six dimensions): a limit, not a data error
+    'products nested seven deep': sql`jsonb_set(data, '{preferences,favorite_products}',
+      '[[[[[[[1]]]]]]]')`,
     'JSON that is not an object': sql`'"customer.updated"'::jsonb`,
     'neither JSON nor snapshots': sql`null`,
   }
