@@ -33,6 +33,7 @@ import {
   seedCommand,
 } from './fixture.js'
 import { runLoad, type LoadResult } from './raw-sql.js'
+import { requestNumbers } from './request-numbers.js'
 import { clockTicksPerSecond, cpuSnapshot, cpuUsageBetween, type CpuUsage } from './cpu.js'
 import { SCENARIOS, type Fixture, type Scenario } from './scenarios.js'
 import { startServer, type BenchServer } from './server.js'
@@ -213,13 +214,14 @@ const { db } = await connectDatabase({
   poolMax: connections,
 })
 
+const requestNumber = requestNumbers()
+
 async function httpLoad(
   server: BenchServer,
   scenario: Scenario,
   fixture: Fixture,
   seconds: number,
 ) {
-  let sequence = 0
   let peakRss = 0
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, server.memory().rss)
@@ -232,7 +234,7 @@ async function httpLoad(
     requests: [
       {
         setupRequest: (request) => {
-          const next = scenario.request(fixture, sequence++)
+          const next = scenario.request(fixture, requestNumber(scenario.name))
           return {
             ...request,
             method: next.method,
