@@ -18,14 +18,14 @@ case "$old_space_mb" in
     exit 64
     ;;
 esac
-set -- --enable-source-maps "$@"
-case " ${NODE_OPTIONS:-} " in
-  *--max-old-space-size*) ;;
-  *) set -- "--max-old-space-size=$old_space_mb" "$@" ;;
-esac
-case " ${NODE_OPTIONS:-} " in
-  *--max-semi-space-size*) ;;
-  *) set -- --max-semi-space-size=8 "$@" ;;
-esac
+v8_limits=
+for limit in max-semi-space-size=8 "max-old-space-size=$old_space_mb"; do
+  case " ${NODE_OPTIONS:-} " in
+    *"--${limit%%=*}"*) ;;
+    *) v8_limits="$v8_limits --$limit" ;;
+  esac
+done
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
-exec "${NODE:-node}" "$@"
+# The limits are words of letters, digits and dashes (the cap was checked above): split on purpose.
+# shellcheck disable=SC2086
+exec "${NODE:-node}" $v8_limits --enable-source-maps "$@"

@@ -79,17 +79,14 @@ t.test('limits already in NODE_OPTIONS are the operator’s and win', async (t) 
 })
 
 t.test('a cap that is not a whole number of megabytes stops the start, named', async (t) => {
-  for (const value of ['1g', '-5', '']) {
+  for (const value of ['1g', '-5']) {
     const launched = launch(t, { NODE_MAX_OLD_SPACE_MB: value })
-    if (value === '') {
-      // Empty is unset: the default.
-      t.equal(launched.status, 0, 'empty: the default cap')
-      continue
-    }
     t.equal(launched.status, 64, `${value}: refused`)
     t.match(launched.stderr, /NODE_MAX_OLD_SPACE_MB must be a whole number of megabytes/)
     t.equal(launched.stdout, '', `${value}: nothing started`)
   }
+  // Empty is unset: the default.
+  t.equal(launch(t, { NODE_MAX_OLD_SPACE_MB: '' }).status, 0, 'empty: the default cap')
 })
 
 t.test('production starts the service and the worker through the launcher', async (t) => {
