@@ -91,7 +91,13 @@ t.test('events written as JSON become snapshots that read alike and are scrubbed
   // Back to the migration before the expand (those after it go back first).
   const down = await migrator.migrateTo(BEFORE)
   t.error(down.error, 'the migrations go back')
-  t.same(down.results?.at(0)?.migrationName, CONTRACT, 'the contract first')
+  t.same(
+    down.results
+      ?.map((result) => result.migrationName)
+      .filter((name) => name === CONTRACT || name === MIGRATION),
+    [CONTRACT, MIGRATION],
+    'the contract goes back before the expand',
+  )
   t.same(down.results?.at(-1)?.migrationName, MIGRATION, 'down to just before the expand')
   await call('PATCH', `/${id}`, { customer_type: 'vip' })
   const patched = await shown(id)
@@ -181,7 +187,9 @@ t.test('an event that would not read the same stops the contract', async (t) => 
       `${kind}: refused`,
     )
     t.same(
-      refused.results?.map((result) => [result.migrationName, result.status]),
+      refused.results
+        ?.filter((result) => result.status !== 'NotExecuted')
+        .map((result) => [result.migrationName, result.status]),
       [[CONTRACT, 'Error']],
       `${kind}: the contract is what failed`,
     )

@@ -1,0 +1,154 @@
+import { sql } from 'kysely'
+import t from 'tap'
+import type { Executor } from '../../db/executor.js'
+import type { SaleEvent } from '../../generated/schemas/SaleEvent.js'
+import { recordSaleEvent } from '../../services/sales-feed.js'
+import { authFor, fileServer, onPostgres } from '../helper.js'
+
+const BUSINESS = 961
+const LONG_HISTORY = 5_000
+/** More customers in one statement than the transaction's notes keep (64 entries' length). */
+const BULK = 100
+
+/** The tables the outbox's writer reads to decide an event (migration 2026-12-05T1100). */
+const TABLES = ['customer_changes', 'customer_events'] as const
+
+/**
+ * Rows read (sequential and index fetches) per table, as the backend counts them in this
+ * transaction (pg_stat_xact_user_tables, on PostgreSQL 15 and PGlite alike).
+ */
+async function rowsRead(trx: Executor): Promise<Record<string, number>> {
+  const { rows } = await sql<{ relname: string; rows: number }>`select relname,
+      (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::int as rows
+    from pg_stat_xact_user_tables
+    where relname in (${sql.join([...TABLES])})`.execute(trx)
+  return Object.fromEntries(
+    TABLES.map((table) => [table, rows.find((row) => row.relname === table)?.rows ?? 0]),
+  )
+}
+
+const completion = (customerId: number, saleId: string): SaleEvent => ({
+  id: `writer-${saleId}`,
+  type: 'sale.completed',
+  created_at: new Date().toISOString(),
+  data: {
+    sale_id: saleId,
+    business_id: BUSINESS,
+    customer_id: customerId,
+    total_amount: '10.00',
+    items_count: 1,
+    payment_method: 'cash',
+    completed_at: '2026-06-01T12:00:00.000Z',
+  },
+})
+
+interface WrittenEvent {
+  customer_id: number
+  type: string
+}
+
+t.test("the outbox's writer decides an event without reading the customer's past", async (t) => {
+  const { inject, database } = await fileServer(t)
+  const { db } = database
+  t.comment(onPostgres() ? 'PostgreSQL' : 'PGlite')
+
+  const customers: Record<'short' | 'long', number> = { short: 0, long: 0 }
+  for (const [name, changes] of [
+    ['short', 1],
+    ['long', LONG_HISTORY],
+  ] as const) {
+    const created = await inject({
+      method: 'POST',
+      url: `/api/customers/${BUSINESS}`,
+      headers: authFor(BUSINESS),
+      payload: { name: `Changed ${changes} times` },
+    })
+    t.equal(created.statusCode, 201, `customer with ${changes} changes created`)
+    const customerId = created.json().customer.id as number
+    customers[name] = customerId
+    // A long change history, as years of edits would leave it, written directly (their events
+    // are not what is measured: the triggers stay off for this load alone).
+    await db.transaction().execute(async (trx) => {
+      await sql`set local session_replication_role = replica`.execute(trx)
+      await sql`insert into customer_changes (business_id, customer_id, transaction_id, actor,
+          action, fields)
+        select ${BUSINESS}::bigint, ${customerId}::bigint, '1'::xid8, 'test', 'updated',
+          '{"address": {"from": null, "to": "Moi Avenue"}}'::jsonb
+        from generate_series(2, ${changes}::int)`.execute(trx)
+    })
+    // A first sale of 10.00: the average spend moves from 0, so the second one below does not.
+    t.equal(
+      (await recordSaleEvent(db, completion(customerId, `first-${name}`))).status,
+      'processed',
+    )
+  }
+
+  const reads: Record<string, Record<string, number>> = {}
+  for (const name of ['short', 'long'] as const) {
+    const customerId = customers[name]
+    // A sale that leaves the average spend as it was: a history write and no change row. The
+    // writer runs at commit; `set constraints all immediate` runs it inside the measured span.
+    reads[name] = await db.transaction().execute(async (trx) => {
+      const before = await rowsRead(trx)
+      const outcome = await recordSaleEvent(trx, completion(customerId, `second-${name}`))
+      t.equal(outcome.status, 'processed', `${name}: the sale is processed`)
+      await sql`set constraints all immediate`.execute(trx)
+      const after = await rowsRead(trx)
+      return Object.fromEntries(
+        TABLES.map((table) => [table, (after[table] ?? 0) - (before[table] ?? 0)]),
+      )
+    })
+  }
+  t.comment(JSON.stringify(reads))
+  t.same(reads.long, reads.short, 'the same rows read for 5,000 earlier changes as for 1')
+  t.same(reads.long, { customer_changes: 0, customer_events: 0 }, 'no change or event read')
+
+  const { rows: written } = await sql<WrittenEvent>`select customer_id::int, type
+    from customer_events where business_id = ${BUSINESS} order by id`.execute(db)
+  t.same(
+    written.filter((event) => event.type === 'purchase_history.updated'),
+    [customers.short, customers.long, customers.short, customers.long].map((customerId) => ({
+      customer_id: customerId,
+      type: 'purchase_history.updated',
+    })),
+    'each sale wrote one purchase_history.updated event',
+  )
+})
+
+t.test('one statement that changes more customers than the notes keep', async (t) => {
+  const { inject, database } = await fileServer(t)
+  const { db } = database
+  const ids: number[] = []
+  for (let n = 0; n < BULK; n++) {
+    const created = await inject({
+      method: 'POST',
+      url: `/api/customers/${BUSINESS}`,
+      headers: authFor(BUSINESS),
+      payload: { name: `Bulk ${n}` },
+    })
+    ids.push(created.json().customer.id as number)
+  }
+  const lastCustomer = ids.at(-1) ?? 0
+  const { rows: last } = await sql<{ id: string }>`select coalesce(max(id), 0)::text as id
+    from customer_events where business_id = ${BUSINESS}`.execute(db)
+
+  // Each customer's type, then the last customer's history, in one transaction. The events'
+  // note stops growing before the last customer's event is written, so when the history write's
+  // turn comes the writer finds that event by its index, and adds none.
+  await db.transaction().execute(async (trx) => {
+    await sql`select set_config('payme.actor', 'test', true)`.execute(trx)
+    await sql`update customers set customer_type = 'vip'
+      where business_id = ${BUSINESS} and id = any(${ids}::bigint[])`.execute(trx)
+    await sql`update customer_purchase_history set updated_at = now()
+      where business_id = ${BUSINESS} and customer_id = ${lastCustomer}`.execute(trx)
+  })
+
+  const { rows: events } = await sql<WrittenEvent>`select customer_id::int, type
+    from customer_events where business_id = ${BUSINESS} and id > ${last[0]?.id ?? '0'}::bigint
+    order by customer_id`.execute(db)
+  t.same(
+    events,
+    ids.map((customerId) => ({ customer_id: customerId, type: 'customer.updated' })),
+    `one customer.updated event for each of the ${BULK} customers, none twice`,
+  )
+})
