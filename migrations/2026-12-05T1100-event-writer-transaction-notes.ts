@@ -26,6 +26,29 @@ import { sql, type Kysely } from 'kysely'
  * What is written is unchanged; a single-connection loop of sales on a million customers spent
  * 30 % less time in the writer (bench/results/2026-12-05-issue18-writer-notes.md).
  */
+/** The customer's event written in this transaction, found by its index. */
+const WRITTEN_BY_INDEX = sql.raw(`select e.id, e.type into written, written_type
+        from customer_events e
+        where e.business_id = business and e.transaction_id = pg_current_xact_id()
+          and e.customer_id = customer;`)
+
+/** This transaction's change of the customer, found by the change history's index. */
+const CHANGE_BY_INDEX = sql.raw(`select c.action, c.fields into last_action, last_fields
+        from customer_changes c
+        where c.business_id = business and c.customer_id = customer
+          and c.transaction_id = pg_current_xact_id()
+        order by c.id desc limit 1;`)
+
+/** The event's type, from the transaction's change of the customer (2026-12-04T1300). */
+const EVENT_TYPE = sql.raw(`event_type := case
+        when last_action is null then 'purchase_history.updated'
+        -- A sale's own effect on the customer (its average spend) is part of the history
+        -- change.
+        when last_action = 'updated' and history
+          and last_fields - 'average_spend' = '{}'::jsonb then 'purchase_history.updated'
+        when last_action = 'consent_changed' then 'consent.changed'
+        else 'customer.' || last_action end;`)
+
 /** The event with the customer's values at commit, as 2026-12-04T2200 writes it. */
 const SNAPSHOT_INSERT = sql.raw(`insert into customer_events (business_id, customer_id, type,
           customer_snapshot, preferences_snapshot, history_snapshot)
@@ -79,9 +102,7 @@ export async function up(db: Kysely<any>): Promise<void> {
         written := split_part(noted, '/', 1)::bigint;
         written_type := split_part(noted, '/', 2);
       elsif length(events_noted) > 64 * 24 then
-        select e.id, e.type into written, written_type from customer_events e
-          where e.business_id = business and e.transaction_id = pg_current_xact_id()
-            and e.customer_id = customer;
+        ${WRITTEN_BY_INDEX}
       end if;
       -- Written already: only a history write can change its type, and only that of an update.
       if written is not null and (not history or written_type <> 'customer.updated') then
@@ -94,19 +115,9 @@ export async function up(db: Kysely<any>): Promise<void> {
         select c.action, c.fields into last_action, last_fields from customer_changes c
           where c.business_id = business and c.id = change;
       elsif length(changes_noted) > 64 * 24 then
-        select c.action, c.fields into last_action, last_fields from customer_changes c
-          where c.business_id = business and c.customer_id = customer
-            and c.transaction_id = pg_current_xact_id()
-          order by c.id desc limit 1;
+        ${CHANGE_BY_INDEX}
       end if;
-      event_type := case
-        when last_action is null then 'purchase_history.updated'
-        -- A sale's own effect on the customer (its average spend) is part of the history
-        -- change.
-        when last_action = 'updated' and history
-          and last_fields - 'average_spend' = '{}'::jsonb then 'purchase_history.updated'
-        when last_action = 'consent_changed' then 'consent.changed'
-        else 'customer.' || last_action end;
+      ${EVENT_TYPE}
       if written is not null then
         if event_type <> written_type then
           update customer_events set type = event_type
@@ -145,22 +156,12 @@ export async function down(db: Kysely<any>): Promise<void> {
       last_fields jsonb;
       event_type text;
     begin
-      select e.id, e.type into written, written_type from customer_events e
-        where e.business_id = business and e.transaction_id = pg_current_xact_id()
-          and e.customer_id = customer;
+      ${WRITTEN_BY_INDEX}
       if written is not null and (not history or written_type <> 'customer.updated') then
         return null;
       end if;
-      select c.action, c.fields into last_action, last_fields from customer_changes c
-        where c.business_id = business and c.customer_id = customer
-          and c.transaction_id = pg_current_xact_id()
-        order by c.id desc limit 1;
-      event_type := case
-        when last_action is null then 'purchase_history.updated'
-        when last_action = 'updated' and history
-          and last_fields - 'average_spend' = '{}'::jsonb then 'purchase_history.updated'
-        when last_action = 'consent_changed' then 'consent.changed'
-        else 'customer.' || last_action end;
+      ${CHANGE_BY_INDEX}
+      ${EVENT_TYPE}
       if written is not null then
         if event_type <> written_type then
           update customer_events set type = event_type
