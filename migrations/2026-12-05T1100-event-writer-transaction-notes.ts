@@ -1,31 +1,5 @@
 import { sql, type Kysely } from 'kysely'
 
-/**
- * The outbox's writer (customer_event_write, 2026-12-04T2200) learns what its transaction wrote
- * from notes the transaction keeps, not from index probes.
- *
- * At commit it asked the database twice per customer:
- * - "has this transaction written the customer's event already?", a probe of
- *   customer_events_of_customer_transaction, an index keyed by customer: a random leaf per
- *   event on a large feed;
- * - "what is this transaction's change of the customer?", a backward walk of the customer's
- *   change history that stops at this transaction's row. With no such row (a sale that leaves
- *   the average spend as it was) it walked the customer's whole history, so a customer's every
- *   sale cost more than the one before (bench: "webhook, one customer", outbox on ÷ off 0.70).
- *
- * Now:
- * - the writer notes each event it writes in the transaction-local setting `payme.events`
- *   (' <business>:<customer>=<event id>/<type>'), as the change history notes its rows in
- *   `payme.changes` (2026-12-03T1200), and reads both notes first;
- * - a change it finds there is read by its key, on the change history's newest page;
- * - a customer absent from a note has nothing of that kind in this transaction, while the note
- *   is short. Like `payme.changes`, a note stops growing past 64 entries' length (a bulk
- *   statement): then a customer absent from it is looked up as before.
- * A setting set with `is_local` follows the transaction's savepoints, as the rows it notes do.
- *
- * What is written is unchanged; a single-connection loop of sales on a million customers spent
- * 30 % less time in the writer (bench/results/2026-12-05-issue18-writer-notes.md).
- */
 /** The customer's event written in this transaction, found by its index. */
 const WRITTEN_BY_INDEX = sql.raw(`select e.id, e.type into written, written_type
         from customer_events e
@@ -76,6 +50,37 @@ const SNAPSHOT_INSERT = sql.raw(`insert into customer_events (business_id, custo
             where h.business_id = business and h.customer_id = customer))
         returning id into written;`)
 
+/**
+ * The outbox's writer (customer_event_write, 2026-12-04T2200) learns what its transaction wrote
+ * from notes the transaction keeps, not from index probes.
+ *
+ * At commit it asked the database twice per customer:
+ * - "has this transaction written the customer's event already?", a probe of
+ *   customer_events_of_customer_transaction, an index keyed by customer: a random leaf per
+ *   event on a large feed;
+ * - "what is this transaction's change of the customer?", a backward walk of the customer's
+ *   change history that stops at this transaction's row. With no such row (a sale that leaves
+ *   the average spend as it was) it walked the customer's whole history, so a customer's every
+ *   sale cost more than the one before (bench: "webhook, one customer", outbox on ÷ off 0.70).
+ *
+ * Now:
+ * - the writer notes each event it writes in the transaction-local setting `payme.events`
+ *   (' <business>:<customer>=<event id>'), as the change history notes its rows in
+ *   `payme.changes` (2026-12-03T1200), and reads both notes first;
+ * - a change it finds there is read by its key, on the change history's newest page, and so is
+ *   a noted event's type when a history write may re-type it;
+ * - a customer absent from a note has nothing of that kind in this transaction, while the note
+ *   is short. Like `payme.changes`, a note stops growing past 64 entries' length (a bulk
+ *   statement): then a customer absent from it is looked up as before. Notes are only ever
+ *   appended to, so one past its limit stays past it.
+ * A setting set with `is_local` follows the transaction's savepoints, as the rows it notes do.
+ * A transaction whose commit-time writes straddle this migration's commit may have its first
+ * event written by the old writer, unnoted; the new one then writes it again, and the unique
+ * index refuses the commit (the client's write fails and can be retried; nothing half-written).
+ *
+ * What is written is unchanged; a single-connection loop of sales on a million customers spent
+ * 30 % less time in the writer (bench/results/2026-12-05-issue18-writer-notes.md).
+ */
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`create or replace function customer_event_write() returns trigger
     language plpgsql set plan_cache_mode = force_generic_plan as $$
@@ -88,7 +93,6 @@ export async function up(db: Kysely<any>): Promise<void> {
       changes_noted constant text := coalesce(current_setting('payme.changes', true), '');
       event_noted_at integer;
       change_noted_at integer;
-      noted text;
       change bigint;
       written bigint;
       written_type text;
@@ -98,9 +102,13 @@ export async function up(db: Kysely<any>): Promise<void> {
     begin
       event_noted_at := position(entry in events_noted);
       if event_noted_at > 0 then
-        noted := split_part(substr(events_noted, event_noted_at + length(entry)), ' ', 1);
-        written := split_part(noted, '/', 1)::bigint;
-        written_type := split_part(noted, '/', 2);
+        written := split_part(substr(events_noted, event_noted_at + length(entry)), ' ', 1)
+          ::bigint;
+        -- Only a history write can re-type it: that one reads its type, by its key.
+        if history then
+          select e.type into written_type from customer_events e
+            where e.business_id = business and e.id = written;
+        end if;
       elsif length(events_noted) > 64 * 24 then
         ${WRITTEN_BY_INDEX}
       end if;
@@ -122,18 +130,13 @@ export async function up(db: Kysely<any>): Promise<void> {
         if event_type <> written_type then
           update customer_events set type = event_type
             where business_id = business and id = written;
-          if event_noted_at > 0 then
-            perform set_config('payme.events', replace(events_noted,
-              entry || written || '/' || written_type, entry || written || '/' || event_type),
-              true);
-          end if;
         end if;
         return null;
       end if;
       ${SNAPSHOT_INSERT}
+      -- Only ever appended to, so a note past its limit stays past it.
       if length(events_noted) <= 64 * 24 then
-        perform set_config('payme.events',
-          events_noted || entry || written || '/' || event_type, true);
+        perform set_config('payme.events', events_noted || entry || written, true);
       end if;
       if event_type = 'customer.erased' then
         perform customer_events_scrub(business, written);

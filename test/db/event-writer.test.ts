@@ -7,8 +7,10 @@ import { authFor, fileServer, onPostgres } from '../helper.js'
 
 const BUSINESS = 961
 const LONG_HISTORY = 5_000
-/** More customers in one statement than the transaction's notes keep (64 entries' length). */
-const BULK = 100
+/** More customers in one statement than either of the transaction's notes keeps. */
+const BULK = 200
+/** The length past which a note stops growing (migrations 2026-12-03T1200, 2026-12-05T1100). */
+const NOTE_LIMIT = 64 * 24
 
 /** The tables the outbox's writer reads to decide an event (migration 2026-12-05T1100). */
 const TABLES = ['customer_changes', 'customer_events'] as const
@@ -132,16 +134,24 @@ t.test('one statement that changes more customers than the notes keep', async (t
   const { rows: last } = await sql<{ id: string }>`select coalesce(max(id), 0)::text as id
     from customer_events where business_id = ${BUSINESS}`.execute(db)
 
-  // Each customer's type, then the last customer's history, in one transaction. The events'
-  // note stops growing before the last customer's event is written, so when the history write's
-  // turn comes the writer finds that event by its index, and adds none.
-  await db.transaction().execute(async (trx) => {
+  // Each customer's type, their events written (at once, not at commit), then the last
+  // customer's history, in one transaction. Neither note holds the last customer: the writer
+  // finds its event and its change by their indexes, adds no event, and keeps its type (with no
+  // change found it would re-type it purchase_history.updated).
+  const notes = await db.transaction().execute(async (trx) => {
     await sql`select set_config('payme.actor', 'test', true)`.execute(trx)
     await sql`update customers set customer_type = 'vip'
       where business_id = ${BUSINESS} and id = any(${ids}::bigint[])`.execute(trx)
+    await sql`set constraints all immediate`.execute(trx)
     await sql`update customer_purchase_history set updated_at = now()
       where business_id = ${BUSINESS} and customer_id = ${lastCustomer}`.execute(trx)
+    const { rows } = await sql<{ events: number; changes: number }>`select
+        length(current_setting('payme.events')) as events,
+        length(current_setting('payme.changes')) as changes`.execute(trx)
+    return rows[0]
   })
+  t.ok((notes?.events ?? 0) > NOTE_LIMIT, `the events' note is past its limit`)
+  t.ok((notes?.changes ?? 0) > NOTE_LIMIT, `the changes' note is past its limit`)
 
   const { rows: events } = await sql<WrittenEvent>`select customer_id::int, type
     from customer_events where business_id = ${BUSINESS} and id > ${last[0]?.id ?? '0'}::bigint
@@ -150,5 +160,42 @@ t.test('one statement that changes more customers than the notes keep', async (t
     events,
     ids.map((customerId) => ({ customer_id: customerId, type: 'customer.updated' })),
     `one customer.updated event for each of the ${BULK} customers, none twice`,
+  )
+})
+
+t.test('a savepoint rolled back takes its event and its note with it', async (t) => {
+  const { inject, database } = await fileServer(t)
+  const { db } = database
+  const created = await inject({
+    method: 'POST',
+    url: `/api/customers/${BUSINESS}`,
+    headers: authFor(BUSINESS),
+    payload: { name: 'Wanjiru Savepoint' },
+  })
+  const customerId = created.json().customer.id as number
+  const { rows: last } = await sql<{ id: string }>`select coalesce(max(id), 0)::text as id
+    from customer_events where business_id = ${BUSINESS}`.execute(db)
+
+  await db.transaction().execute(async (trx) => {
+    await sql`select set_config('payme.actor', 'test', true)`.execute(trx)
+    await sql`savepoint attempt`.execute(trx)
+    await sql`update customers set customer_type = 'vip'
+      where business_id = ${BUSINESS} and id = ${customerId}`.execute(trx)
+    // The event is written now, inside the savepoint, and noted.
+    await sql`set constraints all immediate`.execute(trx)
+    await sql`rollback to savepoint attempt`.execute(trx)
+    await sql`set constraints all deferred`.execute(trx)
+    await sql`update customers set customer_type = 'wholesale'
+      where business_id = ${BUSINESS} and id = ${customerId}`.execute(trx)
+  })
+
+  const { rows: events } = await sql<{ type: string; customer_type: string }>`select type,
+      (customer_snapshot).customer_type as customer_type
+    from customer_events where business_id = ${BUSINESS} and id > ${last[0]?.id ?? '0'}::bigint
+    order by id`.execute(db)
+  t.same(
+    events,
+    [{ type: 'customer.updated', customer_type: 'wholesale' }],
+    'one event, of the change that stayed',
   )
 })
