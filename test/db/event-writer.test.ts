@@ -3,7 +3,7 @@ import t from 'tap'
 import type { Executor } from '../../db/executor.js'
 import type { SaleEvent } from '../../generated/schemas/SaleEvent.js'
 import { recordSaleEvent } from '../../services/sales-feed.js'
-import { authFor, fileServer, onPostgres } from '../helper.js'
+import { authFor, fileServer, onPostgres, type TestServer } from '../helper.js'
 
 const BUSINESS = 961
 const LONG_HISTORY = 5_000
@@ -117,9 +117,8 @@ t.test("the outbox's writer decides an event without reading the customer's past
   )
 })
 
-t.test('one statement that changes more customers than the notes keep', async (t) => {
-  const { inject, database } = await fileServer(t)
-  const { db } = database
+/** BULK customers, created through the API one by one. */
+async function createBulk(inject: TestServer['inject']): Promise<number[]> {
   const ids: number[] = []
   for (let n = 0; n < BULK; n++) {
     const created = await inject({
@@ -130,6 +129,13 @@ t.test('one statement that changes more customers than the notes keep', async (t
     })
     ids.push(created.json().customer.id as number)
   }
+  return ids
+}
+
+t.test('one statement that changes more customers than the notes keep', async (t) => {
+  const { inject, database } = await fileServer(t)
+  const { db } = database
+  const ids = await createBulk(inject)
   const lastCustomer = ids.at(-1) ?? 0
   const { rows: last } = await sql<{ id: string }>`select coalesce(max(id), 0)::text as id
     from customer_events where business_id = ${BUSINESS}`.execute(db)
@@ -160,6 +166,41 @@ t.test('one statement that changes more customers than the notes keep', async (t
     events,
     ids.map((customerId) => ({ customer_id: customerId, type: 'customer.updated' })),
     `one customer.updated event for each of the ${BULK} customers, none twice`,
+  )
+})
+
+t.test('past the notes, a history event is found among the history events', async (t) => {
+  const { inject, database } = await fileServer(t)
+  const { db } = database
+  const ids = await createBulk(inject)
+  const lastCustomer = ids.at(-1) ?? 0
+  const { rows: last } = await sql<{ id: string }>`select coalesce(max(id), 0)::text as id
+    from customer_events where business_id = ${BUSINESS}`.execute(db)
+
+  // Every customer's history written, their purchase_history.updated events written at once,
+  // then a change of the last customer, in one transaction. The events' note does not hold the
+  // last customer: the writer finds its event in the index of history events (migration
+  // 2026-12-05T1300) and adds none; one of another kind would pass the other index.
+  const noted = await db.transaction().execute(async (trx) => {
+    await sql`select set_config('payme.actor', 'test', true)`.execute(trx)
+    await sql`update customer_purchase_history set updated_at = now()
+      where business_id = ${BUSINESS} and customer_id = any(${ids}::bigint[])`.execute(trx)
+    await sql`set constraints all immediate`.execute(trx)
+    await sql`update customers set customer_type = 'vip'
+      where business_id = ${BUSINESS} and id = ${lastCustomer}`.execute(trx)
+    const { rows } = await sql<{ events: number }>`select
+        length(current_setting('payme.events')) as events`.execute(trx)
+    return rows[0]?.events ?? 0
+  })
+  t.ok(noted > NOTE_LIMIT, `the events' note is past its limit`)
+
+  const { rows: events } = await sql<WrittenEvent>`select customer_id::int, type
+    from customer_events where business_id = ${BUSINESS} and id > ${last[0]?.id ?? '0'}::bigint
+    order by customer_id`.execute(db)
+  t.same(
+    events,
+    ids.map((customerId) => ({ customer_id: customerId, type: 'purchase_history.updated' })),
+    `one purchase_history.updated event for each of the ${BULK} customers, none twice`,
   )
 })
 
