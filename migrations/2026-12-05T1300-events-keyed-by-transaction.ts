@@ -118,7 +118,7 @@ const SCRUB_SNAPSHOTS = sql.raw(`update customer_events earlier set
  * Measured with pgbench on a million customers (bench/results/2026-12-05-issue18-index-by-kind.md):
  * the WAL the outbox adds to a PATCH fell from about 6.6 kB to 1.9 kB, and its full-page images
  * from 0.81 to 0.17. The CPU it adds (about 0.35-0.39 ms of the machine's) did not measurably
- * change: the pages come from memory here, and most of that cost is the event's row itself.
+ * change: the pages come from memory here, and most of that cost is the snapshots' reads.
  *
  * One event per customer per transaction is enforced by each index within its kind, and across
  * the two by the writer: it re-types an event in place, never writes a second. The writer is
