@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely'
+import { sql, type Kysely, type RawBuilder } from 'kysely'
 import { up as writerOf20261205T1100 } from './2026-12-05T1100-event-writer-transaction-notes.js'
 
 /** The kind of event a transaction writes for a customer whose purchase history alone it changed. */
@@ -125,6 +125,24 @@ const SCRUB_SNAPSHOTS = sql.raw(`update customer_events earlier set
  * 2026-12-05T1100's, with its lookup past the notes' limit made in both indexes. The scrub
  * changes what it changed before.
  */
+/**
+ * customer_events_scrub: `findEarlier` sets `earlier_events` to the ids of the erased customer's
+ * other events; their personal values become the erasure's.
+ */
+async function createScrub(db: Kysely<any>, findEarlier: RawBuilder<unknown>): Promise<void> {
+  await sql`create or replace function customer_events_scrub(business bigint, erased_event bigint)
+    returns void language plpgsql as $$
+    declare
+      erased customer_events;
+      earlier_events bigint[];
+    begin
+      select * into erased from customer_events e
+        where e.business_id = business and e.id = erased_event;
+      ${findEarlier}
+      ${SCRUB_SNAPSHOTS}
+    end $$`.execute(db)
+}
+
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`create unique index customer_events_one_per_transaction
     on customer_events (business_id, transaction_id, customer_id)
@@ -195,15 +213,9 @@ export async function up(db: Kysely<any>): Promise<void> {
       return null;
     end $$`.execute(db)
 
-  await sql`create or replace function customer_events_scrub(business bigint, erased_event bigint)
-    returns void language plpgsql as $$
-    declare
-      erased customer_events;
-      earlier_events bigint[];
-    begin
-      select * into erased from customer_events e
-        where e.business_id = business and e.id = erased_event;
-      select coalesce(array_agg(found.id), '{}') into earlier_events from (
+  await createScrub(
+    db,
+    sql`select coalesce(array_agg(found.id), '{}') into earlier_events from (
           select e.id from customer_changes c
             join customer_events e on e.business_id = c.business_id
               and e.transaction_id = c.transaction_id and e.customer_id = c.customer_id
@@ -214,9 +226,8 @@ export async function up(db: Kysely<any>): Promise<void> {
             where e.business_id = business and e.customer_id = erased.customer_id
               and e.type = ${HISTORY}
         ) found
-        where found.id <> erased.id;
-      ${SCRUB_SNAPSHOTS}
-    end $$`.execute(db)
+        where found.id <> erased.id;`,
+  )
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
@@ -226,17 +237,10 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop index customer_events_one_per_transaction`.execute(db)
   await writerOf20261205T1100(db)
   // 2026-12-04T2200's scrub, which found the customer's earlier events by that index.
-  await sql`create or replace function customer_events_scrub(business bigint, erased_event bigint)
-    returns void language plpgsql as $$
-    declare
-      erased customer_events;
-      earlier_events bigint[];
-    begin
-      select * into erased from customer_events e
-        where e.business_id = business and e.id = erased_event;
-      select coalesce(array_agg(e.id), '{}') into earlier_events from customer_events e
+  await createScrub(
+    db,
+    sql`select coalesce(array_agg(e.id), '{}') into earlier_events from customer_events e
         where e.business_id = business and e.customer_id = erased.customer_id
-          and e.id <> erased.id;
-      ${SCRUB_SNAPSHOTS}
-    end $$`.execute(db)
+          and e.id <> erased.id;`,
+  )
 }

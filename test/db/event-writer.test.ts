@@ -117,6 +117,20 @@ t.test("the outbox's writer decides an event without reading the customer's past
   )
 })
 
+/** The business's newest event id so far ('0' before the first). */
+async function newestEventId(db: Executor): Promise<string> {
+  const { rows } = await sql<{ id: string }>`select coalesce(max(id), 0)::text as id
+    from customer_events where business_id = ${BUSINESS}`.execute(db)
+  return rows[0]?.id ?? '0'
+}
+
+/** The business's events after `id`, by customer. */
+async function eventsAfter(db: Executor, id: string): Promise<WrittenEvent[]> {
+  const { rows } = await sql<WrittenEvent>`select customer_id::int, type from customer_events
+    where business_id = ${BUSINESS} and id > ${id}::bigint order by customer_id`.execute(db)
+  return rows
+}
+
 /** BULK customers, created through the API one by one. */
 async function createBulk(inject: TestServer['inject']): Promise<number[]> {
   const ids: number[] = []
@@ -137,8 +151,7 @@ t.test('one statement that changes more customers than the notes keep', async (t
   const { db } = database
   const ids = await createBulk(inject)
   const lastCustomer = ids.at(-1) ?? 0
-  const { rows: last } = await sql<{ id: string }>`select coalesce(max(id), 0)::text as id
-    from customer_events where business_id = ${BUSINESS}`.execute(db)
+  const last = await newestEventId(db)
 
   // Each customer's type, their events written (at once, not at commit), then the last
   // customer's history, in one transaction. Neither note holds the last customer: the writer
@@ -159,9 +172,7 @@ t.test('one statement that changes more customers than the notes keep', async (t
   t.ok((notes?.events ?? 0) > NOTE_LIMIT, `the events' note is past its limit`)
   t.ok((notes?.changes ?? 0) > NOTE_LIMIT, `the changes' note is past its limit`)
 
-  const { rows: events } = await sql<WrittenEvent>`select customer_id::int, type
-    from customer_events where business_id = ${BUSINESS} and id > ${last[0]?.id ?? '0'}::bigint
-    order by customer_id`.execute(db)
+  const events = await eventsAfter(db, last)
   t.same(
     events,
     ids.map((customerId) => ({ customer_id: customerId, type: 'customer.updated' })),
@@ -174,8 +185,7 @@ t.test('past the notes, a history event is found among the history events', asyn
   const { db } = database
   const ids = await createBulk(inject)
   const lastCustomer = ids.at(-1) ?? 0
-  const { rows: last } = await sql<{ id: string }>`select coalesce(max(id), 0)::text as id
-    from customer_events where business_id = ${BUSINESS}`.execute(db)
+  const last = await newestEventId(db)
 
   // Every customer's history written, their purchase_history.updated events written at once,
   // then a change of the last customer, in one transaction. The events' note does not hold the
@@ -194,9 +204,7 @@ t.test('past the notes, a history event is found among the history events', asyn
   })
   t.ok(noted > NOTE_LIMIT, `the events' note is past its limit`)
 
-  const { rows: events } = await sql<WrittenEvent>`select customer_id::int, type
-    from customer_events where business_id = ${BUSINESS} and id > ${last[0]?.id ?? '0'}::bigint
-    order by customer_id`.execute(db)
+  const events = await eventsAfter(db, last)
   t.same(
     events,
     ids.map((customerId) => ({ customer_id: customerId, type: 'purchase_history.updated' })),
@@ -214,8 +222,7 @@ t.test('a savepoint rolled back takes its event and its note with it', async (t)
     payload: { name: 'Wanjiru Savepoint' },
   })
   const customerId = created.json().customer.id as number
-  const { rows: last } = await sql<{ id: string }>`select coalesce(max(id), 0)::text as id
-    from customer_events where business_id = ${BUSINESS}`.execute(db)
+  const last = await newestEventId(db)
 
   await db.transaction().execute(async (trx) => {
     await sql`select set_config('payme.actor', 'test', true)`.execute(trx)
@@ -232,7 +239,7 @@ t.test('a savepoint rolled back takes its event and its note with it', async (t)
 
   const { rows: events } = await sql<{ type: string; customer_type: string }>`select type,
       (customer_snapshot).customer_type as customer_type
-    from customer_events where business_id = ${BUSINESS} and id > ${last[0]?.id ?? '0'}::bigint
+    from customer_events where business_id = ${BUSINESS} and id > ${last}::bigint
     order by id`.execute(db)
   t.same(
     events,
