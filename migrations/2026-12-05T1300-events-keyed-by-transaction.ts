@@ -123,7 +123,12 @@ const SCRUB_SNAPSHOTS = sql.raw(`update customer_events earlier set
  * One event per customer per transaction is enforced by each index within its kind, and across
  * the two by the writer: it re-types an event in place, never writes a second. The writer is
  * 2026-12-05T1100's, with its lookup past the notes' limit made in both indexes. The scrub
- * changes what it changed before.
+ * changes what it changed before. `type` becomes NOT NULL (every event has had one since
+ * 2026-12-04T1300), so the two indexes' conditions cover every event between them.
+ *
+ * Like the migrations before it, this one builds its indexes inside its transaction, not
+ * `concurrently`: commits that write events wait for the build (seconds on a million customers'
+ * four million events here). A larger outbox would want them built beforehand, concurrently.
  */
 /**
  * customer_events_scrub: `findEarlier` sets `earlier_events` to the ids of the erased customer's
@@ -144,6 +149,7 @@ async function createScrub(db: Kysely<any>, findEarlier: RawBuilder<unknown>): P
 }
 
 export async function up(db: Kysely<any>): Promise<void> {
+  await sql`alter table customer_events alter column type set not null`.execute(db)
   await sql`create unique index customer_events_one_per_transaction
     on customer_events (business_id, transaction_id, customer_id)
     where type <> ${HISTORY}`.execute(db)
@@ -235,6 +241,7 @@ export async function down(db: Kysely<any>): Promise<void> {
     on customer_events (business_id, customer_id, transaction_id)`.execute(db)
   await sql`drop index customer_events_history_of_customer`.execute(db)
   await sql`drop index customer_events_one_per_transaction`.execute(db)
+  await sql`alter table customer_events alter column type drop not null`.execute(db)
   await writerOf20261205T1100(db)
   // 2026-12-04T2200's scrub, which found the customer's earlier events by that index.
   await createScrub(

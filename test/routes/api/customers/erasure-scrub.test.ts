@@ -150,6 +150,18 @@ t.test('an erasure scrubs the events of every write path, and only its own', asy
     others.filter((event) => JSON.stringify(event.data).includes(name)).length
   t.ok(named('Otieno Source') >= 3, "the merge's source keeps its own data")
   t.equal(named('"Bulk '), BULK, 'every imported customer keeps its own data')
+
+  // What the scrub relies on, over every event this file's writes made: an event of any other
+  // kind than a purchase history's is of a transaction that changed its customer.
+  const { rows: outbox } = await sql<{ events: number; unfindable: number }>`select
+      count(*)::int as events,
+      count(*) filter (where e.type <> 'purchase_history.updated' and not exists (
+        select 1 from customer_changes c where c.business_id = e.business_id
+          and c.customer_id = e.customer_id and c.transaction_id = e.transaction_id))::int
+        as unfindable
+    from customer_events e where e.business_id = ${BUSINESS}`.execute(db)
+  t.ok((outbox[0]?.events ?? 0) > BULK, `${outbox[0]?.events} events checked`)
+  t.equal(outbox[0]?.unfindable, 0, 'every event not of a purchase history has its change')
 })
 
 t.test('only history events are indexed by customer; the rest by transaction', async (t) => {
@@ -173,4 +185,8 @@ t.test('only history events are indexed by customer; the rest by transaction', a
     rows.every((row) => !/\(business_id, customer_id\)/.test(row.indexdef)),
     'no other index by customer',
   )
+  const { rows: type } = await sql<{ is_nullable: string }>`select is_nullable
+    from information_schema.columns
+    where table_name = 'customer_events' and column_name = 'type'`.execute(db)
+  t.equal(type[0]?.is_nullable, 'NO', 'every event has a type, so one of the two covers it')
 })
