@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely'
+import { sql, type Kysely, type RawBuilder } from 'kysely'
 
 /** The customer's event written in this transaction, found by its index. */
 const WRITTEN_BY_INDEX = sql.raw(`select e.id, e.type into written, written_type
@@ -50,6 +50,18 @@ const SNAPSHOT_INSERT = sql.raw(`insert into customer_events (business_id, custo
             where h.business_id = business and h.customer_id = customer))
         returning id into written;`)
 
+/** The event written already: re-typed if the change now says otherwise, and nothing more. */
+const RETYPE_OR_RETURN = sql.raw(`if written is not null then
+        if event_type <> written_type then
+          update customer_events set type = event_type
+            where business_id = business and id = written;
+        end if;
+        return null;
+      end if;`)
+
+/** The length past which a transaction's notes stop growing (as payme.changes, 2026-12-03T1200). */
+const NOTE_LIMIT = sql.raw('64 * 24')
+
 /**
  * The outbox's writer (customer_event_write, 2026-12-04T2200) learns what its transaction wrote
  * from notes the transaction keeps, not from index probes.
@@ -82,6 +94,18 @@ const SNAPSHOT_INSERT = sql.raw(`insert into customer_events (business_id, custo
  * 30 % less time in the writer (bench/results/2026-12-05-issue18-writer-notes.md).
  */
 export async function up(db: Kysely<any>): Promise<void> {
+  await createEventWriter(db, WRITTEN_BY_INDEX)
+}
+
+/**
+ * This migration's writer, with `writtenByIndex` as its lookup of the customer's event past the
+ * events' note limit (it sets `written` and `written_type`). 2026-12-05T1300 creates it again
+ * with a lookup in its two indexes; a later change of the writer copies it instead of editing it.
+ */
+export async function createEventWriter(
+  db: Kysely<any>,
+  writtenByIndex: RawBuilder<unknown>,
+): Promise<void> {
   await sql`create or replace function customer_event_write() returns trigger
     language plpgsql set plan_cache_mode = force_generic_plan as $$
     declare
@@ -109,8 +133,8 @@ export async function up(db: Kysely<any>): Promise<void> {
           select e.type into written_type from customer_events e
             where e.business_id = business and e.id = written;
         end if;
-      elsif length(events_noted) > 64 * 24 then
-        ${WRITTEN_BY_INDEX}
+      elsif length(events_noted) > ${NOTE_LIMIT} then
+        ${writtenByIndex}
       end if;
       -- Written already: only a history write can change its type, and only that of an update.
       if written is not null and (not history or written_type <> 'customer.updated') then
@@ -122,20 +146,14 @@ export async function up(db: Kysely<any>): Promise<void> {
           ::bigint;
         select c.action, c.fields into last_action, last_fields from customer_changes c
           where c.business_id = business and c.id = change;
-      elsif length(changes_noted) > 64 * 24 then
+      elsif length(changes_noted) > ${NOTE_LIMIT} then
         ${CHANGE_BY_INDEX}
       end if;
       ${EVENT_TYPE}
-      if written is not null then
-        if event_type <> written_type then
-          update customer_events set type = event_type
-            where business_id = business and id = written;
-        end if;
-        return null;
-      end if;
+      ${RETYPE_OR_RETURN}
       ${SNAPSHOT_INSERT}
       -- Only ever appended to, so a note past its limit stays past it.
-      if length(events_noted) <= 64 * 24 then
+      if length(events_noted) <= ${NOTE_LIMIT} then
         perform set_config('payme.events', events_noted || entry || written, true);
       end if;
       if event_type = 'customer.erased' then
@@ -165,13 +183,7 @@ export async function down(db: Kysely<any>): Promise<void> {
       end if;
       ${CHANGE_BY_INDEX}
       ${EVENT_TYPE}
-      if written is not null then
-        if event_type <> written_type then
-          update customer_events set type = event_type
-            where business_id = business and id = written;
-        end if;
-        return null;
-      end if;
+      ${RETYPE_OR_RETURN}
       ${SNAPSHOT_INSERT}
       if event_type = 'customer.erased' then
         perform customer_events_scrub(business, written);

@@ -1,12 +1,12 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely'
-import { up as writerOf20261205T1100 } from './2026-12-05T1100-event-writer-transaction-notes.js'
+import {
+  createEventWriter,
+  up as writerOf20261205T1100,
+} from './2026-12-05T1100-event-writer-transaction-notes.js'
 
 /** The kind of event a transaction writes for a customer whose purchase history alone it changed. */
 const HISTORY_TYPE = `'purchase_history.updated'`
 const HISTORY = sql.raw(HISTORY_TYPE)
-
-/** The length past which a transaction's notes stop growing (2026-12-03T1200, 2026-12-05T1100). */
-const NOTE_LIMIT = sql.raw('64 * 24')
 
 /**
  * The customer's event written in this transaction, found by the unique index of its kind: a
@@ -23,50 +23,6 @@ const WRITTEN_BY_INDEX = sql.raw(`select e.id, e.type into written, written_type
               and e.transaction_id = pg_current_xact_id()
               and e.type = ${HISTORY_TYPE};
         end if;`)
-
-/** This transaction's change of the customer, found by the change history's index (2026-12-05T1100). */
-const CHANGE_BY_INDEX = sql.raw(`select c.action, c.fields into last_action, last_fields
-        from customer_changes c
-        where c.business_id = business and c.customer_id = customer
-          and c.transaction_id = pg_current_xact_id()
-        order by c.id desc limit 1;`)
-
-/** The event's type, from the transaction's change of the customer (2026-12-04T1300, as 2026-12-05T1100 has it). */
-const EVENT_TYPE = sql.raw(`event_type := case
-        when last_action is null then 'purchase_history.updated'
-        -- A sale's own effect on the customer (its average spend) is part of the history
-        -- change.
-        when last_action = 'updated' and history
-          and last_fields - 'average_spend' = '{}'::jsonb then 'purchase_history.updated'
-        when last_action = 'consent_changed' then 'consent.changed'
-        else 'customer.' || last_action end;`)
-
-/** The event with the customer's values at commit, as 2026-12-04T2200 writes it. */
-const SNAPSHOT_INSERT = sql.raw(`insert into customer_events (business_id, customer_id, type,
-          customer_snapshot, preferences_snapshot, history_snapshot)
-        values (business, customer, event_type,
-          (select row(c.id, c.business_id, c.name, c.phone, c.email, c.address,
-              c.customer_type, c.is_active, c.prefer_sms, c.prefer_email, c.prefer_call,
-              c.version, c.merged_into, c.erased_at, c.created_at,
-              c.updated_at)::customer_event_customer
-            from customers c where c.business_id = business and c.id = customer),
-          (select row(p.id, p.customer_id, p.business_id, p.favorite_products,
-              p.preferred_payment, p.average_spend, p.best_contact_time, p.do_not_contact,
-              p.can_receive_offers, p.can_receive_loyalty, p.created_at,
-              p.updated_at)::customer_event_preferences
-            from customer_preferences p
-            where p.business_id = business and p.customer_id = customer),
-          (select row(h.id, h.customer_id, h.business_id, h.total_purchases, h.total_spent,
-              h.total_items_bought, h.avg_transaction_value, h.first_purchase_date,
-              h.last_purchase_date,
-              case when h.last_purchase_date is not null then greatest(0,
-                floor(extract(epoch from clock_timestamp() - h.last_purchase_date)
-                  / 86400))::integer end,
-              h.is_repeat_customer, h.repeat_frequency, h.customer_lifetime_value,
-              h.created_at, h.updated_at)::customer_event_history
-            from customer_purchase_history h
-            where h.business_id = business and h.customer_id = customer))
-        returning id into written;`)
 
 /** The erased event's personal values over those of `earlier` (2026-12-04T2200's scrub). */
 const SCRUB_SNAPSHOTS = sql.raw(`update customer_events earlier set
@@ -92,6 +48,24 @@ const SCRUB_SNAPSHOTS = sql.raw(`update customer_events earlier set
                 'null'::jsonb))) end
         where earlier.business_id = business and earlier.id = any(earlier_events)
           and earlier.data is not null;`)
+
+/**
+ * customer_events_scrub: `findEarlier` sets `earlier_events` to the ids of the erased customer's
+ * other events; their personal values become the erasure's.
+ */
+async function createScrub(db: Kysely<any>, findEarlier: RawBuilder<unknown>): Promise<void> {
+  await sql`create or replace function customer_events_scrub(business bigint, erased_event bigint)
+    returns void language plpgsql as $$
+    declare
+      erased customer_events;
+      earlier_events bigint[];
+    begin
+      select * into erased from customer_events e
+        where e.business_id = business and e.id = erased_event;
+      ${findEarlier}
+      ${SCRUB_SNAPSHOTS}
+    end $$`.execute(db)
+}
 
 /**
  * A PATCH's, a create's or any other change's event only appends to the outbox's indexes; a
@@ -122,32 +96,14 @@ const SCRUB_SNAPSHOTS = sql.raw(`update customer_events earlier set
  *
  * One event per customer per transaction is enforced by each index within its kind, and across
  * the two by the writer: it re-types an event in place, never writes a second. The writer is
- * 2026-12-05T1100's, with its lookup past the notes' limit made in both indexes. The scrub
- * changes what it changed before. `type` becomes NOT NULL (every event has had one since
- * 2026-12-04T1300), so the two indexes' conditions cover every event between them.
+ * 2026-12-05T1100's (createEventWriter), with its lookup past the notes' limit made in both
+ * indexes. The scrub changes what it changed before. `type` becomes NOT NULL (every event has
+ * had one since 2026-12-04T1300), so the two indexes' conditions cover every event between them.
  *
  * Like the migrations before it, this one builds its indexes inside its transaction, not
  * `concurrently`: commits that write events wait for the build (seconds on a million customers'
  * four million events here). A larger outbox would want them built beforehand, concurrently.
  */
-/**
- * customer_events_scrub: `findEarlier` sets `earlier_events` to the ids of the erased customer's
- * other events; their personal values become the erasure's.
- */
-async function createScrub(db: Kysely<any>, findEarlier: RawBuilder<unknown>): Promise<void> {
-  await sql`create or replace function customer_events_scrub(business bigint, erased_event bigint)
-    returns void language plpgsql as $$
-    declare
-      erased customer_events;
-      earlier_events bigint[];
-    begin
-      select * into erased from customer_events e
-        where e.business_id = business and e.id = erased_event;
-      ${findEarlier}
-      ${SCRUB_SNAPSHOTS}
-    end $$`.execute(db)
-}
-
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`alter table customer_events alter column type set not null`.execute(db)
   await sql`create unique index customer_events_one_per_transaction
@@ -157,67 +113,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     on customer_events (business_id, customer_id, transaction_id)
     where type = ${HISTORY}`.execute(db)
   await sql`drop index customer_events_of_customer_transaction`.execute(db)
-  await sql`create or replace function customer_event_write() returns trigger
-    language plpgsql set plan_cache_mode = force_generic_plan as $$
-    declare
-      business constant bigint := new.business_id;
-      customer constant bigint := new.customer_id;
-      history constant boolean := tg_table_name = 'customer_purchase_history';
-      entry constant text := ' ' || business || ':' || customer || '=';
-      events_noted constant text := coalesce(current_setting('payme.events', true), '');
-      changes_noted constant text := coalesce(current_setting('payme.changes', true), '');
-      event_noted_at integer;
-      change_noted_at integer;
-      change bigint;
-      written bigint;
-      written_type text;
-      last_action text;
-      last_fields jsonb;
-      event_type text;
-    begin
-      event_noted_at := position(entry in events_noted);
-      if event_noted_at > 0 then
-        written := split_part(substr(events_noted, event_noted_at + length(entry)), ' ', 1)
-          ::bigint;
-        -- Only a history write can re-type it: that one reads its type, by its key.
-        if history then
-          select e.type into written_type from customer_events e
-            where e.business_id = business and e.id = written;
-        end if;
-      elsif length(events_noted) > ${NOTE_LIMIT} then
-        ${WRITTEN_BY_INDEX}
-      end if;
-      -- Written already: only a history write can change its type, and only that of an update.
-      if written is not null and (not history or written_type <> 'customer.updated') then
-        return null;
-      end if;
-      change_noted_at := position(entry in changes_noted);
-      if change_noted_at > 0 then
-        change := split_part(substr(changes_noted, change_noted_at + length(entry)), ' ', 1)
-          ::bigint;
-        select c.action, c.fields into last_action, last_fields from customer_changes c
-          where c.business_id = business and c.id = change;
-      elsif length(changes_noted) > ${NOTE_LIMIT} then
-        ${CHANGE_BY_INDEX}
-      end if;
-      ${EVENT_TYPE}
-      if written is not null then
-        if event_type <> written_type then
-          update customer_events set type = event_type
-            where business_id = business and id = written;
-        end if;
-        return null;
-      end if;
-      ${SNAPSHOT_INSERT}
-      -- Only ever appended to, so a note past its limit stays past it.
-      if length(events_noted) <= ${NOTE_LIMIT} then
-        perform set_config('payme.events', events_noted || entry || written, true);
-      end if;
-      if event_type = 'customer.erased' then
-        perform customer_events_scrub(business, written);
-      end if;
-      return null;
-    end $$`.execute(db)
+  await createEventWriter(db, WRITTEN_BY_INDEX)
 
   await createScrub(
     db,
