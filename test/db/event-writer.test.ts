@@ -4,6 +4,7 @@ import type { Executor } from '../../db/executor.js'
 import type { SaleEvent } from '../../generated/schemas/SaleEvent.js'
 import { recordSaleEvent } from '../../services/sales-feed.js'
 import { authFor, fileServer, onPostgres, type TestServer } from '../helper.js'
+import { rowCounters } from '../support/row-counters.js'
 
 const BUSINESS = 961
 const LONG_HISTORY = 5_000
@@ -14,20 +15,6 @@ const NOTE_LIMIT = 64 * 24
 
 /** The tables the outbox's writer reads to decide an event (migration 2026-12-05T1100). */
 const TABLES = ['customer_changes', 'customer_events'] as const
-
-/**
- * Rows read (sequential and index fetches) per table, as the backend counts them in this
- * transaction (pg_stat_xact_user_tables, on PostgreSQL 15 and PGlite alike).
- */
-async function rowsRead(trx: Executor): Promise<Record<string, number>> {
-  const { rows } = await sql<{ relname: string; rows: number }>`select relname,
-      (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::int as rows
-    from pg_stat_xact_user_tables
-    where relname in (${sql.join([...TABLES])})`.execute(trx)
-  return Object.fromEntries(
-    TABLES.map((table) => [table, rows.find((row) => row.relname === table)?.rows ?? 0]),
-  )
-}
 
 const completion = (customerId: number, saleId: string): SaleEvent => ({
   id: `writer-${saleId}`,
@@ -91,11 +78,11 @@ t.test("the outbox's writer decides an event without reading the customer's past
     // A sale that leaves the average spend as it was: a history write and no change row. The
     // writer runs at commit; `set constraints all immediate` runs it inside the measured span.
     reads[name] = await db.transaction().execute(async (trx) => {
-      const before = await rowsRead(trx)
+      const before = await rowCounters(trx, TABLES, 'read')
       const outcome = await recordSaleEvent(trx, completion(customerId, `second-${name}`))
       t.equal(outcome.status, 'processed', `${name}: the sale is processed`)
       await sql`set constraints all immediate`.execute(trx)
-      const after = await rowsRead(trx)
+      const after = await rowCounters(trx, TABLES, 'read')
       return Object.fromEntries(
         TABLES.map((table) => [table, (after[table] ?? 0) - (before[table] ?? 0)]),
       )

@@ -6,6 +6,7 @@ import type { Executor } from '../../db/executor.js'
 import type { SaleEvent } from '../../generated/schemas/SaleEvent.js'
 import { recordSaleEvent } from '../../services/sales-feed.js'
 import { authFor, fileServer, onPostgres } from '../helper.js'
+import { rowCounters } from '../support/row-counters.js'
 
 const BUSINESS = 960
 const LONG_HISTORY = 5_000
@@ -22,25 +23,6 @@ const TABLES = [
   'customer_purchase_history',
   'customer_preferences',
 ] as const
-
-/**
- * Rows read (sequential and index fetches) and written per table, as the backend counts them:
- * pg_stat_xact_user_tables counts every statement, those run inside the PL/pgSQL function too,
- * and is the same view on PostgreSQL 15 and on PGlite. Its counters may still hold earlier
- * transactions' rows (PostgreSQL 15 flushes them at most once a second, between transactions),
- * so the event's rows are the difference of two readings in its own transaction.
- */
-async function rowCounters(trx: Executor): Promise<Record<string, number>> {
-  const { rows } = await sql<{ relname: string; rows: number }>`select relname,
-      (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) + n_tup_ins + n_tup_upd
-        + n_tup_del)::int as rows
-    from pg_stat_xact_user_tables
-    where relname in (${sql.join([...TABLES])})
-    order by relname`.execute(trx)
-  return Object.fromEntries(
-    TABLES.map((table) => [table, rows.find((row) => row.relname === table)?.rows ?? 0]),
-  )
-}
 
 const completion = (customerId: number, saleId: string, amount: string): SaleEvent => ({
   id: `cost-${saleId}`,
@@ -71,15 +53,19 @@ const voiding = (customerId: number, saleId: string): SaleEvent => ({
   data: { sale_id: saleId, business_id: BUSINESS, customer_id: customerId },
 })
 
-/** The rows `event` touches, applied in a transaction of its own. */
+/**
+ * The rows `event` reads and writes, applied in a transaction of its own. The view's counters
+ * may still hold earlier transactions' rows (PostgreSQL 15 flushes them at most once a second,
+ * between transactions), so they are the difference of two readings in that transaction.
+ */
 async function rowsTouchedBy(
   db: Kysely<Database>,
   event: (trx: Executor) => Promise<unknown>,
 ): Promise<Record<string, number>> {
   return db.transaction().execute(async (trx) => {
-    const before = await rowCounters(trx)
+    const before = await rowCounters(trx, TABLES, 'read and written')
     await event(trx)
-    const after = await rowCounters(trx)
+    const after = await rowCounters(trx, TABLES, 'read and written')
     return Object.fromEntries(
       TABLES.map((table) => [table, (after[table] ?? 0) - (before[table] ?? 0)]),
     )
