@@ -1,0 +1,109 @@
+import { sql, type Kysely } from 'kysely'
+import t from 'tap'
+import type { Database } from '../../db/database.js'
+import { testDatabase } from '../helper.js'
+import { indexesIn, seqScannedRelations } from '../support/explain.js'
+
+/**
+ * The erasure's scrub (customer_events_scrub, migration 2026-12-05T1300) finds a customer's
+ * earlier events through indexes only: events of a change through the customer's change history
+ * (customer_changes_by_customer) and then by their transaction
+ * (customer_events_one_per_transaction); purchase-history events by customer
+ * (customer_events_history_of_customer). A scan of the business's events would cost an erasure
+ * seconds on a large feed. The lookup lives inside the PL/pgSQL function, so this test takes
+ * its statement from the function's source and plans it as PL/pgSQL runs it (its variables as
+ * parameters), on a feed of many customers.
+ */
+const BUSINESS = 940
+const CUSTOMERS = 3_000
+const HISTORY = 'purchase_history.updated'
+
+t.test('the scrub finds a customer’s events by index, not by scanning the feed', async (t) => {
+  const { db } = await testDatabase()
+  await db.insertInto('businesses').values({ id: BUSINESS }).execute()
+  // A feed as the outbox leaves it, written without triggers: for each customer, a change and
+  // its event in one transaction, and a purchase-history event in another.
+  await db.connection().execute(async (session) => {
+    await sql`set session_replication_role = replica`.execute(session)
+    const snapshot = sql`jsonb_populate_record(null::customer_event_customer,
+      jsonb_build_object('id', g, 'business_id', ${sql.lit(BUSINESS)}::bigint))`
+    await sql`insert into customer_changes (business_id, customer_id, transaction_id, actor,
+        action, fields)
+      select ${sql.lit(BUSINESS)}, g, (2 * g)::text::xid8, 'system', 'updated', '{}'::jsonb
+      from generate_series(1, ${CUSTOMERS}) g`.execute(session)
+    await sql`insert into customer_events (business_id, customer_id, transaction_id, type,
+        customer_snapshot)
+      select ${sql.lit(BUSINESS)}, g, (2 * g)::text::xid8, 'customer.updated', ${snapshot}
+      from generate_series(1, ${CUSTOMERS}) g
+      union all
+      select ${sql.lit(BUSINESS)}, g, (2 * g + 1)::text::xid8, ${HISTORY}, ${snapshot}
+      from generate_series(1, ${CUSTOMERS}) g`.execute(session)
+    await sql`set session_replication_role = origin`.execute(session)
+  })
+  await sql`analyze customer_changes, customer_events`.execute(db)
+
+  const { rows: source } = await sql<{ body: string }>`select prosrc as body from pg_proc
+    where proname = 'customer_events_scrub'`.execute(db)
+  const lookup = /select coalesce\(array_agg\(found\.id\)[\s\S]*?(?=;)/.exec(
+    source[0]?.body ?? '',
+  )?.[0]
+  if (!lookup) throw new Error('no lookup of earlier events in customer_events_scrub')
+  // As PL/pgSQL runs it: its variables become the statement's parameters.
+  const asPrepared = lookup
+    .replace(/\binto earlier_events\b/, '')
+    .replace(/\berased\.customer_id\b/g, '$2')
+    .replace(/\berased\.id\b/g, '$3')
+    .replace(/\bbusiness\b/g, '$1')
+  t.notMatch(asPrepared, /\berased\b/, 'every variable of the statement is a parameter')
+
+  for (const mode of ['force_custom_plan', 'force_generic_plan'] as const) {
+    const plan = await planOf(db, asPrepared, mode)
+    t.same(seqScannedRelations(plan), [], `${mode}: no sequential scan`)
+    const used = indexesIn(plan)
+    for (const index of [
+      'customer_changes_by_customer',
+      'customer_events_one_per_transaction',
+      'customer_events_history_of_customer',
+    ]) {
+      t.ok(used.includes(index), `${mode}: through ${index}`, { used })
+    }
+  }
+
+  // And it finds exactly that customer's two events, minus the erasure's own.
+  const { rows } = await sql<{ found: string[] }>`select array(
+      select id from customer_events where business_id = ${BUSINESS} and customer_id = 17
+      order by id) as found`.execute(db)
+  const [first, second] = (rows[0]?.found ?? []).map(Number)
+  const found = await db.connection().execute(async (session) => {
+    await sql.raw(`prepare scrub_lookup(bigint, bigint, bigint) as ${asPrepared}`).execute(session)
+    try {
+      const { rows: answer } = await sql<Record<string, string[]>>`
+        execute scrub_lookup(${sql.lit(BUSINESS)}, 17, ${sql.lit(second ?? 0)})`.execute(session)
+      return Object.values(answer[0] ?? {})[0]?.map(Number)
+    } finally {
+      await sql`deallocate scrub_lookup`.execute(session)
+    }
+  })
+  t.same(found, [first], 'the customer’s other event, and no one else’s')
+})
+
+async function planOf(
+  db: Kysely<Database>,
+  statement: string,
+  mode: 'force_custom_plan' | 'force_generic_plan',
+): Promise<unknown> {
+  return db.connection().execute(async (session) => {
+    await sql`begin`.execute(session)
+    try {
+      await sql.raw(`set local plan_cache_mode = ${mode}`).execute(session)
+      await sql.raw(`prepare scrub_probe(bigint, bigint, bigint) as ${statement}`).execute(session)
+      const { rows } = await sql<{ 'QUERY PLAN': unknown }>`explain (format json)
+        execute scrub_probe(${sql.lit(BUSINESS)}, 17, 0)`.execute(session)
+      const raw = rows[0]?.['QUERY PLAN']
+      return typeof raw === 'string' ? (JSON.parse(raw) as unknown) : raw
+    } finally {
+      await sql`rollback`.execute(session)
+      await sql`deallocate scrub_probe`.execute(session)
+    }
+  })
+}
