@@ -12,7 +12,8 @@
  * For each scenario, in turn and `--rounds` times: the service (built and started as
  * `npm run bench` does), the bare server (a child process on this Node), the raw SQL floor
  * (this process through `pg`); each `--warmup` seconds unrecorded, then `--duration` recorded,
- * 20 connections. Writes bench/results/<date>-http-floor.md and .json.
+ * 20 connections. The bare server runs through production's launcher, with the service's memory
+ * settings. Writes bench/results/<date and time>-http-floor.md and .json.
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -67,6 +68,10 @@ async function serveBare(databaseUrl: string, port: number): Promise<void> {
       () => response.writeHead(500).end(),
     )
   })
+  server.on('error', (error) => {
+    console.error(`the bare server: ${error.message}`)
+    process.exit(1)
+  })
   server.listen(port, '127.0.0.1')
 }
 
@@ -112,16 +117,32 @@ async function measureAll(databaseUrl: string): Promise<void> {
     4101,
   )
   const barePort = 4102
+  // Production's launcher (scripts/run-production.sh: the service's V8 and malloc settings),
+  // this file through tsx's loader instead of a compiled entry.
   const bare = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', String(barePort)],
-    { env: process.env, stdio: ['ignore', 'inherit', 'inherit'] },
+    'sh',
+    [
+      'scripts/run-production.sh',
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--serve',
+      String(barePort),
+    ],
+    {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: { ...process.env, NODE: process.execPath, NODE_ENV: 'production' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
   )
   const bareUrl = `http://127.0.0.1:${barePort}`
   const results: Measured[] = []
   try {
-    await waitForBare(bareUrl, fixture)
+    await waitForBare(bareUrl, fixture, () => bare.exitCode !== null)
     const scenarios = SCENARIOS.filter((scenario) => SCENARIO_NAMES.includes(scenario.name))
+    if (scenarios.length !== SCENARIO_NAMES.length) {
+      throw new Error(`bench/scenarios.ts names none of: ${SCENARIO_NAMES.join(', ')}`)
+    }
     let sequence = 0
     const http = async (url: string, scenario: Scenario, seconds: number) =>
       autocannon({
@@ -131,10 +152,10 @@ async function measureAll(databaseUrl: string): Promise<void> {
         headers: { authorization: `Bearer ${token}` },
         requests: [
           {
-            setupRequest: (request) => ({
-              ...request,
-              ...scenario.request(fixture, sequence++),
-            }),
+            setupRequest: (request) => {
+              const next = scenario.request(fixture, sequence++)
+              return { ...request, ...next, headers: { ...request.headers, ...next.headers } }
+            },
           },
         ],
       })
@@ -208,8 +229,9 @@ const round3 = (value: number) => Math.round(value * 1000) / 1000
 const perRequest = (seconds: number, requests: number) =>
   requests > 0 ? round3((seconds * 1000) / requests) : 0
 
-async function waitForBare(url: string, fixture: Fixture): Promise<void> {
+async function waitForBare(url: string, fixture: Fixture, exited: () => boolean): Promise<void> {
   for (let attempt = 0; attempt < 300; attempt += 1) {
+    if (exited()) throw new Error('the bare server exited')
     try {
       const response = await fetch(`${url}/api/customers/${BUSINESS}/${fixture.customerIds[0]}`)
       if (response.ok) return
@@ -230,7 +252,8 @@ function report(row: Measured | undefined): void {
 }
 
 function write(results: Measured[], settings: Record<string, number>): void {
-  const date = new Date().toISOString().slice(0, 10)
+  // Date and time: a second run the same day keeps the first.
+  const date = new Date().toISOString().slice(0, 16).replace(':', '')
   const directory = fileURLToPath(new URL('results/', import.meta.url))
   mkdirSync(directory, { recursive: true })
   const header = [
