@@ -22,7 +22,6 @@ import { createServer } from 'node:http'
 import { cpus } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import autocannon from 'autocannon'
 import { createSigner } from 'fast-jwt'
 import type { Kysely } from 'kysely'
 import { connectDatabase } from '../db/connect.js'
@@ -31,9 +30,17 @@ import { findCustomerDetail } from '../db/customers.js'
 import type { Database } from '../db/database.js'
 import { clockTicksPerSecond, cpuSnapshot, cpuUsageBetween } from './cpu.js'
 import { loadFixture } from './fixture.js'
-import { runLoad } from './raw-sql.js'
+import { httpScenarioLoad, rawSqlLoad } from './loads.js'
 import { SCENARIOS, type Fixture, type Scenario } from './scenarios.js'
 import { startServer } from './server.js'
+import {
+  nonNegativeInteger,
+  optional,
+  parseCommandLine,
+  portNumber,
+  positiveInteger,
+  withDefault,
+} from '../scripts/cli.js'
 
 const CONNECTIONS = 20
 const BUSINESS = 5
@@ -91,17 +98,38 @@ interface Measured {
   totalMs: number
 }
 
-function option(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`)
-  const value = index >= 0 ? Number(process.argv[index + 1]) : fallback
-  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} takes a whole number`)
-  return value
+const commandLine = {
+  command: 'npm run bench:http-floor',
+  summary:
+    'The service, a bare node:http server and the raw SQL floor in turns on get customer and metrics, on DATABASE_URL (seeded as for npm run bench); writes bench/results/<date>T<hhmm>-http-floor.md and .json. See bench/README.md.',
+  options: {
+    rounds: withDefault(positiveInteger, {
+      placeholder: '<n>',
+      description: 'rounds of the three',
+      default: 2,
+    }),
+    duration: withDefault(positiveInteger, {
+      placeholder: '<s>',
+      description: 'recorded seconds per load',
+      default: 10,
+    }),
+    warmup: withDefault(nonNegativeInteger, {
+      placeholder: '<s>',
+      description: 'unrecorded seconds of the same load before each',
+      default: 3,
+    }),
+    serve: optional(portNumber, {
+      placeholder: '<port>',
+      description: 'run as the bare server on this port (the bench starts it so)',
+      absent: 'measure',
+    }),
+  },
 }
 
-async function measureAll(databaseUrl: string): Promise<void> {
-  const duration = option('duration', 10)
-  const warmup = option('warmup', 3)
-  const rounds = option('rounds', 2)
+async function measureAll(
+  databaseUrl: string,
+  { duration, warmup, rounds }: { duration: number; warmup: number; rounds: number },
+): Promise<void> {
   const ticksPerSecond = clockTicksPerSecond()
   const { db } = await connectDatabase({ kind: 'postgres', url: databaseUrl, poolMax: CONNECTIONS })
   const webhookSecret = randomBytes(24).toString('base64url')
@@ -144,21 +172,12 @@ async function measureAll(databaseUrl: string): Promise<void> {
       throw new Error(`bench/scenarios.ts names none of: ${SCENARIO_NAMES.join(', ')}`)
     }
     let sequence = 0
-    const http = async (url: string, scenario: Scenario, seconds: number) =>
-      autocannon({
-        url,
-        connections: CONNECTIONS,
-        duration: seconds,
-        headers: { authorization: `Bearer ${token}` },
-        requests: [
-          {
-            setupRequest: (request) => {
-              const next = scenario.request(fixture, sequence++)
-              return { ...request, ...next, headers: { ...request.headers, ...next.headers } }
-            },
-          },
-        ],
-      })
+    const http = (url: string, scenario: Scenario, seconds: number) =>
+      httpScenarioLoad(url, token, scenario, fixture, () => sequence++, CONNECTIONS, seconds)
+    const record = (row: Measured) => {
+      results.push(row)
+      report(row)
+    }
     for (let round = 1; round <= rounds; round += 1) {
       for (const scenario of scenarios) {
         const targets = [
@@ -176,7 +195,7 @@ async function measureAll(databaseUrl: string): Promise<void> {
             ticksPerSecond,
           )
           const clientMs = perRequest(cpu.benchSeconds, result.requests.total)
-          results.push({
+          record({
             scenario: scenario.name,
             target,
             round,
@@ -188,21 +207,19 @@ async function measureAll(databaseUrl: string): Promise<void> {
             clientMs,
             totalMs: round3(cpu.processMsPerRequest + cpu.postgresMsPerRequest + clientMs),
           })
-          report(results.at(-1))
         }
-        const work = scenario.rawSql
-        if (!work) continue
-        if (warmup > 0) await runLoad((n) => work(db, fixture, n), CONNECTIONS, warmup)
-        const start = await cpuSnapshot(db, process.pid)
-        const load = await runLoad((n) => work(db, fixture, n), CONNECTIONS, duration)
-        const cpu = cpuUsageBetween(
-          start,
-          await cpuSnapshot(db, process.pid),
-          load.requests,
+        if (!scenario.rawSql) continue
+        const load = await rawSqlLoad(
+          db,
+          scenario.rawSql,
+          fixture,
+          CONNECTIONS,
+          warmup,
+          duration,
           ticksPerSecond,
-          true,
         )
-        results.push({
+        const { cpu } = load
+        record({
           scenario: scenario.name,
           target: 'raw SQL',
           round,
@@ -214,7 +231,6 @@ async function measureAll(databaseUrl: string): Promise<void> {
           clientMs: 0,
           totalMs: round3(cpu.processMsPerRequest + cpu.postgresMsPerRequest),
         })
-        report(results.at(-1))
       }
     }
   } finally {
@@ -243,8 +259,7 @@ async function waitForBare(url: string, fixture: Fixture, exited: () => boolean)
   throw new Error('the bare server did not answer')
 }
 
-function report(row: Measured | undefined): void {
-  if (!row) return
+function report(row: Measured): void {
   console.log(
     `${row.scenario.padEnd(14)} ${row.target.padEnd(15)} round ${row.round}: ${row.rps.toFixed(0).padStart(6)} req/s, ` +
       `p99 ${row.p99.toFixed(1)} ms, CPU/req: process ${row.processMs}, PG ${row.postgresMs}, client ${row.clientMs}, all ${row.totalMs} ms`,
@@ -290,6 +305,6 @@ if (!databaseUrl) {
   console.error('npm run bench:http-floor: DATABASE_URL must name the seeded benchmark database')
   process.exit(2)
 }
-const serveAt = process.argv.indexOf('--serve')
-if (serveAt >= 0) await serveBare(databaseUrl, Number(process.argv[serveAt + 1]))
-else await measureAll(databaseUrl)
+const options = parseCommandLine(commandLine)
+if (options.serve !== undefined) await serveBare(databaseUrl, options.serve)
+else await measureAll(databaseUrl, options)

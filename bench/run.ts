@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
-import autocannon from 'autocannon'
 import { createSigner } from 'fast-jwt'
 import { sql } from 'kysely'
 import { connectDatabase } from '../db/connect.js'
@@ -32,7 +31,7 @@ import {
   loadFixture,
   seedCommand,
 } from './fixture.js'
-import { runLoad, type LoadResult } from './raw-sql.js'
+import { httpScenarioLoad, rawSqlLoad } from './loads.js'
 import { requestNumbers } from './request-numbers.js'
 import { clockTicksPerSecond, cpuSnapshot, cpuUsageBetween, type CpuUsage } from './cpu.js'
 import { SCENARIOS, type Fixture, type Scenario } from './scenarios.js'
@@ -226,26 +225,15 @@ async function httpLoad(
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, server.memory().rss)
   }, 200)
-  const result = await autocannon({
-    url: server.url,
+  const result = await httpScenarioLoad(
+    server.url,
+    token,
+    scenario,
+    fixture,
+    () => requestNumber(scenario.name),
     connections,
-    duration: seconds,
-    headers: { authorization: `Bearer ${token}` },
-    requests: [
-      {
-        setupRequest: (request) => {
-          const next = scenario.request(fixture, requestNumber(scenario.name))
-          return {
-            ...request,
-            method: next.method,
-            path: next.path,
-            body: next.body,
-            headers: { ...request.headers, ...next.headers },
-          }
-        },
-      },
-    ],
-  })
+    seconds,
+  )
   clearInterval(sampler)
   return { result, peakRss }
 }
@@ -272,15 +260,9 @@ async function measure(
     await settled()
     await scenario.cleanup(db, fixture)
   }
-  let raw: (LoadResult & { cpu: CpuUsage }) | undefined
-  if (scenario.rawSql) {
-    const work = scenario.rawSql
-    if (warmup > 0) await runLoad((n) => work(db, fixture, n), connections, warmup)
-    const rawStart = await cpuSnapshot(db, process.pid)
-    const load = await runLoad((n) => work(db, fixture, n), connections, duration)
-    const rawEnd = await cpuSnapshot(db, process.pid)
-    raw = { ...load, cpu: cpuUsageBetween(rawStart, rawEnd, load.requests, ticksPerSecond, true) }
-  }
+  const raw = scenario.rawSql
+    ? await rawSqlLoad(db, scenario.rawSql, fixture, connections, warmup, duration, ticksPerSecond)
+    : undefined
   let exact: boolean | undefined
   if (scenario.name.startsWith('webhook') || scenario.prepare) {
     exact = (await findStalePurchaseHistory(db, businessId)).length === 0
