@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import t from 'tap'
 import type { Database } from '../../db/database.js'
 import { testDatabase } from '../helper.js'
-import { indexesIn, seqScannedRelations } from '../support/explain.js'
+import { explainAsPrepared, indexesIn, seqScannedRelations } from '../support/explain.js'
 
 /**
  * The erasure's scrub (customer_events_scrub, migration 2026-12-05T1300) finds a customer's
@@ -50,7 +50,13 @@ t.test('the scrub finds a customer’s events by index, not by scanning the feed
   t.notMatch(asPrepared, /\berased\b/, 'every variable of the statement is a parameter')
 
   for (const mode of ['force_custom_plan', 'force_generic_plan'] as const) {
-    const plan = await planOf(db, asPrepared, mode)
+    const plan = await explainAsPrepared(
+      db,
+      asPrepared,
+      ['bigint', 'bigint', 'bigint'],
+      [String(BUSINESS), String(ERASED), '0'],
+      mode,
+    )
     t.same(seqScannedRelations(plan), [], `${mode}: no sequential scan`)
     const used = indexesIn(plan)
     for (const index of [
@@ -118,27 +124,4 @@ async function writeFeed(session: Kysely<Database>): Promise<void> {
     values (${business}, ${erased}, ${erasure}, 'customer.erased', ${snapshotOf(erased)})`.execute(
     session,
   )
-}
-
-async function planOf(
-  db: Kysely<Database>,
-  statement: string,
-  mode: 'force_custom_plan' | 'force_generic_plan',
-): Promise<unknown> {
-  return db.connection().execute(async (session) => {
-    let prepared = false
-    await sql`begin`.execute(session)
-    try {
-      await sql.raw(`set local plan_cache_mode = ${mode}`).execute(session)
-      await sql.raw(`prepare scrub_probe(bigint, bigint, bigint) as ${statement}`).execute(session)
-      prepared = true
-      const { rows } = await sql<{ 'QUERY PLAN': unknown }>`explain (format json)
-        execute scrub_probe(${sql.lit(BUSINESS)}, ${sql.lit(ERASED)}, 0)`.execute(session)
-      const raw = rows[0]?.['QUERY PLAN']
-      return typeof raw === 'string' ? (JSON.parse(raw) as unknown) : raw
-    } finally {
-      await sql`rollback`.execute(session)
-      if (prepared) await sql`deallocate scrub_probe`.execute(session)
-    }
-  })
 }

@@ -4,7 +4,13 @@ import { sequenceEvents } from '../../db/customer-events.js'
 import type { Database } from '../../db/database.js'
 import { onPostgres, secondConnection, testDatabase } from '../helper.js'
 import { businessesToNumber } from '../../db/webhook-endpoints.js'
-import { explainFirstQuery, indexesIn, planNodes, seqScannedRelations } from '../support/explain.js'
+import {
+  explainAsPrepared,
+  explainFirstQuery,
+  indexesIn,
+  planNodes,
+  seqScannedRelations,
+} from '../support/explain.js'
 
 /**
  * The feed's sequencer (customer_events_sequence, migrations 2026-12-04T1210 and
@@ -72,23 +78,14 @@ t.test(
     t.match(asPrepared, /transaction_id >= \$2/, 'the statement starts where the last run left')
 
     const explain = (mode: 'force_custom_plan' | 'force_generic_plan', withSettings = true) =>
-      db.connection().execute(async (session) => {
-        await sql`begin`.execute(session)
-        try {
-          await sql.raw(`set local plan_cache_mode = ${mode}`).execute(session)
-          for (const [name, value] of withSettings ? settings : []) {
-            await sql`select set_config(${name}, ${value}, true)`.execute(session)
-          }
-          await sql.raw(`prepare numbering_probe(bigint, xid8) as ${asPrepared}`).execute(session)
-          const { rows } = await sql<{ 'QUERY PLAN': unknown }>`explain (format json)
-          execute numbering_probe(${sql.lit(BUSINESS)}, '0')`.execute(session)
-          const raw = rows[0]?.['QUERY PLAN']
-          return typeof raw === 'string' ? (JSON.parse(raw) as unknown) : raw
-        } finally {
-          await sql`rollback`.execute(session)
-          await sql`deallocate numbering_probe`.execute(session)
-        }
-      })
+      explainAsPrepared(
+        db,
+        asPrepared,
+        ['bigint', 'xid8'],
+        [String(BUSINESS), "'0'"],
+        mode,
+        withSettings ? settings : [],
+      )
     // The fixture is the case: without the function's settings, the planner scans the table.
     const unset = seqScannedRelations(await explain('force_custom_plan', false))
     t.ok(

@@ -102,3 +102,41 @@ export function seqScannedRelations(plan: unknown): string[] {
       : [],
   )
 }
+
+/**
+ * The plan of `statement` as PL/pgSQL runs a statement of a function: its variables as the
+ * parameters `$1…` (of `parameterTypes`), prepared and executed with `args` (SQL literals) under
+ * `mode` and the function's `settings` (its SET clauses), in a transaction rolled back after.
+ */
+export async function explainAsPrepared(
+  db: Kysely<Database>,
+  statement: string,
+  parameterTypes: readonly string[],
+  args: readonly string[],
+  mode: 'force_custom_plan' | 'force_generic_plan',
+  settings: readonly (readonly string[])[] = [],
+): Promise<unknown> {
+  return db.connection().execute(async (session) => {
+    const run = (text: string) =>
+      session.executeQuery<Record<string, unknown>>(CompiledQuery.raw(text))
+    let prepared = false
+    await run('begin')
+    try {
+      await run(`set local plan_cache_mode = ${mode}`)
+      for (const [name, value] of settings) {
+        await session.executeQuery(
+          CompiledQuery.raw('select set_config($1, $2, true)', [name, value]),
+        )
+      }
+      await run(`prepare function_statement_probe(${parameterTypes.join(', ')}) as ${statement}`)
+      prepared = true
+      const result = await run(
+        `explain (format json) execute function_statement_probe(${args.join(', ')})`,
+      )
+      return parsedPlan(result.rows[0]?.['QUERY PLAN'])
+    } finally {
+      await run('rollback')
+      if (prepared) await run('deallocate function_statement_probe')
+    }
+  })
+}
