@@ -26,6 +26,8 @@ export interface Report {
   machine: {
     cores: number
     node: string
+    /** The PostgreSQL server's version and `shared_buffers`. */
+    postgres: { version: string; sharedBuffers: string }
     /** 1-, 5- and 15-minute load averages when the run started and when it ended. */
     loadAverage: { start: number[]; end: number[] }
   }
@@ -77,7 +79,7 @@ export function renderMarkdown(report: Report): string {
   return [
     `# Benchmark ${report.date}`,
     '',
-    `${report.machine.cores} cores, Node ${report.machine.node}; business ${report.settings.businessId} with ${report.settings.customers} customers and ${report.settings.sales} sales; ${report.settings.connections} connections, ${report.settings.duration} s per scenario after ${report.settings.warmup} s of warm-up. Peak RSS of the service: ${report.peakRssMb} MB. Load average (1, 5, 15 min) ${loadAverage(report.machine.loadAverage.start)} at the start, ${loadAverage(report.machine.loadAverage.end)} at the end. With no load (${report.idleCpu.seconds} s), the service used ${perSecond(report.idleCpu.processSeconds, report.idleCpu.seconds)} ms of CPU a second and PostgreSQL ${perSecond(report.idleCpu.postgresSeconds, report.idleCpu.seconds)} ms (part of every window below).`,
+    `${report.machine.cores} cores, Node ${report.machine.node}, PostgreSQL ${report.machine.postgres.version} (shared_buffers ${report.machine.postgres.sharedBuffers}); business ${report.settings.businessId} with ${report.settings.customers} customers and ${report.settings.sales} sales; ${report.settings.connections} connections, ${report.settings.duration} s per scenario after ${report.settings.warmup} s of warm-up. Peak RSS of the service: ${report.peakRssMb} MB. Load average (1, 5, 15 min) ${loadAverage(report.machine.loadAverage.start)} at the start, ${loadAverage(report.machine.loadAverage.end)} at the end. With no load (${report.idleCpu.seconds} s), the service used ${perSecond(report.idleCpu.processSeconds, report.idleCpu.seconds)} ms of CPU a second and PostgreSQL ${perSecond(report.idleCpu.postgresSeconds, report.idleCpu.seconds)} ms (part of every window below).`,
     '',
     'CPU columns: milliseconds of CPU per completed request in the recorded window (webhooks: per event), from /proc (10 ms ticks). "service" is the service process with its worker threads; "PG" every PostgreSQL process of the benchmark database and the server\'s own (walwriter, checkpointer, …); the raw SQL floor\'s "client" is this bench\'s process sending the same SQL through pg. "other load" is the CPU seconds the machine spent in the window on anything else (other databases, other processes; autocannon excluded): the noise beside that row.',
     '',

@@ -471,12 +471,13 @@ try {
   await server.stop()
   await db.destroy()
   const date = new Date().toISOString().slice(0, 10)
-  const counts = await countRows(databaseUrl)
+  const facts = await databaseFacts(databaseUrl)
   const report = {
     date: new Date().toISOString(),
     machine: {
       cores: cpus().length,
       node: process.version,
+      postgres: facts.postgres,
       loadAverage: { start: round2(loadAtStart), end: round2(loadavg()) },
     },
     settings: {
@@ -484,8 +485,8 @@ try {
       warmup,
       connections,
       businessId,
-      customers: counts.customers,
-      sales: counts.sales,
+      customers: facts.customers,
+      sales: facts.sales,
     },
     peakRssMb: Math.round(peak),
     idleCpu: idle,
@@ -561,7 +562,8 @@ async function activeCustomers(url: string): Promise<number> {
   }
 }
 
-async function countRows(url: string) {
+/** The business's size and the server it ran on (its version and buffer pool, which set how much of the data PostgreSQL holds). */
+async function databaseFacts(url: string) {
   const { db: counter } = await connectDatabase({ kind: 'postgres', url, poolMax: 1 })
   try {
     const customers = await counter
@@ -571,7 +573,17 @@ async function countRows(url: string) {
       .executeTakeFirst()
     const { rows } = await sql<{ n: string }>`select count(*)::text as n from customer_sales
       where business_id = ${businessId}`.execute(counter)
-    return { customers: Number(customers?.n ?? 0), sales: Number(rows[0]?.n ?? 0) }
+    const { rows: server } = await sql<{ version: string; shared_buffers: string }>`select
+      current_setting('server_version') as version,
+      current_setting('shared_buffers') as shared_buffers`.execute(counter)
+    return {
+      customers: Number(customers?.n ?? 0),
+      sales: Number(rows[0]?.n ?? 0),
+      postgres: {
+        version: server[0]?.version ?? '',
+        sharedBuffers: server[0]?.shared_buffers ?? '',
+      },
+    }
   } finally {
     await counter.destroy()
   }
