@@ -562,8 +562,15 @@ async function activeCustomers(url: string): Promise<number> {
   }
 }
 
-/** The business's size and the server it ran on (its version and buffer pool, which set how much of the data PostgreSQL holds). */
-async function databaseFacts(url: string) {
+/**
+ * The business's size and the server it ran on: its version, and its buffer pool
+ * (`shared_buffers`), which sets how much of the data PostgreSQL keeps in its own memory.
+ */
+async function databaseFacts(url: string): Promise<{
+  customers: number
+  sales: number
+  postgres: { version: string; sharedBuffers: string }
+}> {
   const { db: counter } = await connectDatabase({ kind: 'postgres', url, poolMax: 1 })
   try {
     const customers = await counter
@@ -574,7 +581,7 @@ async function databaseFacts(url: string) {
     const { rows } = await sql<{ n: string }>`select count(*)::text as n from customer_sales
       where business_id = ${businessId}`.execute(counter)
     const { rows: server } = await sql<{ version: string; shared_buffers: string }>`select
-      current_setting('server_version') as version,
+      split_part(current_setting('server_version'), ' ', 1) as version,
       current_setting('shared_buffers') as shared_buffers`.execute(counter)
     return {
       customers: Number(customers?.n ?? 0),
