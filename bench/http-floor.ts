@@ -15,24 +15,22 @@
  * 20 connections. The bare server runs through production's launcher, with the service's memory
  * settings. Writes bench/results/<date and time>-http-floor.md and .json.
  */
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { cpus } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { createSigner } from 'fast-jwt'
 import type { Kysely } from 'kysely'
 import { connectDatabase } from '../db/connect.js'
 import { findMetricsRow } from '../db/customer-purchase-history.js'
 import { findCustomerDetail } from '../db/customers.js'
 import type { Database } from '../db/database.js'
-import { clockTicksPerSecond, cpuSnapshot, cpuUsageBetween } from './cpu.js'
+import { clockTicksPerSecond } from './cpu.js'
 import { loadFixture } from './fixture.js'
-import { httpScenarioLoad, rawSqlLoad } from './loads.js'
+import { httpScenarioLoad, rawSqlLoad, recordedLoad } from './loads.js'
 import { SCENARIOS, type Fixture, type Scenario } from './scenarios.js'
-import { startServer } from './server.js'
+import { benchToken, launch, startServer } from './server.js'
 import {
   nonNegativeInteger,
   optional,
@@ -135,33 +133,18 @@ async function measureAll(
   const webhookSecret = randomBytes(24).toString('base64url')
   const { fixture } = await loadFixture(db, BUSINESS, webhookSecret)
   const jwtSecret = randomBytes(32).toString('base64url')
-  const token = createSigner({ key: jwtSecret, expiresIn: 3_600_000 })({
-    sub: 1,
-    businesses: [BUSINESS],
-  })
+  const token = benchToken(jwtSecret, BUSINESS)
   const service = await startServer(
     { DATABASE_URL: databaseUrl, JWT_SECRET: jwtSecret, SALES_WEBHOOK_SECRET: webhookSecret },
     4100,
     4101,
   )
   const barePort = 4102
-  // Production's launcher (scripts/run-production.sh: the service's V8 and malloc settings),
-  // this file through tsx's loader instead of a compiled entry.
-  const bare = spawn(
-    'sh',
-    [
-      'scripts/run-production.sh',
-      '--import',
-      'tsx',
-      fileURLToPath(import.meta.url),
-      '--serve',
-      String(barePort),
-    ],
-    {
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
-      env: { ...process.env, NODE: process.execPath, NODE_ENV: 'production' },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    },
+  // Production's launcher, as the service starts (its V8 and malloc settings), this file
+  // through tsx's loader instead of a compiled entry.
+  const bare = launch(
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', String(barePort)],
+    { NODE_ENV: 'production' },
   )
   const bareUrl = `http://127.0.0.1:${barePort}`
   const results: Measured[] = []
@@ -178,6 +161,7 @@ async function measureAll(
       results.push(row)
       report(row)
     }
+    const window = { warmup, seconds: duration, ticksPerSecond }
     for (let round = 1; round <= rounds; round += 1) {
       for (const scenario of scenarios) {
         const targets = [
@@ -185,14 +169,12 @@ async function measureAll(
           { target: 'bare node:http' as const, url: bareUrl, pid: bare.pid ?? 0 },
         ]
         for (const { target, url, pid } of targets) {
-          if (warmup > 0) await http(url, scenario, warmup)
-          const start = await cpuSnapshot(db, pid)
-          const result = await http(url, scenario, duration)
-          const cpu = cpuUsageBetween(
-            start,
-            await cpuSnapshot(db, pid),
-            result.requests.total,
-            ticksPerSecond,
+          const { result, cpu } = await recordedLoad(
+            db,
+            pid,
+            window,
+            (seconds) => http(url, scenario, seconds),
+            (load) => load.requests.total,
           )
           const clientMs = perRequest(cpu.benchSeconds, result.requests.total)
           record({
@@ -209,15 +191,7 @@ async function measureAll(
           })
         }
         if (!scenario.rawSql) continue
-        const load = await rawSqlLoad(
-          db,
-          scenario.rawSql,
-          fixture,
-          CONNECTIONS,
-          warmup,
-          duration,
-          ticksPerSecond,
-        )
+        const load = await rawSqlLoad(db, scenario.rawSql, fixture, CONNECTIONS, window)
         const { cpu } = load
         record({
           scenario: scenario.name,

@@ -40,22 +40,47 @@ export function httpScenarioLoad(
   })
 }
 
+/** How long a load runs unrecorded, then recorded, and /proc's ticks per second. */
+export interface LoadWindow {
+  warmup: number
+  seconds: number
+  ticksPerSecond: number
+}
+
 /**
- * The raw SQL floor of a scenario: its statement through `pg` from this process, `warmup` seconds
- * unrecorded, then `seconds` recorded with the CPU every process spent per request.
+ * A load run `warmup` seconds unrecorded, then `seconds` recorded, with the CPU every process
+ * spent per completed request; `pid` is the process that sends the SQL (this bench's own for the
+ * raw SQL floor).
  */
+export async function recordedLoad<Result>(
+  db: Kysely<Database>,
+  pid: number,
+  { warmup, seconds, ticksPerSecond }: LoadWindow,
+  run: (seconds: number) => Promise<Result>,
+  completed: (result: Result) => number,
+): Promise<{ result: Result; cpu: CpuUsage }> {
+  if (warmup > 0) await run(warmup)
+  const start = await cpuSnapshot(db, pid)
+  const result = await run(seconds)
+  const end = await cpuSnapshot(db, pid)
+  const cpu = cpuUsageBetween(start, end, completed(result), ticksPerSecond, pid === process.pid)
+  return { result, cpu }
+}
+
+/** The raw SQL floor of a scenario: its statement through `pg` from this process, recorded. */
 export async function rawSqlLoad(
   db: Kysely<Database>,
   work: NonNullable<Scenario['rawSql']>,
   fixture: Fixture,
   connections: number,
-  warmup: number,
-  seconds: number,
-  ticksPerSecond: number,
+  window: LoadWindow,
 ): Promise<LoadResult & { cpu: CpuUsage }> {
-  if (warmup > 0) await runLoad((n) => work(db, fixture, n), connections, warmup)
-  const start = await cpuSnapshot(db, process.pid)
-  const load = await runLoad((n) => work(db, fixture, n), connections, seconds)
-  const end = await cpuSnapshot(db, process.pid)
-  return { ...load, cpu: cpuUsageBetween(start, end, load.requests, ticksPerSecond, true) }
+  const { result, cpu } = await recordedLoad(
+    db,
+    process.pid,
+    window,
+    (seconds) => runLoad((n) => work(db, fixture, n), connections, seconds),
+    (load) => load.requests,
+  )
+  return { ...result, cpu }
 }

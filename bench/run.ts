@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
-import { createSigner } from 'fast-jwt'
 import { sql } from 'kysely'
 import { connectDatabase } from '../db/connect.js'
 import { findStalePurchaseHistory } from '../db/customer-purchase-history.js'
@@ -31,11 +30,11 @@ import {
   loadFixture,
   seedCommand,
 } from './fixture.js'
-import { httpScenarioLoad, rawSqlLoad } from './loads.js'
+import { httpScenarioLoad, rawSqlLoad, recordedLoad } from './loads.js'
 import { requestNumbers } from './request-numbers.js'
 import { clockTicksPerSecond, cpuSnapshot, cpuUsageBetween, type CpuUsage } from './cpu.js'
 import { SCENARIOS, type Fixture, type Scenario } from './scenarios.js'
-import { startServer, type BenchServer } from './server.js'
+import { benchToken, startServer, type BenchServer } from './server.js'
 import { renderMarkdown, type ScenarioResult } from './report.js'
 import { OVERLOAD_CONNECTIONS, runOverload, type OverloadResult } from './overload.js'
 import { runExport, type ExportResult } from './export.js'
@@ -198,10 +197,7 @@ if (!databaseUrl) {
 
 const jwtSecret = randomBytes(32).toString('base64url')
 const webhookSecret = randomBytes(24).toString('base64url')
-const token = createSigner({ key: jwtSecret, expiresIn: 3_600_000 })({
-  sub: 1,
-  businesses: [businessId],
-})
+const token = benchToken(jwtSecret, businessId)
 
 // /proc's CPU times are in these ticks; the load average is noted at both ends of the run.
 const ticksPerSecond = clockTicksPerSecond()
@@ -245,15 +241,16 @@ async function measure(
   label = scenario.name,
 ): Promise<ScenarioResult> {
   await scenario.prepare?.(db, fixture)
-  if (warmup > 0) await httpLoad(server, scenario, fixture, warmup)
-  const servicePid = server.process.pid ?? 0
-  const cpuStart = await cpuSnapshot(db, servicePid)
-  const { result, peakRss } = await httpLoad(server, scenario, fixture, duration)
-  const cpu = cpuUsageBetween(
-    cpuStart,
-    await cpuSnapshot(db, servicePid),
-    result.requests.total,
-    ticksPerSecond,
+  const window = { warmup, seconds: duration, ticksPerSecond }
+  const {
+    result: { result, peakRss },
+    cpu,
+  } = await recordedLoad(
+    db,
+    server.process.pid ?? 0,
+    window,
+    (seconds) => httpLoad(server, scenario, fixture, seconds),
+    (load) => load.result.requests.total,
   )
   if (scenario.cleanup) {
     // autocannon stops at the deadline; requests it sent may still be running in the service.
@@ -261,7 +258,7 @@ async function measure(
     await scenario.cleanup(db, fixture)
   }
   const raw = scenario.rawSql
-    ? await rawSqlLoad(db, scenario.rawSql, fixture, connections, warmup, duration, ticksPerSecond)
+    ? await rawSqlLoad(db, scenario.rawSql, fixture, connections, window)
     : undefined
   let exact: boolean | undefined
   if (scenario.name.startsWith('webhook') || scenario.prepare) {
@@ -433,8 +430,7 @@ try {
     imported = await runImportBench(
       server.url,
       db,
-      (business) =>
-        createSigner({ key: jwtSecret, expiresIn: 3_600_000 })({ sub: 1, businesses: [business] }),
+      (business) => benchToken(jwtSecret, business),
       () => server.cpuSeconds(),
     )
     console.log(

@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { createSigner } from 'fast-jwt'
 import { clockTicksPerSecond, processTicks } from './cpu.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -26,9 +27,12 @@ function memoryOf(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
 }
 
-/** A compiled entry point started through production's launcher, on this bench's Node. */
-function launch(entry: string, env: Record<string, string>): ChildProcess {
-  return spawn('sh', [PRODUCTION, entry], {
+/**
+ * Node with `args` (an entry point and its arguments) started through production's launcher, on
+ * this bench's Node, from the repository's root.
+ */
+export function launch(args: string[], env: Record<string, string>): ChildProcess {
+  return spawn('sh', [PRODUCTION, ...args], {
     cwd: ROOT,
     env: { ...process.env, NODE: process.execPath, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -52,7 +56,7 @@ export async function startServer(
   separateWorker = false,
 ): Promise<BenchServer> {
   execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' })
-  const child = launch('dist/server.js', {
+  const child = launch(['dist/server.js'], {
     // The benchmark measures the service, not its rate limiter.
     RATE_LIMIT_MAX: '1000000000',
     RATE_LIMIT_WEBHOOK_MAX: '1000000000',
@@ -66,7 +70,7 @@ export async function startServer(
     WORKERS: separateWorker ? 'false' : 'true',
   })
   const worker = separateWorker
-    ? launch('dist/scripts/worker.js', {
+    ? launch(['dist/scripts/worker.js'], {
         ...env,
         LOG_LEVEL: 'warn',
         NODE_ENV: nodeEnv,
@@ -101,4 +105,9 @@ export async function startServer(
       await new Promise((resolve) => child.once('exit', resolve))
     },
   }
+}
+
+/** A token the service started with JWT_SECRET `secret` accepts for `business`, valid an hour. */
+export function benchToken(secret: string, business: number): string {
+  return createSigner({ key: secret, expiresIn: 3_600_000 })({ sub: 1, businesses: [business] })
 }
